@@ -1,0 +1,44 @@
+"""The small interface every fingerprint model sits behind."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What a store records about the model that made its fingerprints.
+
+    Two fingerprints are comparable only when their identities are equal.
+    """
+
+    name: str
+    weights_sha256: str
+    dim: int
+    normalisation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelIdentity:
+        return cls(
+            name=str(data["name"]),
+            weights_sha256=str(data["weights_sha256"]),
+            dim=int(data["dim"]),
+            normalisation=str(data["normalisation"]),
+        )
+
+
+class Fingerprinter(Protocol):
+    """Turns batches of RGB uint8 tiles into fingerprints."""
+
+    identity: ModelIdentity
+    runtime: str
+
+    def embed(self, tiles: np.ndarray) -> np.ndarray:
+        """Fingerprints of `tiles`, uint8 of shape (N, H, W, 3), as float32 of shape (N, dim)."""
+        ...

@@ -1,0 +1,77 @@
+"""Tile grids as pure arithmetic on pixel windows: no file access here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    """A pixel window: column and row offset of the top-left corner, width and height."""
+
+    col_off: int
+    row_off: int
+    width: int
+    height: int
+
+    @property
+    def col_end(self) -> int:
+        return self.col_off + self.width
+
+    @property
+    def row_end(self) -> int:
+        return self.row_off + self.height
+
+    def overlaps(self, other: Window) -> bool:
+        """True when the two windows share at least one pixel."""
+        return (
+            self.col_off < other.col_end
+            and other.col_off < self.col_end
+            and self.row_off < other.row_end
+            and other.row_off < self.row_end
+        )
+
+    def intersection_area(self, other: Window) -> int:
+        w = min(self.col_end, other.col_end) - max(self.col_off, other.col_off)
+        h = min(self.row_end, other.row_end) - max(self.row_off, other.row_off)
+        return max(w, 0) * max(h, 0)
+
+
+def offsets(length: int, size: int, stride: int) -> list[int]:
+    """Start offsets along one axis: every `stride`, plus a last one flush with the edge.
+
+    An axis shorter than `size` yields no offset (the image is smaller than one tile).
+    """
+    if size <= 0 or stride <= 0:
+        raise ValueError(f"tile size and stride must be positive, got {size} and {stride}")
+    if length < size:
+        return []
+    starts = list(range(0, length - size + 1, stride))
+    if starts[-1] != length - size:
+        starts.append(length - size)
+    return starts
+
+
+def tile_grid(width: int, height: int, size: int = 256, stride: int = 128) -> list[Window]:
+    """All tile windows of an image, row by row, covering the right and bottom edges."""
+    return [
+        Window(col, row, size, size)
+        for row in offsets(height, size, stride)
+        for col in offsets(width, size, stride)
+    ]
+
+
+def batched(windows: list[Window], batch: int) -> Iterator[list[Window]]:
+    """Consecutive groups of at most `batch` windows."""
+    for i in range(0, len(windows), batch):
+        yield windows[i : i + batch]
+
+
+def block_of(windows: list[Window]) -> Window:
+    """The smallest window that contains all the given windows (one read for a batch)."""
+    col = min(w.col_off for w in windows)
+    row = min(w.row_off for w in windows)
+    return Window(
+        col, row, max(w.col_end for w in windows) - col, max(w.row_end for w in windows) - row
+    )
