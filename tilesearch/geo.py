@@ -1,0 +1,79 @@
+"""Map coordinates of pixel windows: affine arithmetic and CRS transforms, no file access."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from affine import Affine
+
+from tilesearch.records import Bounds
+from tilesearch.tiling import Window
+
+GeoTransform = tuple[float, float, float, float, float, float]
+
+
+def window_bounds(transform: GeoTransform, window: Window) -> Bounds:
+    """(minx, miny, maxx, maxy) of a window in the image CRS."""
+    aff = Affine(*transform)
+    xs, ys = [], []
+    for col, row in ((window.col_off, window.row_off), (window.col_end, window.row_end),
+                     (window.col_off, window.row_end), (window.col_end, window.row_off)):
+        x, y = aff * (col, row)
+        xs.append(x)
+        ys.append(y)
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
+def to_lonlat(crs: str, xs: Sequence[float], ys: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Transform points from `crs` to EPSG:4326 longitude and latitude."""
+    from rasterio.warp import transform
+
+    lon, lat = transform(crs, "EPSG:4326", list(xs), list(ys))
+    return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+
+
+def from_lonlat(crs: str, lon: float, lat: float) -> tuple[float, float]:
+    """Transform one EPSG:4326 point into `crs`."""
+    from rasterio.warp import transform
+
+    xs, ys = transform("EPSG:4326", crs, [lon], [lat])
+    return float(xs[0]), float(ys[0])
+
+
+def lonlat_footprints(
+    crs: str, transform: GeoTransform, windows: Sequence[Window]
+) -> tuple[list[tuple[float, float]], list[Bounds], list[list[tuple[float, float]]]]:
+    """For each window: lon/lat of its centre, lon/lat bounding box, and corner ring (closed)."""
+    aff = Affine(*transform)
+    xs: list[float] = []
+    ys: list[float] = []
+    for w in windows:
+        pts = [(w.col_off + w.width / 2, w.row_off + w.height / 2),
+               (w.col_off, w.row_off), (w.col_end, w.row_off),
+               (w.col_end, w.row_end), (w.col_off, w.row_end)]
+        for col, row in pts:
+            x, y = aff * (col, row)
+            xs.append(x)
+            ys.append(y)
+    lon, lat = to_lonlat(crs, xs, ys)
+    lon = lon.reshape(-1, 5)
+    lat = lat.reshape(-1, 5)
+    centres = [(float(a), float(b)) for a, b in zip(lon[:, 0], lat[:, 0], strict=True)]
+    boxes = [(float(lo[1:].min()), float(la[1:].min()), float(lo[1:].max()), float(la[1:].max()))
+             for lo, la in zip(lon, lat, strict=True)]
+    rings = [[(float(x), float(y)) for x, y in zip(lo[1:], la[1:], strict=True)] for lo, la in
+             zip(lon, lat, strict=True)]
+    rings = [[*r, r[0]] for r in rings]
+    return centres, boxes, rings
+
+
+def short_crs(crs_wkt: str | None) -> str | None:
+    """'EPSG:3857' where the CRS has an EPSG code, else its WKT."""
+    if not crs_wkt:
+        return None
+    from rasterio.crs import CRS
+
+    crs = CRS.from_user_input(crs_wkt)
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()

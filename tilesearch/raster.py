@@ -1,0 +1,236 @@
+"""Raster reading: the one module that opens image files (rasterio windowed reads)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tilesearch import geo
+from tilesearch.errors import InputError
+from tilesearch.records import ImageInfo, Tile
+from tilesearch.tiling import Window, block_of
+
+IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".jp2", ".vrt", ".img"}
+STRETCH_PERCENTILES = (2.0, 98.0)
+"""Images that are not uint8 are scaled to 0-255 linearly between these per-band percentiles
+of their valid pixels (measured on a decimated read of at most 1024 px on the long side)."""
+_STRETCH_SAMPLE = 1024
+
+
+def find_images(paths: Iterable[str | Path]) -> tuple[list[Path], list[InputError]]:
+    """Image files under `paths` (files as given, folders walked), and errors for bad paths."""
+    found: list[Path] = []
+    errors: list[InputError] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found.extend(sorted(f for f in p.rglob("*") if f.is_file()
+                                and f.suffix.lower() in IMAGE_SUFFIXES
+                                and not any(part.endswith(".tiles") for part in f.parts)))
+        elif p.is_file():
+            found.append(p)
+        elif p.exists():
+            errors.append(InputError(p, "not a regular file or folder"))
+        else:
+            errors.append(InputError(p, "no such file or folder"))
+    return [f.resolve() for f in found], errors
+
+
+def _rasterio() -> Any:
+    import rasterio
+
+    return rasterio
+
+
+class RasterSource:
+    """An open image that reads tiles by window; use as a context manager."""
+
+    def __init__(self, path: str | Path, bands: Sequence[int] | None = None,
+                 stretch: Sequence[Sequence[float]] | None = None) -> None:
+        rasterio = _rasterio()
+        self.path = str(Path(path).resolve())
+        if not os.access(self.path, os.R_OK):
+            raise InputError(self.path, "cannot be read (missing or no permission)")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+                self._ds = rasterio.open(self.path)
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputError(self.path, f"not a readable image ({_first_line(exc)})") from exc
+        try:
+            self.info = self._describe(bands, stretch)
+        except BaseException:
+            self._ds.close()
+            raise
+
+    def __enter__(self) -> RasterSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._ds.close()
+
+    def _describe(self, bands: Sequence[int] | None,
+                  stretch: Sequence[Sequence[float]] | None) -> ImageInfo:
+        ds = self._ds
+        chosen = _choose_bands(self.path, ds, bands)
+        georef = ds.crs is not None and not ds.transform.is_identity
+        st = tuple(tuple(map(float, s)) for s in stretch) if stretch else None
+        stat = os.stat(self.path)
+        info = ImageInfo(
+            path=self.path, width=ds.width, height=ds.height, band_count=ds.count,
+            dtype=str(ds.dtypes[0]), bands=chosen,
+            crs=ds.crs.to_wkt() if georef else None,
+            transform=tuple(ds.transform)[:6] if georef else None,  # type: ignore[arg-type]
+            mask=_mask_kind(ds), size_bytes=stat.st_size, mtime=stat.st_mtime, stretch=st,
+        )
+        if info.dtype != "uint8" and info.stretch is None:
+            info = ImageInfo(**{**info.__dict__, "stretch": self._measure_stretch(info)})
+        return info
+
+    def _measure_stretch(self, info: ImageInfo) -> tuple[tuple[float, float], ...]:
+        scale = max(info.width, info.height) / _STRETCH_SAMPLE
+        shape = (max(1, int(info.height / max(scale, 1))), max(1, int(info.width / max(scale, 1))))
+        data = self._guard(lambda: self._ds.read(list(info.bands), out_shape=(len(info.bands),
+                                                                              *shape)))
+        valid = self._valid(data, info, out_shape=shape)
+        out = []
+        for band in data:
+            vals = band[valid] if valid.any() else band.ravel()
+            lo, hi = np.percentile(vals, STRETCH_PERCENTILES) if vals.size else (0.0, 1.0)
+            out.append((float(lo), float(hi) if hi > lo else float(lo) + 1.0))
+        return tuple(out)
+
+    def _guard(self, read: Any) -> Any:
+        rasterio = _rasterio()
+        try:
+            return read()
+        except (rasterio.errors.RasterioIOError, rasterio.errors.RasterioError) as exc:
+            raise InputError(self.path, f"read failed, file may be corrupt or truncated "
+                                        f"({_first_line(exc)})") from exc
+
+    def _valid(self, data: np.ndarray, info: ImageInfo, window: Any = None,
+               out_shape: tuple[int, int] | None = None) -> np.ndarray:
+        if info.mask == "zero":
+            return np.asarray((data != 0).any(axis=0))
+        kw: dict[str, Any] = {"window": window}
+        if out_shape is not None:
+            kw["out_shape"] = out_shape
+        mask = self._guard(lambda: self._ds.dataset_mask(**kw))
+        return np.asarray(mask > 0)
+
+    def read_block(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels (H, W, 3) uint8 and validity (H, W) bool of one window."""
+        from rasterio.windows import Window as RioWindow
+
+        rw = RioWindow(window.col_off, window.row_off, window.width, window.height)
+        data = self._guard(lambda: self._ds.read(list(self.info.bands), window=rw))
+        valid = self._valid(data, self.info, window=rw)
+        return _to_rgb8(data, self.info.stretch), valid
+
+    def read_tiles(self, windows: Sequence[Window]) -> list[Tile]:
+        """Tiles for `windows`, read one block per row of tiles to bound memory."""
+        tiles: list[Tile] = []
+        for _, group in groupby(windows, key=lambda w: w.row_off):
+            row = list(group)
+            block = block_of(row)
+            pixels, valid = self.read_block(block)
+            for w in row:
+                r, c = w.row_off - block.row_off, w.col_off - block.col_off
+                tiles.append(Tile(
+                    source=self.path, window=w,
+                    pixels=np.ascontiguousarray(pixels[r:r + w.height, c:c + w.width]),
+                    valid=valid[r:r + w.height, c:c + w.width].copy(),
+                ))
+        self._locate(tiles)
+        return tiles
+
+    def _locate(self, tiles: list[Tile]) -> None:
+        info = self.info
+        if not tiles or info.crs is None or info.transform is None:
+            return
+        centres, boxes, _ = geo.lonlat_footprints(info.crs, info.transform,
+                                                  [t.window for t in tiles])
+        crs = geo.short_crs(info.crs)
+        for t, centre, box in zip(tiles, centres, boxes, strict=True):
+            t.crs = crs
+            t.bounds = geo.window_bounds(info.transform, t.window)
+            t.lonlat = centre
+            t.lonlat_bounds = box
+
+    def read_resized(self, size: int) -> np.ndarray:
+        """The whole image resampled to size x size (bilinear, overviews used when present)."""
+        from rasterio.enums import Resampling
+
+        data = self._guard(lambda: self._ds.read(list(self.info.bands), out_shape=(
+            len(self.info.bands), size, size), resampling=Resampling.bilinear))
+        return _to_rgb8(data, self.info.stretch)
+
+
+def open_image(path: str | Path, bands: Sequence[int] | None = None,
+               stretch: Sequence[Sequence[float]] | None = None) -> RasterSource:
+    """Open an image for tiled reading; raises InputError naming the file and the reason."""
+    return RasterSource(path, bands=bands, stretch=stretch)
+
+
+def iter_tiles(source: RasterSource, batches: Iterable[Sequence[Window]]) -> Iterator[list[Tile]]:
+    """Read each batch of windows in turn."""
+    for batch in batches:
+        yield source.read_tiles(batch)
+
+
+def _choose_bands(path: str, ds: Any, bands: Sequence[int] | None) -> tuple[int, ...]:
+    from rasterio.enums import ColorInterp
+
+    if bands:
+        bad = [b for b in bands if not 1 <= b <= ds.count]
+        if bad or len(bands) not in (1, 3):
+            raise InputError(path, f"--bands {','.join(map(str, bands))} must name 1 or 3 of "
+                                   f"its {ds.count} bands (1-based)")
+        return tuple(bands)
+    interp = list(ds.colorinterp)
+    rgb = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
+    if all(c in interp for c in rgb):
+        return tuple(interp.index(c) + 1 for c in rgb)
+    if ds.count >= 3:
+        return (1, 2, 3)
+    return (1,)
+
+
+def _mask_kind(ds: Any) -> str:
+    from rasterio.enums import MaskFlags
+
+    flags = {f for band in ds.mask_flag_enums for f in band}
+    if MaskFlags.nodata in flags:
+        return "nodata"
+    if MaskFlags.alpha in flags:
+        return "alpha"
+    if MaskFlags.per_dataset in flags:
+        return "internal"
+    return "zero"
+
+
+def _to_rgb8(data: np.ndarray, stretch: Sequence[Sequence[float]] | None) -> np.ndarray:
+    """(bands, H, W) of any dtype to (H, W, 3) uint8, stretched where `stretch` is given."""
+    if stretch is not None:
+        lo = np.asarray([s[0] for s in stretch], dtype=np.float32)[:, None, None]
+        hi = np.asarray([s[1] for s in stretch], dtype=np.float32)[:, None, None]
+        scaled = (data.astype(np.float32) - lo) * (255.0 / (hi - lo))
+        data = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+    elif data.dtype != np.uint8:
+        data = np.clip(data, 0, 255).astype(np.uint8)
+    if data.shape[0] == 1:
+        data = np.repeat(data, 3, axis=0)
+    return np.ascontiguousarray(data.transpose(1, 2, 0))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

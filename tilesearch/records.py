@@ -1,0 +1,114 @@
+"""The self-describing records that travel between pipeline stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tilesearch.tiling import Window
+
+Bounds = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the pipeline knows about one source image, read from its header."""
+
+    path: str
+    width: int
+    height: int
+    band_count: int
+    dtype: str
+    bands: tuple[int, ...]
+    crs: str | None
+    transform: tuple[float, float, float, float, float, float] | None
+    mask: str
+    size_bytes: int
+    mtime: float
+    stretch: tuple[tuple[float, float], ...] | None = None
+
+    @property
+    def georeferenced(self) -> bool:
+        return self.crs is not None and self.transform is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "width": self.width,
+            "height": self.height,
+            "band_count": self.band_count,
+            "dtype": self.dtype,
+            "bands": list(self.bands),
+            "crs": self.crs,
+            "transform": list(self.transform) if self.transform else None,
+            "mask": self.mask,
+            "size_bytes": self.size_bytes,
+            "mtime": self.mtime,
+            "stretch": [list(s) for s in self.stretch] if self.stretch else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImageInfo:
+        return cls(
+            path=d["path"],
+            width=int(d["width"]),
+            height=int(d["height"]),
+            band_count=int(d["band_count"]),
+            dtype=d["dtype"],
+            bands=tuple(d["bands"]),
+            crs=d["crs"],
+            transform=tuple(d["transform"]) if d["transform"] else None,  # type: ignore[arg-type]
+            mask=d["mask"],
+            size_bytes=int(d["size_bytes"]),
+            mtime=float(d["mtime"]),
+            stretch=tuple(tuple(s) for s in d["stretch"]) if d.get("stretch") else None,  # type: ignore[misc]
+        )
+
+
+@dataclass
+class Tile:
+    """One tile: its pixels and validity mask, where it lies in its image and on the map."""
+
+    source: str
+    window: Window
+    pixels: np.ndarray = field(repr=False)
+    valid: np.ndarray = field(repr=False)
+    crs: str | None = None
+    bounds: Bounds | None = None
+    lonlat: tuple[float, float] | None = None
+    lonlat_bounds: Bounds | None = None
+
+    @property
+    def valid_fraction(self) -> float:
+        return float(self.valid.mean()) if self.valid.size else 0.0
+
+
+@dataclass(frozen=True)
+class TileMeta:
+    """A stored tile without pixels: what search results and exports carry."""
+
+    tile_id: int
+    image_id: int
+    source: str
+    window: Window
+    valid_fraction: float
+    crs: str | None
+    bounds: Bounds | None
+    lonlat: tuple[float, float] | None
+    lonlat_bounds: Bounds | None
+
+    def to_dict(self) -> dict[str, Any]:
+        w = self.window
+        return {
+            "tile_id": self.tile_id,
+            "source": self.source,
+            "window": {"col_off": w.col_off, "row_off": w.row_off, "width": w.width,
+                       "height": w.height},
+            "valid_fraction": round(self.valid_fraction, 4),
+            "crs": self.crs,
+            "bounds": list(self.bounds) if self.bounds else None,
+            "lon": self.lonlat[0] if self.lonlat else None,
+            "lat": self.lonlat[1] if self.lonlat else None,
+        }

@@ -1,0 +1,156 @@
+"""Exact k-nearest-neighbour search over a store, by tile, by image file or by lon/lat."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tilesearch.errors import QueryError
+from tilesearch.models.base import Fingerprinter
+from tilesearch.records import TileMeta
+from tilesearch.store import Store
+
+METRICS = ("euclidean", "cosine")
+_CHUNK = 1 << 16
+
+
+@dataclass
+class Query:
+    """A query fingerprint and where it came from."""
+
+    vector: np.ndarray = field(repr=False)
+    description: str
+    tile: TileMeta | None = None
+    pixels: np.ndarray | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One result: its rank (1-based), distance to the query, and the tile."""
+
+    rank: int
+    distance: float
+    tile: TileMeta
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, "distance": self.distance, **self.tile.to_dict()}
+
+
+@dataclass
+class SearchResult:
+    """The ranked hits of one query."""
+
+    query: Query
+    hits: list[Hit]
+    metric: str
+    store: str
+
+    def to_dict(self) -> dict[str, Any]:
+        q = self.query
+        return {
+            "store": self.store, "metric": self.metric, "query": q.description,
+            "query_tile": q.tile.to_dict() if q.tile else None,
+            "results": [h.to_dict() for h in self.hits],
+        }
+
+
+def distances(store: Store, vector: np.ndarray, metric: str = "euclidean") -> np.ndarray:
+    """Distance from `vector` to every fingerprint in the store (squared L2 or 1 - cosine)."""
+    if metric not in METRICS:
+        raise QueryError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    q = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if q.shape[0] != store.dim:
+        raise QueryError(f"query fingerprint has {q.shape[0]} values, the store's "
+                         f"model gives {store.dim}")
+    vecs, norms = store.vectors(), store.sq_norms()
+    dots = np.empty(len(norms), dtype=np.float32)
+    for start in range(0, len(norms), _CHUNK):
+        dots[start:start + _CHUNK] = vecs[start:start + _CHUNK] @ q
+    qq = float(q @ q)
+    if metric == "euclidean":
+        return np.maximum(norms - 2.0 * dots + qq, 0.0)
+    denom = np.sqrt(np.maximum(norms, 1e-30)) * math.sqrt(max(qq, 1e-30))
+    return 1.0 - dots / denom
+
+
+def nearest(store: Store, vector: np.ndarray, k: int = 10, metric: str = "euclidean",
+            exclude: TileMeta | None = None, suppress_overlaps: bool = True) -> list[Hit]:
+    """The `k` nearest tiles, skipping tiles overlapping `exclude` (same image) and, when
+    `suppress_overlaps`, any tile overlapping a better-ranked hit, so hits are distinct places."""
+    if k < 1:
+        raise QueryError(f"k must be at least 1, got {k}")
+    d = distances(store, vector, metric)
+    n = len(d)
+    m = min(n, max(16 * k, 64))
+    while True:
+        cand = np.argpartition(d, m - 1)[:m] if m < n else np.arange(n)
+        cand = cand[np.lexsort((cand, d[cand]))]
+        hits = _filter(store, cand, d, k, exclude, suppress_overlaps)
+        if len(hits) >= k or m >= n:
+            break
+        m = min(n, m * 4)
+    if metric == "euclidean":
+        hits = [Hit(h.rank, math.sqrt(h.distance), h.tile) for h in hits]
+    return hits
+
+
+def _filter(store: Store, cand: np.ndarray, d: np.ndarray, k: int,
+            exclude: TileMeta | None, suppress: bool) -> list[Hit]:
+    kept: list[TileMeta] = []
+    dist: list[float] = []
+    for meta in store.tiles(cand.tolist()):
+        if exclude is not None and _overlap(meta, exclude):
+            continue
+        if suppress and any(_overlap(meta, other) for other in kept):
+            continue
+        kept.append(meta)
+        dist.append(float(d[meta.tile_id]))
+        if len(kept) == k:
+            break
+    return [Hit(i + 1, dd, t) for i, (dd, t) in enumerate(zip(dist, kept, strict=True))]
+
+
+def _overlap(a: TileMeta, b: TileMeta) -> bool:
+    return a.image_id == b.image_id and a.window.overlaps(b.window)
+
+
+def tile_query(store: Store, tile_id: int) -> Query:
+    """Query by a stored tile's id."""
+    if not 0 <= tile_id < store.count:
+        raise QueryError(f"no tile {tile_id} in {store.path} "
+                         f"(tile ids run from 0 to {store.count - 1})")
+    meta = store.tile(tile_id)
+    return Query(np.array(store.vectors()[tile_id]), f"tile {tile_id}", tile=meta)
+
+
+def lonlat_query(store: Store, lon: float, lat: float) -> Query:
+    """Query by the stored tile whose centre is nearest to (lon, lat) among those covering it."""
+    near = [t for t in store.tiles_near(lon, lat) if t.lonlat is not None]
+    if not near:
+        raise QueryError(f"no indexed tile covers lon/lat {lon:.6f},{lat:.6f} in {store.path}; "
+                         "check the order (longitude first) and 'tilesearch info' for coverage")
+    coslat = math.cos(math.radians(lat))
+
+    def gap(t: TileMeta) -> float:
+        assert t.lonlat is not None
+        return ((t.lonlat[0] - lon) * coslat) ** 2 + (t.lonlat[1] - lat) ** 2
+
+    best = min(near, key=lambda t: (gap(t), t.tile_id))
+    q = tile_query(store, best.tile_id)
+    q.description = f"lonlat {lon:.6f},{lat:.6f} (tile {best.tile_id})"
+    return q
+
+
+def image_query(store: Store, path: str | Path, model: Fingerprinter) -> Query:
+    """Query by an image file of any size, resampled to the store's tile size."""
+    from tilesearch.raster import open_image
+
+    store.check_model(model.identity)
+    with open_image(path) as src:
+        pixels = src.read_resized(store.tile_size)
+    vector = model.embed(pixels[None])[0]
+    return Query(vector, f"image {Path(path).name}", pixels=pixels)

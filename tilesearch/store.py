@@ -1,0 +1,358 @@
+"""The store: one folder with fingerprints (raw float32, memory-mapped) and SQLite metadata.
+
+Layout of a store folder:
+
+- ``manifest.json``: format version, model identity, tile size, stride, max invalid fraction.
+- ``vectors.f32``: fingerprints, row-major float32, row ``i`` is tile id ``i``.
+- ``norms.f32``: the squared L2 norm of each row (exact search needs it on every query).
+- ``meta.sqlite``: images, tiles (window, bounds, lon/lat, valid fraction) and an R-tree of
+  tile footprints in lon/lat; SQLite in WAL mode.
+
+Appending is crash-safe: vectors are written and fsynced first, then their rows are committed
+in one SQLite transaction; opening a store truncates the vector files to the committed count,
+so a kill at any moment leaves a store that opens and holds every tile reported done.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tilesearch.errors import ModelMismatchError, StoreError
+from tilesearch.models.base import ModelIdentity
+from tilesearch.records import Bounds, ImageInfo, Tile, TileMeta
+from tilesearch.store_schema import SCHEMA, row_to_meta
+from tilesearch.tiling import Window
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class Store:
+    """An open store. `Store.create` makes one, `Store.open` opens one (read-only by default)."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any], writable: bool) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.writable = writable
+        self.identity = ModelIdentity.from_dict(manifest["model"])
+        self.dim = self.identity.dim
+        self._lock_fd: int | None = None
+        if writable:
+            self._lock()
+        self.db = sqlite3.connect(path / "meta.sqlite", isolation_level=None,
+                                  check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.count = self._committed_count()
+        if writable:
+            self._truncate_vectors()
+        self._mmap: tuple[np.ndarray, np.ndarray] | None = None
+
+    # ----- opening and creating ---------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, identity: ModelIdentity, *, tile_size: int = 256,
+               stride: int = 128, max_invalid: float = 0.5) -> Store:
+        """Make a new, empty store folder (it must not exist or be empty)."""
+        p = Path(path)
+        if p.exists() and any(p.iterdir()):
+            raise StoreError(f"{p}: folder exists and is not empty; choose a new store path")
+        p.mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "format": "tilesearch-store", "format_version": FORMAT_VERSION,
+            "model": identity.to_dict(), "tile_size": tile_size, "stride": stride,
+            "max_invalid": max_invalid, "vector_dtype": "float32", "created": time.time(),
+        }
+        db = sqlite3.connect(p / "meta.sqlite")
+        db.executescript(SCHEMA)
+        db.close()
+        for name in ("vectors.f32", "norms.f32"):
+            (p / name).touch()
+        _write_json(p / MANIFEST, manifest)
+        return cls(p, manifest, writable=True)
+
+    @classmethod
+    def open(cls, path: str | Path, *, writable: bool = False) -> Store:
+        """Open an existing store; StoreError when the folder is not a store."""
+        p = Path(path)
+        if not p.is_dir():
+            raise StoreError(f"{p}: no such store folder; create one with 'tilesearch index'")
+        try:
+            manifest = json.loads((p / MANIFEST).read_text())
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{p}: not a tilesearch store (no readable {MANIFEST})") from exc
+        if manifest.get("format") != "tilesearch-store":
+            raise StoreError(f"{p}: not a tilesearch store ({MANIFEST} has another format)")
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise StoreError(f"{p}: store format {manifest.get('format_version')} is not "
+                             f"supported by this tilesearch (format {FORMAT_VERSION}); "
+                             "re-index or upgrade tilesearch")
+        return cls(p, manifest, writable=writable)
+
+    def close(self) -> None:
+        self._mmap = None
+        self.db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _lock(self) -> None:
+        fd = os.open(self.path / ".lock", os.O_CREAT | os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise StoreError(f"{self.path}: another process is writing to this store; "
+                             "wait for it to finish") from exc
+        self._lock_fd = fd
+
+    def _committed_count(self) -> int:
+        row = self.db.execute("SELECT COALESCE(MAX(id) + 1, 0) FROM tiles").fetchone()
+        return int(row[0])
+
+    def _truncate_vectors(self) -> None:
+        for name, width in (("vectors.f32", self.dim), ("norms.f32", 1)):
+            f = self.path / name
+            size = self.count * width * 4
+            if f.stat().st_size < size:
+                raise StoreError(f"{f}: holds fewer fingerprints than the metadata lists; "
+                                 "the store is damaged, re-index into a new store")
+            if f.stat().st_size > size:
+                os.truncate(f, size)
+
+    # ----- model identity -----------------------------------------------------------------
+    def check_model(self, identity: ModelIdentity) -> None:
+        """Raise ModelMismatchError unless `identity` is the model this store was made with."""
+        if identity != self.identity:
+            mine, theirs = self.identity, identity
+            raise ModelMismatchError(
+                f"{self.path}: store holds {mine.name} fingerprints (weights "
+                f"{mine.weights_sha256[:12]}, {mine.dim}-d), not {theirs.name} (weights "
+                f"{theirs.weights_sha256[:12]}, {theirs.dim}-d); use --model {mine.name} "
+                "with the same weights, or index into a new store")
+
+    @property
+    def tile_size(self) -> int:
+        return int(self.manifest["tile_size"])
+
+    @property
+    def stride(self) -> int:
+        return int(self.manifest["stride"])
+
+    @property
+    def max_invalid(self) -> float:
+        return float(self.manifest["max_invalid"])
+
+    # ----- images -------------------------------------------------------------------------
+    def image(self, path: str) -> dict[str, Any] | None:
+        """The image row for `path` (keys id, info, status, n_tiles, error), or None."""
+        row = self.db.execute("SELECT id, info, status, n_tiles, error FROM images "
+                              "WHERE path = ?", (path,)).fetchone()
+        return _image_row(row) if row else None
+
+    def image_by_id(self, image_id: int) -> dict[str, Any]:
+        row = self.db.execute("SELECT id, info, status, n_tiles, error FROM images "
+                              "WHERE id = ?", (image_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path}: no image with id {image_id}")
+        return _image_row(row)
+
+    def images(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT id, info, status, n_tiles, error FROM images "
+                               "ORDER BY id").fetchall()
+        return [_image_row(r) for r in rows]
+
+    def begin_image(self, info: ImageInfo) -> int:
+        """Register `info` as being indexed (or resume it); returns its image id."""
+        self._need_writable()
+        existing = self.image(info.path)
+        with self.db:
+            self.db.execute("BEGIN")
+            if existing:
+                self.db.execute("UPDATE images SET status='indexing', error=NULL, info=?, "
+                                "updated=? WHERE id=?",
+                                (json.dumps(info.to_dict()), time.time(), existing["id"]))
+                image_id = int(existing["id"])
+            else:
+                cur = self.db.execute("INSERT INTO images(path, info, status, updated) "
+                                      "VALUES (?, ?, 'indexing', ?)",
+                                      (info.path, json.dumps(info.to_dict()), time.time()))
+                image_id = int(cur.lastrowid or 0)
+            self.db.execute("DELETE FROM failures WHERE path=?", (info.path,))
+        return image_id
+
+    def done_windows(self, image_id: int) -> set[tuple[int, int]]:
+        """(col_off, row_off) of the tiles of an image already committed."""
+        rows = self.db.execute("SELECT col_off, row_off FROM tiles WHERE image_id=?",
+                               (image_id,))
+        return {(int(c), int(r)) for c, r in rows}
+
+    def finish_image(self, image_id: int) -> int:
+        """Mark an image done; returns its tile count."""
+        self._need_writable()
+        n = self.db.execute("SELECT COUNT(*) FROM tiles WHERE image_id=?", (image_id,))
+        count = int(n.fetchone()[0])
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("UPDATE images SET status='done', n_tiles=?, updated=? WHERE id=?",
+                            (count, time.time(), image_id))
+        return count
+
+    def record_failure(self, path: str, reason: str) -> None:
+        """Remember that `path` failed (a later run retries it); keeps its committed tiles."""
+        self._need_writable()
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("INSERT OR REPLACE INTO failures(path, reason, at) VALUES (?,?,?)",
+                            (path, reason, time.time()))
+            self.db.execute("UPDATE images SET status='failed', error=?, updated=? "
+                            "WHERE path=? AND status != 'done'", (reason, time.time(), path))
+
+    def failures(self) -> list[tuple[str, str]]:
+        return [(str(p), str(r)) for p, r in
+                self.db.execute("SELECT path, reason FROM failures ORDER BY path")]
+
+    # ----- tiles and vectors ----------------------------------------------------------------
+    def append(self, image_id: int, tiles: Sequence[Tile], vectors: np.ndarray) -> list[int]:
+        """Store fingerprints and metadata of `tiles` durably; returns their tile ids."""
+        self._need_writable()
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(tiles), self.dim):
+            raise StoreError(f"{self.path}: expected fingerprints of shape "
+                             f"({len(tiles)}, {self.dim}), got {vectors.shape}")
+        if not tiles:
+            return []
+        first = self.count
+        norms = np.einsum("ij,ij->i", vectors, vectors).astype(np.float32)
+        try:
+            for name, arr in (("vectors.f32", vectors), ("norms.f32", norms)):
+                _append_synced(self.path / name, arr.tobytes())
+            ids = list(range(first, first + len(tiles)))
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.executemany(
+                    "INSERT INTO tiles(id, image_id, col_off, row_off, width, height, valid, "
+                    "minx, miny, maxx, maxy, lon, lat) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [_tile_row(i, image_id, t) for i, t in zip(ids, tiles, strict=True)])
+                self.db.executemany(
+                    "INSERT INTO tiles_rtree(id, min_lon, max_lon, min_lat, max_lat) "
+                    "VALUES (?,?,?,?,?)",
+                    [(i, b[0], b[2], b[1], b[3]) for i, t in zip(ids, tiles, strict=True)
+                     if (b := t.lonlat_bounds) is not None])
+        except BaseException:
+            self._truncate_vectors()
+            raise
+        self.count = first + len(tiles)
+        self._mmap = None
+        return ids
+
+    def vectors(self) -> np.ndarray:
+        """All fingerprints as a read-only memory map of shape (count, dim)."""
+        return self._maps()[0]
+
+    def sq_norms(self) -> np.ndarray:
+        """Squared L2 norm of each fingerprint, shape (count,)."""
+        return self._maps()[1]
+
+    def _maps(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._mmap is None or len(self._mmap[1]) != self.count:
+            if self.count == 0:
+                self._mmap = (np.zeros((0, self.dim), np.float32), np.zeros(0, np.float32))
+            else:
+                vec = np.memmap(self.path / "vectors.f32", dtype=np.float32, mode="r",
+                                shape=(self.count, self.dim))
+                nrm = np.memmap(self.path / "norms.f32", dtype=np.float32, mode="r",
+                                shape=(self.count,))
+                self._mmap = (vec, nrm)
+        return self._mmap
+
+    def tiles(self, ids: Sequence[int]) -> list[TileMeta]:
+        """Metadata of the tiles `ids`, in the same order; StoreError for an unknown id."""
+        found: dict[int, TileMeta] = {}
+        ids = [int(i) for i in ids]
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(f"{_TILE_SELECT} WHERE t.id IN ({marks})", chunk)
+            found.update((int(r[0]), row_to_meta(r)) for r in rows)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise StoreError(f"{self.path}: no tile with id {missing[0]} "
+                             f"(tile ids run from 0 to {self.count - 1})")
+        return [found[i] for i in ids]
+
+    def tile(self, tile_id: int) -> TileMeta:
+        return self.tiles([tile_id])[0]
+
+    def tiles_near(self, lon: float, lat: float) -> list[TileMeta]:
+        """Tiles whose lon/lat footprint box contains the point."""
+        rows = self.db.execute(
+            f"{_TILE_SELECT} WHERE t.id IN (SELECT id FROM tiles_rtree WHERE min_lon <= ? "
+            "AND max_lon >= ? AND min_lat <= ? AND max_lat >= ?)", (lon, lon, lat, lat))
+        return [row_to_meta(r) for r in rows]
+
+    def tiles_in_bbox(self, bbox: Bounds) -> list[int]:
+        """Ids of tiles whose lon/lat footprint box intersects `bbox` (west, south, east, north)."""
+        rows = self.db.execute("SELECT id FROM tiles_rtree WHERE max_lon >= ? AND min_lon <= ? "
+                               "AND max_lat >= ? AND min_lat <= ?",
+                               (bbox[0], bbox[2], bbox[1], bbox[3]))
+        return [int(r[0]) for r in rows]
+
+    def tile_at(self, image_id: int, window: Window) -> TileMeta | None:
+        row = self.db.execute(f"{_TILE_SELECT} WHERE t.image_id=? AND t.col_off=? AND "
+                              "t.row_off=?", (image_id, window.col_off, window.row_off))
+        r = row.fetchone()
+        return row_to_meta(r) if r else None
+
+    def bytes_on_disk(self) -> int:
+        return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+
+    def _need_writable(self) -> None:
+        if not self.writable:
+            raise StoreError(f"{self.path}: store was opened read-only")
+
+
+_TILE_SELECT = (
+    "SELECT t.id, t.image_id, i.path, t.col_off, t.row_off, t.width, t.height, t.valid, "
+    "t.minx, t.miny, t.maxx, t.maxy, t.lon, t.lat, i.info, r.min_lon, r.min_lat, r.max_lon, "
+    "r.max_lat FROM tiles t JOIN images i ON i.id = t.image_id "
+    "LEFT JOIN tiles_rtree r ON r.id = t.id"
+)
+
+
+def _tile_row(tile_id: int, image_id: int, t: Tile) -> tuple[Any, ...]:
+    w, b, ll = t.window, t.bounds, t.lonlat
+    return (tile_id, image_id, w.col_off, w.row_off, w.width, w.height, t.valid_fraction,
+            *(b if b else (None,) * 4), *(ll if ll else (None, None)))
+
+
+def _image_row(row: Sequence[Any]) -> dict[str, Any]:
+    return {"id": int(row[0]), "info": ImageInfo.from_dict(json.loads(row[1])),
+            "status": row[2], "n_tiles": int(row[3]), "error": row[4]}
+
+
+def _append_synced(path: Path, data: bytes) -> None:
+    with open(path, "ab") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
