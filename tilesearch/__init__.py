@@ -1,0 +1,38 @@
+"""tilesearch: find similar places in huge aerial and drone imagery.
+
+Pipeline, one module per stage: raster (reading) -> tiling -> models (fingerprinting)
+-> store -> search -> export / render; `api` ties them together, `cli` is a thin shell.
+"""
+
+from tilesearch.api import index, info, load_fingerprinter, search
+from tilesearch.errors import (
+    InputError,
+    MissingDependencyError,
+    ModelError,
+    ModelMismatchError,
+    QueryError,
+    StoreError,
+    TilesearchError,
+)
+from tilesearch.indexer import IndexReport
+from tilesearch.search import Hit, SearchResult
+from tilesearch.store import Store
+
+__version__ = "0.1.0"
+__all__ = [
+    "Hit",
+    "IndexReport",
+    "InputError",
+    "MissingDependencyError",
+    "ModelError",
+    "ModelMismatchError",
+    "QueryError",
+    "SearchResult",
+    "Store",
+    "StoreError",
+    "TilesearchError",
+    "index",
+    "info",
+    "load_fingerprinter",
+    "search",
+]

@@ -1,0 +1,131 @@
+"""The Python API: everything the CLI does is one of these calls."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tilesearch.errors import QueryError
+from tilesearch.indexer import IndexReport, Progress, index_images, open_or_create_store
+from tilesearch.models.base import Fingerprinter
+from tilesearch.search import (
+    SearchResult,
+    image_query,
+    lonlat_query,
+    nearest,
+    tile_query,
+)
+from tilesearch.store import Store
+
+
+def load_fingerprinter(model: str | None = None, *, weights: str | Path | None = None,
+                       runtime: str = "auto", tile_size: int = 256,
+                       threads: int | None = None) -> Fingerprinter:
+    """A fingerprint model from the registry (default: efficientnet-lite0)."""
+    from tilesearch.models import DEFAULT_MODEL, load_model
+
+    return load_model(model or DEFAULT_MODEL, weights=weights, runtime=runtime,
+                      tile_size=tile_size, threads=threads)
+
+
+def index(paths: str | Path | Iterable[str | Path], store: str | Path, *,
+          model: str | None = None, weights: str | Path | None = None, runtime: str = "auto",
+          tile_size: int | None = None, stride: int | None = None,
+          max_invalid: float | None = None, bands: Sequence[int] | None = None,
+          batch_size: int = 64, threads: int | None = None,
+          progress: bool = False) -> IndexReport:
+    """Tile and fingerprint every image under `paths` into the store at `store`.
+
+    Creates the store, or appends to it (skipping images already done and resuming partly
+    indexed ones). Unreadable or unusable images are listed in the report, not raised.
+    """
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    if model is None and (Path(store) / "manifest.json").exists():
+        with Store.open(store) as s:
+            model = s.identity.name
+            tile_size = tile_size or s.tile_size
+    fp = load_fingerprinter(model, weights=weights, runtime=runtime,
+                            tile_size=tile_size or 256, threads=threads)
+    with open_or_create_store(store, fp, tile_size=tile_size, stride=stride,
+                              max_invalid=max_invalid) as s:
+        return index_images(list(paths), s, fp, bands=bands, batch_size=batch_size,
+                            progress=progress_bar if progress else None)
+
+
+def progress_bar(total: int) -> Progress:
+    """A tqdm progress bar over tile windows (rate and ETA), as a progress callback."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="tile", desc="indexing", file=sys.stderr, smoothing=0.1,
+               dynamic_ncols=True)
+
+    def tick(done: int, failed: int) -> None:
+        if failed:
+            bar.set_postfix(skipped=failed, refresh=False)
+        bar.update(done)
+        if bar.n >= bar.total:
+            bar.close()
+
+    if total == 0:
+        bar.close()
+    return tick
+
+
+def search(store: str | Path | Store, *, tile: int | None = None,
+           image: str | Path | None = None, lonlat: tuple[float, float] | None = None,
+           k: int = 10, metric: str = "euclidean", exclude_self: bool = True,
+           suppress_overlaps: bool = True, weights: str | Path | None = None,
+           runtime: str = "auto") -> SearchResult:
+    """The k tiles most like a query given as a tile id, an image file, or a lon/lat point.
+
+    By default the query tile and every tile overlapping it are left out, and a hit that
+    overlaps a better-ranked hit is suppressed, so the k hits are k different places.
+    """
+    if sum(x is not None for x in (tile, image, lonlat)) != 1:
+        raise QueryError("give exactly one query: a tile id, an image file, or lon/lat")
+    s = store if isinstance(store, Store) else Store.open(store)
+    try:
+        if tile is not None:
+            q = tile_query(s, tile)
+        elif lonlat is not None:
+            q = lonlat_query(s, *lonlat)
+        else:
+            assert image is not None
+            fp = load_fingerprinter(s.identity.name, weights=weights, runtime=runtime,
+                                    tile_size=s.tile_size)
+            q = image_query(s, image, fp)
+        hits = nearest(s, q.vector, k=k, metric=metric,
+                       exclude=q.tile if exclude_self else None,
+                       suppress_overlaps=suppress_overlaps)
+        return SearchResult(query=q, hits=hits, metric=metric, store=str(s.path))
+    finally:
+        if s is not store:
+            s.close()
+
+
+def info(store: str | Path | Store) -> dict[str, Any]:
+    """Facts about a store: images, tiles, model, bytes on disk, compression ratio, coverage."""
+    s = store if isinstance(store, Store) else Store.open(store)
+    try:
+        images = s.images()
+        done = [i for i in images if i["status"] == "done"]
+        pixel_bytes = sum(i["info"].width * i["info"].height * 3 * 4 for i in done)
+        size = s.bytes_on_disk()
+        bbox = s.db.execute("SELECT MIN(min_lon), MIN(min_lat), MAX(max_lon), MAX(max_lat) "
+                            "FROM tiles_rtree").fetchone()
+        return {
+            "store": str(s.path), "model": s.identity.to_dict(),
+            "tile_size": s.tile_size, "stride": s.stride, "max_invalid": s.max_invalid,
+            "images": len(done), "images_incomplete": len(images) - len(done),
+            "tiles": s.count, "bytes_on_disk": size,
+            "bytes_per_tile": size / s.count if s.count else None,
+            "compression_ratio": pixel_bytes / size if size and pixel_bytes else None,
+            "lonlat_bbox": list(bbox) if bbox and bbox[0] is not None else None,
+            "failures": [{"path": p, "reason": r} for p, r in s.failures()],
+        }
+    finally:
+        if s is not store:
+            s.close()

@@ -1,0 +1,226 @@
+"""The `tilesearch` command line: a thin shell over tilesearch.api."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tilesearch import api
+from tilesearch.errors import TilesearchError
+from tilesearch.search import SearchResult
+
+
+def _ints(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(b) for b in text.split(",")]
+    except ValueError as exc:
+        raise click.BadParameter(f"expected comma-separated band numbers, got {text!r}") from exc
+
+
+def _lonlat(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        lon, lat = (float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise click.BadParameter(f"expected LON,LAT such as -8.358,40.702, got {text!r}") from exc
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise click.BadParameter(f"{text!r} is not a longitude,latitude pair")
+    return lon, lat
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tilesearch")
+def cli() -> None:
+    """Find similar places in huge aerial and drone imagery."""
+
+
+@cli.command("index")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--store", "-s", required=True, type=click.Path(path_type=Path),
+              help="Store folder to create or append to.")
+@click.option("--model", "-m", default=None,
+              help="Fingerprint model (default efficientnet-lite0, or the store's).")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Weights file for the model (resnet18: torchvision's resnet18-*.pth).")
+@click.option("--runtime", default="auto", show_default=True,
+              help="Inference runtime: auto, openvino, onnxruntime or torch.")
+@click.option("--tile-size", type=int, default=None, help="Tile size in px [default: 256].")
+@click.option("--stride", type=int, default=None, help="Stride in px [default: 128].")
+@click.option("--max-invalid", type=float, default=None,
+              help="Drop tiles with a larger invalid (nodata) fraction [default: 0.5].")
+@click.option("--bands", default=None, help="Bands to use as RGB, e.g. 4,3,2 (1-based).")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--threads", type=int, default=None, help="Inference threads [default: all].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: Path | None,
+              runtime: str, tile_size: int | None, stride: int | None,
+              max_invalid: float | None, bands: str | None, batch_size: int,
+              threads: int | None, quiet: bool) -> None:
+    """Tile and fingerprint every image under PATHS into a store (resumable)."""
+    report = api.index(list(paths), store, model=model, weights=weights, runtime=runtime,
+                       tile_size=tile_size, stride=stride, max_invalid=max_invalid,
+                       bands=_ints(bands), batch_size=batch_size, threads=threads,
+                       progress=not quiet)
+    click.echo(f"indexed {len(report.indexed)} image(s), {report.tiles_added} tiles in "
+               f"{report.seconds:.1f} s ({report.tiles_per_second:.1f} tiles/s) into {store}")
+    if report.already_done:
+        click.echo(f"already indexed, skipped: {len(report.already_done)} image(s)")
+    if report.failed:
+        click.echo(f"skipped {len(report.failed)} file(s):", err=True)
+        for path, reason in report.failed:
+            click.echo(f"  {path}: {reason}", err=True)
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@cli.command("search")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--tile", "-t", type=int, help="Query by tile id.")
+@click.option("--image", "-i", type=click.Path(path_type=Path), help="Query by an image file.")
+@click.option("--lonlat", help="Query by the tile nearest LON,LAT (EPSG:4326).")
+@click.option("-k", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean",
+              show_default=True)
+@click.option("--include-self", is_flag=True,
+              help="Keep the query tile and the tiles overlapping it.")
+@click.option("--allow-overlaps", is_flag=True,
+              help="Keep hits that overlap a better-ranked hit.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path),
+              help="Write results as JSON ('-' for stdout).")
+@click.option("--geojson", type=click.Path(path_type=Path),
+              help="Write result footprints as GeoJSON (EPSG:4326).")
+@click.option("--csv", "csv_out", type=click.Path(path_type=Path), help="Write results as CSV.")
+@click.option("--sheet", type=click.Path(path_type=Path),
+              help="Write a contact sheet PNG: the query beside its results.")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--runtime", default="auto", show_default=True)
+def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | None, k: int,
+               metric: str, include_self: bool, allow_overlaps: bool, json_out: Path | None,
+               geojson: Path | None, csv_out: Path | None, sheet: Path | None,
+               weights: Path | None, runtime: str) -> None:
+    """Rank the K tiles of STORE most like a query tile, image or place."""
+    result = api.search(store, tile=tile, image=image, lonlat=_lonlat(lonlat), k=k,
+                        metric=metric, exclude_self=not include_self,
+                        suppress_overlaps=not allow_overlaps, weights=weights, runtime=runtime)
+    if json_out is not None and str(json_out) == "-":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_table(result)
+    _write_outputs(result, store, json_out, geojson, csv_out, sheet)
+
+
+def _write_outputs(result: SearchResult, store: Path, json_out: Path | None,
+                   geojson: Path | None, csv_out: Path | None, sheet: Path | None) -> None:
+    from tilesearch import export
+    from tilesearch.store import Store
+
+    if json_out is not None and str(json_out) != "-":
+        json_out.write_text(export.to_json(result))
+        click.echo(f"wrote {json_out}", err=True)
+    if csv_out is not None:
+        csv_out.write_text(export.to_csv(result))
+        click.echo(f"wrote {csv_out}", err=True)
+    if geojson is not None or sheet is not None:
+        with Store.open(store) as s:
+            if geojson is not None:
+                export.write_geojson(result, s, geojson)
+                click.echo(f"wrote {geojson}", err=True)
+            if sheet is not None:
+                from tilesearch.render import contact_sheet
+
+                contact_sheet(result, s, sheet)
+                click.echo(f"wrote {sheet}", err=True)
+
+
+def _print_table(result: SearchResult) -> None:
+    click.echo(f"query: {result.query.description}  ({result.metric} distance)")
+    header = f"{'rank':>4}  {'tile':>8}  {'distance':>10}  {'source':<32}  " \
+             f"{'window (col,row wxh)':<22}  {'lon':>11}  {'lat':>10}"
+    click.echo(header)
+    for h in result.hits:
+        t, w = h.tile, h.tile.window
+        lon, lat = (f"{t.lonlat[0]:.6f}", f"{t.lonlat[1]:.6f}") if t.lonlat else ("-", "-")
+        name = Path(t.source).name
+        name = name if len(name) <= 32 else "…" + name[-31:]
+        win = f"{w.col_off},{w.row_off} {w.width}x{w.height}"
+        click.echo(f"{h.rank:>4}  {t.tile_id:>8}  {h.distance:>10.4f}  {name:<32}  "
+                   f"{win:<22}  {lon:>11}  {lat:>10}")
+
+
+@cli.command("info")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def info_cmd(store: Path, as_json: bool) -> None:
+    """Images, tiles, model, bytes on disk and compression ratio of a store."""
+    facts = api.info(store)
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    _print_info(facts)
+
+
+def _print_info(f: dict[str, Any]) -> None:
+    m = f["model"]
+    lines = [
+        ("store", f["store"]),
+        ("model", f"{m['name']} ({m['dim']}-d, weights sha256 {m['weights_sha256'][:12]})"),
+        ("tiling", f"{f['tile_size']} px tiles, stride {f['stride']} px, "
+                   f"max invalid {f['max_invalid']:.0%}"),
+        ("images", f"{f['images']} indexed" + (f", {f['images_incomplete']} incomplete"
+                                                if f["images_incomplete"] else "")),
+        ("tiles", f"{f['tiles']:,}"),
+        ("on disk", f"{f['bytes_on_disk'] / 1e6:.2f} MB"
+                    + (f" ({f['bytes_per_tile']:.0f} bytes per tile)" if f["tiles"] else "")),
+    ]
+    if f["compression_ratio"]:
+        lines.append(("compression", f"{f['compression_ratio']:.1f}x against the float32 "
+                                     "pixels of the indexed images"))
+    if f["lonlat_bbox"]:
+        lines.append(("lon/lat bbox", ", ".join(f"{v:.6f}" for v in f["lonlat_bbox"])))
+    for key, value in lines:
+        click.echo(f"{key:>13}: {value}")
+    for fail in f["failures"]:
+        click.echo(f"{'failed':>13}: {fail['path']}: {fail['reason']}")
+
+
+@cli.command("demo")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("tilesearch-demo"),
+              show_default=True, help="Folder for the store, sheets and GeoJSON.")
+@click.option("--data", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Imagery to index instead of the bundled sample (deepforest's NEON tiles).")
+@click.option("--queries", type=int, default=3, show_default=True)
+@click.option("-k", type=int, default=8, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo_cmd(out: Path, data: Path | None, queries: int, k: int, seed: int) -> None:
+    """Index real sample imagery offline and write contact sheets and GeoJSON."""
+    from tilesearch.demo import run_demo
+
+    run_demo(out, data=data, queries=queries, k=k, seed=seed, echo=click.echo)
+
+
+def main() -> None:
+    """Entry point: turns tilesearch errors into one-line messages."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except TilesearchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except SystemExit:
+        raise
+
+
+if __name__ == "__main__":
+    main()

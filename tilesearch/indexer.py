@@ -1,0 +1,205 @@
+"""Indexing: images -> tiles -> fingerprints -> store, resumable and tolerant of bad files."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from tilesearch.errors import InputError, StoreError
+from tilesearch.models.base import Fingerprinter
+from tilesearch.raster import find_images, open_image
+from tilesearch.records import ImageInfo, Tile
+from tilesearch.store import Store
+from tilesearch.tiling import Window, batched, tile_grid
+
+T = TypeVar("T")
+Progress = Callable[[int, int], None]
+"""Called as progress(windows_done_now, images_failed_so_far)."""
+
+
+@dataclass
+class IndexReport:
+    """What one `index` run did."""
+
+    store: str
+    indexed: list[tuple[str, int]] = field(default_factory=list)
+    already_done: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    tiles_added: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """False when nothing could be indexed: no image is indexed now or from before."""
+        return bool(self.indexed or self.already_done)
+
+    @property
+    def tiles_per_second(self) -> float:
+        return self.tiles_added / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class _Plan:
+    info: ImageInfo
+    windows: list[Window]
+
+
+def open_or_create_store(path: str | Path, model: Fingerprinter, *, tile_size: int | None,
+                         stride: int | None, max_invalid: float | None) -> Store:
+    """Open the store at `path` for appending (checking model and tiling), or create it."""
+    p = Path(path)
+    if (p / "manifest.json").exists():
+        store = Store.open(p, writable=True)
+        try:
+            store.check_model(model.identity)
+            _check_setting(store, "tile_size", tile_size)
+            _check_setting(store, "stride", stride)
+            _check_setting(store, "max_invalid", max_invalid)
+        except BaseException:
+            store.close()
+            raise
+        return store
+    return Store.create(p, model.identity, tile_size=tile_size or 256, stride=stride or 128,
+                        max_invalid=0.5 if max_invalid is None else max_invalid)
+
+
+def _check_setting(store: Store, key: str, value: float | None) -> None:
+    if value is not None and value != store.manifest[key]:
+        raise StoreError(f"{store.path}: store was made with {key}={store.manifest[key]}, "
+                         f"not {value}; leave it unset to append, or index into a new store")
+
+
+def index_images(paths: Iterable[str | Path], store: Store, model: Fingerprinter, *,
+                 bands: Sequence[int] | None = None, batch_size: int = 64,
+                 progress: Callable[[int], Progress] | None = None) -> IndexReport:
+    """Fingerprint every image under `paths` into `store`; bad files are reported, not fatal.
+
+    `progress`, when given, is called once with the total number of tile windows to process
+    and returns the callback that is then called after each batch.
+    """
+    start = time.perf_counter()
+    report = IndexReport(store=str(store.path))
+    files, bad_paths = find_images(paths)
+    for err in bad_paths:
+        report.failed.append((err.path, err.reason))
+    plans = _plan(files, store, bands, report)
+    tick = progress(sum(len(p.windows) for p in plans)) if progress else None
+    for plan in plans:
+        try:
+            added = _index_one(plan, store, model, batch_size, tick, len(report.failed))
+            report.indexed.append((plan.info.path, added))
+            report.tiles_added += added
+        except InputError as exc:
+            store.record_failure(plan.info.path, exc.reason)
+            report.failed.append((exc.path, exc.reason))
+            if tick:
+                tick(0, len(report.failed))
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _plan(files: list[Path], store: Store, bands: Sequence[int] | None,
+          report: IndexReport) -> list[_Plan]:
+    plans = []
+    for f in files:
+        try:
+            plan = _plan_one(f, store, bands)
+        except InputError as exc:
+            store.record_failure(exc.path, exc.reason)
+            report.failed.append((exc.path, exc.reason))
+            continue
+        if plan is None:
+            report.already_done.append(str(f))
+        else:
+            plans.append(plan)
+    return plans
+
+
+def _plan_one(path: Path, store: Store, bands: Sequence[int] | None) -> _Plan | None:
+    with open_image(path, bands=bands) as src:
+        info = src.info
+    size = store.tile_size
+    if info.width < size or info.height < size:
+        raise InputError(path, f"image is {info.width}x{info.height} px, smaller than one "
+                               f"{size} px tile")
+    row = store.image(info.path)
+    if row is not None and row["status"] == "done":
+        old: ImageInfo = row["info"]
+        if (old.size_bytes, old.mtime) != (info.size_bytes, info.mtime):
+            raise InputError(path, "changed since it was indexed; index it into a new store")
+        return None
+    if row is not None:
+        info = _resume_info(info, row["info"])
+    done = store.done_windows(row["id"]) if row else set()
+    windows = [w for w in tile_grid(info.width, info.height, size, store.stride)
+               if (w.col_off, w.row_off) not in done]
+    return _Plan(info, windows)
+
+
+def _resume_info(new: ImageInfo, old: ImageInfo) -> ImageInfo:
+    """Keep the bands and stretch of a partly indexed image so its tiles stay comparable."""
+    return ImageInfo(**{**new.__dict__, "bands": old.bands, "stretch": old.stretch})
+
+
+def _index_one(plan: _Plan, store: Store, model: Fingerprinter, batch_size: int,
+               tick: Progress | None, failed: int) -> int:
+    info = plan.info
+    image_id = store.begin_image(info)
+    keep_from = 1.0 - store.max_invalid
+    with open_image(info.path, bands=info.bands, stretch=info.stretch) as src:
+        for tiles in prefetch(src.read_tiles(b) for b in batched(plan.windows, batch_size)):
+            kept = [t for t in tiles if t.valid_fraction >= keep_from - 1e-9]
+            if kept:
+                store.append(image_id, kept, model.embed(_stack(kept)))
+            if tick:
+                tick(len(tiles), failed)
+    n = store.finish_image(image_id)
+    if n == 0:
+        raise InputError(info.path, f"no tile has at least {keep_from:.0%} valid pixels "
+                                    "(empty or fully masked image?)")
+    return n
+
+
+def _stack(tiles: list[Tile]) -> np.ndarray:
+    return np.stack([t.pixels for t in tiles])
+
+
+def prefetch(items: Iterator[T] | Any, depth: int = 2) -> Iterator[T]:
+    """Iterate `items` in a background thread, `depth` ahead, re-raising its errors here."""
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put(("item", item))
+            q.put(("end", None))
+        except BaseException as exc:
+            q.put(("error", exc))
+
+    thread = threading.Thread(target=work, daemon=True, name="tilesearch-reader")
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
