@@ -14,7 +14,7 @@ import numpy as np
 
 from tilesearch.errors import InputError, StoreError
 from tilesearch.models.base import Fingerprinter
-from tilesearch.raster import find_images, open_image
+from tilesearch.raster import RasterSource, find_images, open_image
 from tilesearch.records import ImageInfo, Tile
 from tilesearch.store import Store
 from tilesearch.tiling import Window, batched, tile_grid
@@ -154,12 +154,11 @@ def _index_one(plan: _Plan, store: Store, model: Fingerprinter, batch_size: int,
     image_id = store.begin_image(info)
     keep_from = 1.0 - store.max_invalid
     with open_image(info.path, bands=info.bands, stretch=info.stretch) as src:
-        for tiles in prefetch(src.read_tiles(b) for b in batched(plan.windows, batch_size)):
-            kept = [t for t in tiles if t.valid_fraction >= keep_from - 1e-9]
+        for n_windows, kept, pixels in prefetch(_read(src, plan.windows, batch_size, keep_from)):
             if kept:
-                store.append(image_id, kept, model.embed(_stack(kept)))
+                store.append(image_id, kept, model.embed(pixels))
             if tick:
-                tick(len(tiles), failed)
+                tick(n_windows, failed)
     n = store.finish_image(image_id)
     if n == 0:
         raise InputError(info.path, f"no tile has at least {keep_from:.0%} valid pixels "
@@ -167,8 +166,14 @@ def _index_one(plan: _Plan, store: Store, model: Fingerprinter, batch_size: int,
     return n
 
 
-def _stack(tiles: list[Tile]) -> np.ndarray:
-    return np.stack([t.pixels for t in tiles])
+def _read(src: RasterSource, windows: list[Window], batch_size: int,
+          keep_from: float) -> Iterator[tuple[int, list[Tile], np.ndarray]]:
+    """Batches of (windows read, tiles kept, their stacked pixels); runs in the reader thread."""
+    for batch in batched(windows, batch_size):
+        tiles = src.read_tiles(batch)
+        kept = [t for t in tiles if t.valid_fraction >= keep_from - 1e-9]
+        pixels = np.stack([t.pixels for t in kept]) if kept else np.empty((0, 0, 0, 3), np.uint8)
+        yield len(batch), kept, pixels
 
 
 def prefetch(items: Iterator[T] | Any, depth: int = 2) -> Iterator[T]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -80,9 +81,9 @@ class Tile:
     lonlat: tuple[float, float] | None = None
     lonlat_bounds: Bounds | None = None
 
-    @property
+    @cached_property
     def valid_fraction(self) -> float:
-        return float(self.valid.mean()) if self.valid.size else 0.0
+        return float(np.count_nonzero(self.valid)) / self.valid.size if self.valid.size else 0.0
 
 
 @dataclass(frozen=True)

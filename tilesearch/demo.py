@@ -1,0 +1,65 @@
+"""`tilesearch demo`: index real sample imagery offline, then query it and draw the results."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from tilesearch import api
+from tilesearch.errors import TilesearchError
+
+SAMPLE_HINT = "pip install --no-deps deepforest==2.1.0"
+
+
+def sample_data() -> Path:
+    """The NEON airborne RGB sample images inside the MIT-licensed deepforest wheel.
+
+    The package is located, never imported (it pulls in heavy dependencies).
+    """
+    spec = importlib.util.find_spec("deepforest")
+    if spec is None or not spec.submodule_search_locations:
+        raise TilesearchError("the demo's sample imagery comes from the deepforest wheel, which "
+                              f"is not installed; run: {SAMPLE_HINT}  (or pass --data FOLDER)")
+    data = Path(next(iter(spec.submodule_search_locations))) / "data"
+    if not data.is_dir():
+        raise TilesearchError(f"{data}: deepforest's data folder is missing; reinstall with: "
+                              f"{SAMPLE_HINT}")
+    return data
+
+
+def run_demo(out: Path, *, data: Path | None = None, queries: int = 3, k: int = 8,
+             seed: int = 0, echo: Callable[[str], None] = print) -> list[Path]:
+    """Index `data` (default: the sample imagery) into `out/demo.tiles` and write a contact
+    sheet and GeoJSON for `queries` random tiles; returns the files written."""
+    from tilesearch import export
+    from tilesearch.render import contact_sheet
+    from tilesearch.store import Store
+
+    data = data or sample_data()
+    out.mkdir(parents=True, exist_ok=True)
+    store_path = out / "demo.tiles"
+    echo(f"indexing {data} into {store_path}")
+    report = api.index([data], store_path, progress=True)
+    echo(f"indexed {len(report.indexed)} image(s), {report.tiles_added} new tiles "
+         f"({report.tiles_per_second:.1f} tiles/s); {len(report.already_done)} already done")
+    for path, reason in report.failed:
+        echo(f"  skipped {path}: {reason}")
+    written: list[Path] = []
+    with Store.open(store_path) as store:
+        if store.count == 0:
+            raise TilesearchError(f"{data}: no tile could be indexed")
+        rng = np.random.default_rng(seed)
+        for tile_id in rng.choice(store.count, size=min(queries, store.count), replace=False):
+            result = api.search(store, tile=int(tile_id), k=k)
+            sheet = contact_sheet(result, store, out / f"query-{tile_id}.png")
+            geo = out / f"query-{tile_id}.geojson"
+            export.write_geojson(result, store, geo)
+            best = ", ".join(f"{h.tile.tile_id} ({h.distance:.2f})" for h in result.hits[:3])
+            echo(f"query tile {tile_id}: best {best} -> {sheet.name}, {geo.name}")
+            written += [sheet, geo]
+    echo(f"wrote {len(written)} files to {out}; try: tilesearch search {store_path} --tile "
+         f"{int(tile_id)} -k 10")
+    return written
