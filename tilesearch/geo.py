@@ -19,7 +19,7 @@ def window_bounds(transform: GeoTransform, window: Window) -> Bounds:
     xs, ys = [], []
     for col, row in ((window.col_off, window.row_off), (window.col_end, window.row_end),
                      (window.col_off, window.row_end), (window.col_end, window.row_off)):
-        x, y = aff * (col, row)
+        x, y = aff @ (col, row)
         xs.append(x)
         ys.append(y)
     return (min(xs), min(ys), max(xs), max(ys))
@@ -53,7 +53,7 @@ def lonlat_footprints(
                (w.col_off, w.row_off), (w.col_end, w.row_off),
                (w.col_end, w.row_end), (w.col_off, w.row_end)]
         for col, row in pts:
-            x, y = aff * (col, row)
+            x, y = aff @ (col, row)
             xs.append(x)
             ys.append(y)
     lon, lat = to_lonlat(crs, xs, ys)

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from tilesearch.errors import QueryError
+from tilesearch.search import distances, lonlat_query, nearest, tile_query
+
+
+def _brute(vecs, q, metric):
+    if metric == "euclidean":
+        return np.sqrt(((vecs - q) ** 2).sum(1))
+    return 1 - vecs @ q / (np.linalg.norm(vecs, axis=1) * np.linalg.norm(q))
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_exact_search_matches_brute_force(fake_store, metric):
+    vecs = np.array(fake_store.vectors(), dtype=np.float64)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        q = vecs[rng.integers(len(vecs))] + rng.normal(0, 0.05, vecs.shape[1])
+        hits = nearest(fake_store, q.astype(np.float32), k=7, metric=metric,
+                       suppress_overlaps=False)
+        ref = _brute(vecs, q, metric)
+        assert [h.tile.tile_id for h in hits] == list(np.argsort(ref, kind="stable")[:7])
+        np.testing.assert_allclose([h.distance for h in hits], np.sort(ref)[:7], atol=1e-4)
+        assert [h.rank for h in hits] == list(range(1, 8))
+
+
+def test_query_excludes_itself_and_hits_are_distinct_places(fake_store):
+    q = tile_query(fake_store, 5)
+    raw = nearest(fake_store, q.vector, k=3, exclude=None, suppress_overlaps=False)
+    assert raw[0].tile.tile_id == 5 and raw[0].distance == pytest.approx(0, abs=1e-3)
+    hits = nearest(fake_store, q.vector, k=8, exclude=q.tile)
+    ids = [h.tile.tile_id for h in hits]
+    assert 5 not in ids
+    for h in hits:
+        assert not (h.tile.image_id == q.tile.image_id and h.tile.window.overlaps(q.tile.window))
+    for i, a in enumerate(hits):
+        for b in hits[i + 1:]:
+            assert not (a.tile.image_id == b.tile.image_id and a.tile.window.overlaps(b.tile.window))
+    assert [h.distance for h in hits] == sorted(h.distance for h in hits)
+
+
+def test_fewer_hits_when_distinct_places_run_out(fake_store):
+    hits = nearest(fake_store, fake_store.vectors()[0], k=50)
+    assert 0 < len(hits) < 24
+
+
+def test_lonlat_query_picks_the_tile_with_the_nearest_centre(fake_store):
+    target = fake_store.tile(17)
+    lon, lat = target.lonlat
+    q = lonlat_query(fake_store, lon + 1e-7, lat - 1e-7)
+    assert q.tile.tile_id == 17 and "tile 17" in q.description
+    with pytest.raises(QueryError, match="no indexed tile covers"):
+        lonlat_query(fake_store, -100.0, 10.0)
+
+
+def test_bad_queries(fake_store):
+    with pytest.raises(QueryError, match="no tile 99"):
+        tile_query(fake_store, 99)
+    with pytest.raises(QueryError, match="unknown metric"):
+        distances(fake_store, fake_store.vectors()[0], "manhattan")
+    with pytest.raises(QueryError, match="query fingerprint has 3 values"):
+        distances(fake_store, np.zeros(3, np.float32))
