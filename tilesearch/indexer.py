@@ -81,6 +81,8 @@ def index_images(paths: Iterable[str | Path], store: Store, model: Fingerprinter
                  progress: Callable[[int], Progress] | None = None) -> IndexReport:
     """Fingerprint every image under `paths` into `store`; bad files are reported, not fatal.
 
+    Returns a report whose `indexed` lists (path, tiles added by this run).
+
     `progress`, when given, is called once with the total number of tile windows to process
     and returns the callback that is then called after each batch.
     """
@@ -153,17 +155,18 @@ def _index_one(plan: _Plan, store: Store, model: Fingerprinter, batch_size: int,
     info = plan.info
     image_id = store.begin_image(info)
     keep_from = 1.0 - store.max_invalid
+    added = 0
     with open_image(info.path, bands=info.bands, stretch=info.stretch) as src:
         for n_windows, kept, pixels in prefetch(_read(src, plan.windows, batch_size, keep_from)):
             if kept:
-                store.append(image_id, kept, model.embed(pixels))
+                added += len(store.append(image_id, kept, model.embed(pixels)))
             if tick:
                 tick(n_windows, failed)
-    n = store.finish_image(image_id)
-    if n == 0:
+    if store.tile_count(image_id) == 0:
         raise InputError(info.path, f"no tile has at least {keep_from:.0%} valid pixels "
                                     "(empty or fully masked image?)")
-    return n
+    store.finish_image(image_id)
+    return added
 
 
 def _read(src: RasterSource, windows: list[Window], batch_size: int,

@@ -201,11 +201,15 @@ class Store:
                                (image_id,))
         return {(int(c), int(r)) for c, r in rows}
 
+    def tile_count(self, image_id: int) -> int:
+        """Number of committed tiles of an image."""
+        n = self.db.execute("SELECT COUNT(*) FROM tiles WHERE image_id=?", (image_id,))
+        return int(n.fetchone()[0])
+
     def finish_image(self, image_id: int) -> int:
         """Mark an image done; returns its tile count."""
         self._need_writable()
-        n = self.db.execute("SELECT COUNT(*) FROM tiles WHERE image_id=?", (image_id,))
-        count = int(n.fetchone()[0])
+        count = self.tile_count(image_id)
         with self.db:
             self.db.execute("BEGIN")
             self.db.execute("UPDATE images SET status='done', n_tiles=?, updated=? WHERE id=?",
