@@ -61,7 +61,8 @@ class RasterSource:
                 warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
                 self._ds = rasterio.open(self.path)
         except rasterio.errors.RasterioIOError as exc:
-            raise InputError(self.path, f"not a readable image ({_first_line(exc)})") from exc
+            reason = _first_line(exc, self.path)
+            raise InputError(self.path, f"not a readable image ({reason})") from exc
         try:
             self.info = self._describe(bands, stretch)
         except BaseException:
@@ -114,7 +115,7 @@ class RasterSource:
             return read()
         except (rasterio.errors.RasterioIOError, rasterio.errors.RasterioError) as exc:
             raise InputError(self.path, f"read failed, file may be corrupt or truncated "
-                                        f"({_first_line(exc)})") from exc
+                                        f"({_first_line(exc, self.path)})") from exc
 
     def _valid(self, data: np.ndarray, info: ImageInfo, window: Any = None,
                out_shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -231,6 +232,10 @@ def _to_rgb8(data: np.ndarray, stretch: Sequence[Sequence[float]] | None) -> np.
     return np.ascontiguousarray(data.transpose(1, 2, 0))
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException, path: str = "") -> str:
+    """The first line of a GDAL error, without the file name the caller already gives."""
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    line = text[0] if text else type(exc).__name__
+    if path:
+        line = line.replace(f"'{path}' ", "").replace(f"{path}: ", "").replace(path, "the file")
+    return line.strip()
