@@ -1,0 +1,160 @@
+"""Search results as JSON, GeoJSON (EPSG:4326, opens in QGIS) and CSV. Pure functions."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tilesearch import geo
+from tilesearch.records import ImageInfo, TileMeta
+from tilesearch.search import SearchResult
+from tilesearch.store import Store
+
+CSV_COLUMNS = (
+    "rank",
+    "tile_id",
+    "distance",
+    "source",
+    "col_off",
+    "row_off",
+    "width",
+    "height",
+    "lon",
+    "lat",
+)
+Ring = list[list[float]]
+
+
+def to_json(result: SearchResult) -> str:
+    """The result as indented JSON (`SearchResult.to_dict`); `json.loads` gives the dict back."""
+    return json.dumps(result.to_dict(), indent=2, allow_nan=False)
+
+
+def to_geojson(result: SearchResult, store: Store) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection in lon/lat (RFC 7946) of the hits' tile footprints.
+
+    Each hit is a Polygon feature with role "hit"; the query tile, when it is a stored
+    georeferenced tile, comes first with role "query". Hits from images without a CRS cannot be
+    placed on a map: they are left out and counted in the member "skipped_ungeoreferenced".
+    """
+    tiles = [h.tile for h in result.hits]
+    query = result.query.tile
+    rings = _rings(store, [*tiles, query] if query else tiles)
+    features = []
+    if query is not None and query.tile_id in rings:
+        features.append(
+            _feature(
+                rings[query.tile_id],
+                {"role": "query", "description": result.query.description, **_tile_props(query)},
+            )
+        )
+    skipped = 0
+    for hit in result.hits:
+        ring = rings.get(hit.tile.tile_id)
+        if ring is None:
+            skipped += 1
+            continue
+        features.append(
+            _feature(
+                ring,
+                {
+                    "role": "hit",
+                    "rank": hit.rank,
+                    "distance": hit.distance,
+                    **_tile_props(hit.tile),
+                },
+            )
+        )
+    return {
+        "type": "FeatureCollection",
+        "name": f"tilesearch {result.query.description}",
+        "metric": result.metric,
+        "store": result.store,
+        "query": result.query.description,
+        "skipped_ungeoreferenced": skipped,
+        "features": features,
+    }
+
+
+def write_geojson(result: SearchResult, store: Store, path: str | Path) -> Path:
+    """Write `to_geojson` to `path` (UTF-8); returns the path."""
+    out = Path(path)
+    out.write_text(
+        json.dumps(to_geojson(result, store), indent=1, allow_nan=False), encoding="utf-8"
+    )
+    return out
+
+
+def to_csv(result: SearchResult) -> str:
+    """One header row, then one row per hit (lon and lat empty for ungeoreferenced tiles)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for hit in result.hits:
+        t, w = hit.tile, hit.tile.window
+        lon, lat = t.lonlat if t.lonlat else ("", "")
+        writer.writerow(
+            [
+                hit.rank,
+                t.tile_id,
+                hit.distance,
+                t.source,
+                w.col_off,
+                w.row_off,
+                w.width,
+                w.height,
+                lon,
+                lat,
+            ]
+        )
+    return buf.getvalue()
+
+
+def _rings(store: Store, tiles: Sequence[TileMeta]) -> dict[int, Ring]:
+    """Counter-clockwise closed lon/lat rings of the georeferenced `tiles`, by tile id."""
+    by_image: dict[int, list[TileMeta]] = {}
+    for t in tiles:
+        by_image.setdefault(t.image_id, []).append(t)
+    rings: dict[int, Ring] = {}
+    for image_id, group in by_image.items():
+        info: ImageInfo = store.image_by_id(image_id)["info"]
+        if info.crs is None or info.transform is None:
+            continue
+        _, _, corners = geo.lonlat_footprints(info.crs, info.transform, [t.window for t in group])
+        for t, ring in zip(group, corners, strict=True):
+            rings[t.tile_id] = _counter_clockwise([[lon, lat] for lon, lat in ring])
+    return rings
+
+
+def _counter_clockwise(ring: Ring) -> Ring:
+    """`ring` (closed) reversed when its signed area is negative (clockwise)."""
+    area = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring))
+    return ring if area >= 0 else ring[::-1]
+
+
+def _tile_props(t: TileMeta) -> dict[str, Any]:
+    w = t.window
+    return {
+        "tile_id": t.tile_id,
+        "source": t.source,
+        "col_off": w.col_off,
+        "row_off": w.row_off,
+        "width": w.width,
+        "height": w.height,
+        "valid_fraction": round(t.valid_fraction, 4),
+        "lon": t.lonlat[0] if t.lonlat else None,
+        "lat": t.lonlat[1] if t.lonlat else None,
+    }
+
+
+def _feature(ring: Ring, properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": properties,
+    }
