@@ -1,0 +1,77 @@
+"""Store size: bytes per tile, and compression against the float32 pixels of the indexed images.
+
+    python benchmarks/bench_store.py STORE [--out benchmarks/results/store.json]
+
+The ratio compares the store's bytes on disk with the images held as float32 RGB
+(sum over images of width * height * 3 * 4 bytes), the form a naive pipeline keeps in memory;
+the ratio against 8-bit RGB (width * height * 3) is reported too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tilesearch.store import Store
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "store.json"
+
+
+def measure(store: Store) -> dict[str, Any]:
+    """Size figures of an open store."""
+    images = store.images()
+    pixels = sum(im["info"].width * im["info"].height for im in images)
+    size = store.bytes_on_disk()
+    return {
+        "store": str(store.path),
+        "images": len(images),
+        "tiles": store.count,
+        "dim": store.dim,
+        "model": store.identity.name,
+        "store_bytes": size,
+        "vector_bytes": store.count * store.dim * 4,
+        "bytes_per_tile": size / store.count if store.count else None,
+        "pixels": pixels,
+        "float32_pixel_bytes": pixels * 3 * 4,
+        "uint8_pixel_bytes": pixels * 3,
+        "ratio_vs_float32": pixels * 3 * 4 / size if size else None,
+        "ratio_vs_uint8": pixels * 3 / size if size else None,
+    }
+
+
+def _table(m: dict[str, Any]) -> str:
+    def num(v: Any, fmt: str) -> str:
+        return "n/a" if v is None else format(v, fmt)
+
+    rows = [
+        ("store", m["store"]),
+        ("images / tiles / dim", f"{m['images']} / {m['tiles']:,} / {m['dim']} ({m['model']})"),
+        ("store bytes on disk", f"{m['store_bytes']:,}"),
+        ("  of which vectors", f"{m['vector_bytes']:,}"),
+        ("bytes per tile", num(m["bytes_per_tile"], ",.0f")),
+        ("image pixels as float32", f"{m['float32_pixel_bytes']:,}"),
+        ("compression vs float32", num(m["ratio_vs_float32"], ",.1f") + "x"),
+        ("compression vs uint8", num(m["ratio_vs_uint8"], ",.1f") + "x"),
+    ]
+    return "\n".join(f"{k:<26}{v}" for k, v in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("store", type=Path, help="a store folder made by 'tilesearch index'")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
+    args = parser.parse_args(argv)
+    with Store.open(args.store) as store:
+        m = measure(store)
+    print(_table(m))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(m, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
