@@ -179,7 +179,7 @@ def _read(src: RasterSource, windows: list[Window], batch_size: int,
         yield len(batch), kept, pixels
 
 
-def prefetch(items: Iterator[T] | Any, depth: int = 2) -> Iterator[T]:
+def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
     """Iterate `items` in a background thread, `depth` ahead, re-raising its errors here."""
     q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()

@@ -83,13 +83,13 @@ class RasterSource:
         ds = self._ds
         chosen = _choose_bands(self.path, ds, bands)
         georef = ds.crs is not None and not ds.transform.is_identity
-        st = tuple(tuple(map(float, s)) for s in stretch) if stretch else None
+        st = tuple((float(s[0]), float(s[1])) for s in stretch) if stretch else None
         stat = os.stat(self.path)
         info = ImageInfo(
             path=self.path, width=ds.width, height=ds.height, band_count=ds.count,
             dtype=str(ds.dtypes[0]), bands=chosen,
             crs=ds.crs.to_wkt() if georef else None,
-            transform=tuple(ds.transform)[:6] if georef else None,  # type: ignore[arg-type]
+            transform=tuple(ds.transform)[:6] if georef else None,
             mask=_mask_kind(ds), size_bytes=stat.st_size, mtime=stat.st_mtime, stretch=st,
         )
         if info.dtype != "uint8" and info.stretch is None:

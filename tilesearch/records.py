@@ -60,12 +60,16 @@ class ImageInfo:
             dtype=d["dtype"],
             bands=tuple(d["bands"]),
             crs=d["crs"],
-            transform=tuple(d["transform"]) if d["transform"] else None,  # type: ignore[arg-type]
+            transform=tuple(d["transform"]) if d["transform"] else None,
             mask=d["mask"],
             size_bytes=int(d["size_bytes"]),
             mtime=float(d["mtime"]),
-            stretch=tuple(tuple(s) for s in d["stretch"]) if d.get("stretch") else None,  # type: ignore[misc]
+            stretch=_pairs(d.get("stretch")),
         )
+
+
+def _pairs(values: Any) -> tuple[tuple[float, float], ...] | None:
+    return tuple((float(a), float(b)) for a, b in values) if values else None
 
 
 @dataclass
