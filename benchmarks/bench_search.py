@@ -11,7 +11,7 @@ Prototype (reproduced): fingerprints in a Python dict {tile name: vector}; per q
 loop of ``np.linalg.norm(query - v)`` over every item, a full ``sorted`` of (distance, name),
 and the first k. The prototype loaded its vectors from JSON lists; here each dict value is its
 own float32 ``np.ndarray`` (a copy), which is kinder to the prototype than lists would be
-(``query - list`` converts the list on every item).
+(``query - list`` converts the list on every item); ``--lists`` also times that variant.
 
 tilesearch: a real store in a temporary folder, queried by stored tiles with
 ``search.nearest(store, v, k, exclude=<query tile>, suppress_overlaps=True)``, as
@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from tilesearch.models.base import ModelIdentity
 from tilesearch.records import ImageInfo, Tile
@@ -161,7 +163,7 @@ def timed(fn: Callable[..., Any], *args: Any, **kw: Any) -> tuple[float, Any]:
 
 
 # ----- the run ---------------------------------------------------------------------------------
-def run(n: int, proto_queries: int, ts_queries: int, seed: int) -> dict[str, Any]:
+def run(n: int, proto_queries: int, ts_queries: int, seed: int, lists: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
     vectors = make_fingerprints(n, seed)
     wins = windows(n)
@@ -173,11 +175,27 @@ def run(n: int, proto_queries: int, ts_queries: int, seed: int) -> dict[str, Any
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         build_s, store = timed(build_store, Path(tmp) / "store", vectors)
         with store:
-            return _measure(store, vectors, index, names, qids, proto_queries, ts_queries) | {
+            res = _measure(store, vectors, index, names, qids, proto_queries, ts_queries)
+            res |= {
                 "make_s": made_s,
                 "build_store_s": build_s,
                 "store_bytes": store.bytes_on_disk(),
             }
+    if lists:
+        del index
+        res |= _measure_lists(vectors, names, qids[: min(3, proto_queries)])
+        res["speedup_nearest_vs_lists"] = res["prototype_lists_median_s"] / res["nearest_median_s"]
+    return res
+
+
+def _measure_lists(vectors: np.ndarray, names: list[str], qids: np.ndarray) -> dict[str, Any]:
+    """The prototype with Python lists of floats as dict values, as json.load gives them."""
+    index = {name: vectors[i].tolist() for i, name in enumerate(names)}
+    times = [timed(prototype_search, index, vectors[q])[0] for q in qids]
+    return {
+        "prototype_lists_median_s": statistics.median(times),
+        "prototype_lists_queries": len(times),
+    }
 
 
 def _measure(
@@ -189,20 +207,24 @@ def _measure(
     proto_queries: int,
     ts_queries: int,
 ) -> dict[str, Any]:
+    """Time the methods query by query, interleaved, so that any load from other processes
+    weighs on both alike."""
     id_of = {name: i for i, name in enumerate(names)}
     metas = store.tiles(qids.tolist())
     nearest(store, vectors[qids[0]], k=K)  # warm-up: page cache, SQLite
-    ts = [
-        timed(nearest, store, vectors[q], k=K, exclude=m)[0]
-        for q, m in zip(qids[:ts_queries], metas, strict=False)
-    ]
-    raw = [timed(raw_top_k, store, vectors[q])[0] for q in qids[:ts_queries]]
-    proto, agree = [], []
-    for q in qids[:proto_queries]:
-        seconds, top = timed(prototype_search, index, vectors[q])
-        proto.append(seconds)
-        plain = nearest(store, vectors[q], k=K, suppress_overlaps=False)
-        agree.append([id_of[name] for _, name in top] == [h.tile.tile_id for h in plain])
+    ts: list[float] = []
+    raw: list[float] = []
+    proto: list[float] = []
+    agree: list[bool] = []
+    for i, (q, meta) in enumerate(zip(qids, metas, strict=True)):
+        if i < ts_queries:
+            ts.append(timed(nearest, store, vectors[q], k=K, exclude=meta)[0])
+            raw.append(timed(raw_top_k, store, vectors[q])[0])
+        if i < proto_queries:
+            seconds, top = timed(prototype_search, index, vectors[q])
+            proto.append(seconds)
+            plain = nearest(store, vectors[q], k=K, suppress_overlaps=False)
+            agree.append([id_of[name] for _, name in top] == [h.tile.tile_id for h in plain])
     p, t, r = (statistics.median(x) for x in (proto, ts, raw))
     return {
         "prototype_median_s": p,
@@ -231,6 +253,15 @@ def _table(res: dict[str, Any]) -> str:
         ),
         ("tilesearch: distances + argpartition", res["tilesearch_queries"], res["raw_median_s"]),
     ]
+    if "prototype_lists_median_s" in res:
+        rows.insert(
+            1,
+            (
+                "prototype, values as Python lists",
+                res["prototype_lists_queries"],
+                res["prototype_lists_median_s"],
+            ),
+        )
     lines = [
         f"{res['n']:,} tiles x {DIM} float32, k={K}, {os.cpu_count()} CPU cores",
         f"{'method':<42}{'queries':>8}{'median ms':>12}",
@@ -243,6 +274,10 @@ def _table(res: dict[str, Any]) -> str:
         f"agree={res['agree']} (same top-{K} ids, suppression off, "
         f"{res['agree_count']}/{res['prototype_queries']} queries)",
     ]
+    if "speedup_nearest_vs_lists" in res:
+        lines.insert(
+            -1, f"speedup, nearest vs prototype with lists: {res['speedup_nearest_vs_lists']:.1f}x"
+        )
     return "\n".join(lines)
 
 
@@ -252,6 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="20,000 tiles, 3 prototype and 20 tilesearch queries"
     )
+    parser.add_argument(
+        "--lists",
+        action="store_true",
+        help="also time the prototype with list values, as loaded from JSON (3 queries; "
+        "needs about 3 GB of memory at 180,000 tiles)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
     args = parser.parse_args(argv)
@@ -259,7 +300,13 @@ def main(argv: list[str] | None = None) -> int:
     if n < 2 * K:
         parser.error(f"--n must be at least {2 * K}")
     proto_q, ts_q = (3, 20) if args.quick else (5, 50)
-    res = {"n": n, "dim": DIM, "k": K, "seed": args.seed, **run(n, proto_q, ts_q, args.seed)}
+    res = {
+        "n": n,
+        "dim": DIM,
+        "k": K,
+        "seed": args.seed,
+        **run(n, proto_q, ts_q, args.seed, args.lists),
+    }
     res["machine"] = {
         "python": platform.python_version(),
         "numpy": np.__version__,

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
 from tilesearch.store import Store
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "store.json"
