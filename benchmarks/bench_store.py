@@ -17,6 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
+from tilesearch.errors import TilesearchError
 from tilesearch.store import Store
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "store.json"
@@ -66,8 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("store", type=Path, help="a store folder made by 'tilesearch index'")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
     args = parser.parse_args(argv)
-    with Store.open(args.store) as store:
-        m = measure(store)
+    try:
+        with Store.open(args.store) as store:
+            m = measure(store)
+    except TilesearchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(_table(m))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(m, indent=2))
