@@ -250,6 +250,28 @@ def test_cached_export_is_reused(
     np.testing.assert_allclose(again.embed(tiles), fingerprinters[runtime].embed(tiles), atol=1e-4)
 
 
+def test_damaged_cache_file_is_replaced(
+    fingerprinters: dict[str, Fingerprinter], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if "onnxruntime" not in RUNTIMES:
+        pytest.skip("onnxruntime is not installed")
+    monkeypatch.setenv("TILESEARCH_CACHE", str(tmp_path))
+    tiny = rt.NetworkSpec(
+        fingerprinters["torch"].identity, 32, lambda: rt.tile_module(torch.nn.Flatten(), _half)
+    )
+    path = rt.cached_export(tiny, "onnxruntime")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not an onnx file")
+    run = rt.open_runner(tiny, "onnxruntime", 1)
+    tiles = np.full((2, 32, 32, 3), 4, np.uint8)
+    np.testing.assert_array_equal(run(tiles), np.full((2, 3 * 32 * 32), 2, np.float32))
+    assert path.stat().st_size > 100
+
+
+def _half(x: torch.Tensor) -> torch.Tensor:
+    return x / 2
+
+
 def test_cached_load_skips_torch(
     fingerprinters: dict[str, Fingerprinter], model_cache: Path
 ) -> None:

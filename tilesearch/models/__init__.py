@@ -86,6 +86,8 @@ def load_model(
     for choice in rt.installed_runtimes() if runtime == "auto" else [runtime]:
         try:
             runner = rt.open_runner(spec, choice, nthreads)
+        except ModelError:
+            raise  # the weights or the request are wrong: another runtime will not help
         except Exception as exc:
             if runtime != "auto" or choice == "torch":
                 raise

@@ -113,16 +113,22 @@ def open_runner(spec: NetworkSpec, runtime: str, threads: int) -> Runner:
     if runtime == "torch":
         return _torch_runner(spec.make_module(), threads)
     path = cached_export(spec, runtime)
-    if not path.is_file():
-        _export(spec, runtime, path)
-    if runtime == "openvino":
-        return _openvino_runner(path, threads)
-    return _onnxruntime_runner(path, threads)
+    load = _openvino_runner if runtime == "openvino" else _onnxruntime_runner
+    if path.is_file():
+        try:
+            return load(path, threads)
+        except Exception as exc:  # a damaged or foreign cache file: export it again
+            log.warning("cannot load cached %s (%s); exporting again", path, exc)
+            path.unlink(missing_ok=True)
+    _export(spec, runtime, path)
+    return load(path, threads)
 
 
 def _export(spec: NetworkSpec, runtime: str, path: Path) -> None:
     """Export `spec` for `runtime` to `path`, atomically (write a temp file, then rename)."""
     log.info("exporting %s for %s to %s", spec.identity.name, runtime, path)
+    if importlib.util.find_spec("torch") is None:
+        raise MissingDependencyError("torch", purpose=f"exporting the model for {runtime}")
     import torch
 
     module = spec.make_module()
@@ -227,7 +233,10 @@ def tile_module(net: torch.nn.Module, normalise: Callable[[Any], Any]) -> torch.
 
 
 class CompiledFingerprinter:
-    """A :class:`~tilesearch.models.base.Fingerprinter` over one runtime's runner."""
+    """A :class:`~tilesearch.models.base.Fingerprinter` over one runtime's runner.
+
+    Not thread-safe: call ``embed`` from one thread at a time.
+    """
 
     def __init__(
         self, identity: ModelIdentity, runtime: str, runner: Runner, tile_size: int

@@ -1,0 +1,121 @@
+"""Model-only throughput: tiles/s for every model x installed runtime.
+
+    python benchmarks/bench_models.py [--batch 64] [--repeats 5] [--threads N]
+
+Prints a table and writes ``benchmarks/results/models.json``. Tiles are random uint8, which is
+fine: the cost of these networks does not depend on pixel values. Without ImageNet ResNet-18
+weights, ResNet-18 is timed with random weights of the same shapes (noted in the JSON).
+The indexing benchmark imports :func:`model_ceiling`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tilesearch.errors import ModelError
+from tilesearch.models import available_models, available_runtimes, load_model
+from tilesearch.models.base import Fingerprinter
+
+RESULTS = Path(__file__).resolve().parent / "results" / "models.json"
+
+
+def model_ceiling(fingerprinter: Fingerprinter, batch: int = 64, repeats: int = 5) -> float:
+    """Tiles/s of `fingerprinter` alone: median of `repeats` timed batches after a warm-up."""
+    size = int(getattr(fingerprinter, "tile_size", 256))
+    tiles = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+    fingerprinter.embed(tiles)  # warm-up: first-call allocations and kernel selection
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fingerprinter.embed(tiles)
+        times.append(time.perf_counter() - start)
+    return batch / statistics.median(times)
+
+
+def _random_resnet18_weights(folder: Path) -> Path:
+    import torch
+
+    from tilesearch.models.resnet18 import ResNet18
+
+    generator = torch.Generator().manual_seed(0)
+    state = {
+        k: torch.randn(v.shape, generator=generator) * 0.05 if v.is_floating_point() else v
+        for k, v in ResNet18().state_dict().items()
+    }
+    path = folder / "resnet18-random.pth"
+    torch.save(state, path)
+    return path
+
+
+def _weights(name: str, scratch: Path) -> tuple[Path | None, str]:
+    """The weights to time `name` with: its ImageNet ones, else random ones (ResNet-18 only)."""
+    try:
+        load_model(name, runtime="torch", threads=1)
+        return None, "imagenet"
+    except ModelError:
+        if name != "resnet18":
+            raise
+    return _random_resnet18_weights(scratch), "random"
+
+
+def run(batch: int, repeats: int, threads: int | None) -> list[dict[str, Any]]:
+    """Time every model on every installed runtime; one row per pair."""
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in available_models():
+            path, weights = _weights(name, Path(scratch))
+            for runtime in available_runtimes():
+                start = time.perf_counter()
+                model = load_model(name, weights=path, runtime=runtime, threads=threads)
+                load_s = time.perf_counter() - start
+                rate = model_ceiling(model, batch=batch, repeats=repeats)
+                rows.append(
+                    {
+                        "model": name,
+                        "runtime": runtime,
+                        "tiles_per_s": round(rate, 2),
+                        "load_s": round(load_s, 2),
+                        "weights": weights,
+                    }
+                )
+                print(f"{name:20s} {runtime:12s} {rate:8.1f} tiles/s  (load {load_s:.1f} s)")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    rows = run(args.batch, args.repeats, args.threads)
+    report = {
+        "batch": args.batch,
+        "tile_size": 256,
+        "repeats": args.repeats,
+        "threads": args.threads or len(os.sched_getaffinity(0)),
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "load_average": os.getloadavg(),
+        "results": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
