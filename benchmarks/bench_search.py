@@ -1,6 +1,6 @@
 """Exact k-NN search: the prototype's method against tilesearch, on the same fingerprints.
 
-    python benchmarks/bench_search.py [--n 180000] [--quick]
+    python benchmarks/bench_search.py [--n 180000] [--quick] [--no-lists]
 
 Fingerprints are synthetic but shaped like real ones: 512 non-negative values per tile (as
 post-ReLU global-average-pooled CNN features are), drawn around 64 cluster centres (land-cover
@@ -9,13 +9,13 @@ covers, so tiles that overlap (stride 128, size 256) have similar fingerprints, 
 
 Prototype (reproduced): fingerprints in a Python dict {tile name: vector}; per query a Python
 loop of ``np.linalg.norm(query - v)`` over every item, a full ``sorted`` of (distance, name),
-and the first k. The prototype loaded its vectors from JSON lists; here each dict value is its
-own float32 ``np.ndarray`` (a copy), which is kinder to the prototype than lists would be
-(``query - list`` converts the list on every item); ``--lists`` also times that variant.
+and the first k. The prototype loaded its vectors from JSON, so its dict values are Python
+lists (``query - list`` converts the list on every item): that is the baseline the target is
+judged against. A kinder variant with a float32 ``np.ndarray`` per value is timed too.
 
 tilesearch: a real store in a temporary folder, queried by stored tiles with
-``search.nearest(store, v, k, exclude=<query tile>, suppress_overlaps=True)``, as
-``tilesearch search --tile`` runs it; also the raw ``search.distances`` + ``np.argpartition``.
+``knn.nearest(store, v, k, exclude=<query tile>, suppress_overlaps=True)``, as
+``tilesearch search --tile`` runs it; also the raw ``knn.distances`` + ``np.argpartition``.
 Both are timed warm (the store's vector file is in the page cache after the first query).
 """
 
@@ -38,9 +38,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
+from tilesearch.knn import distances, nearest
 from tilesearch.models.base import ModelIdentity
 from tilesearch.records import ImageInfo, Tile
-from tilesearch.search import distances, nearest
 from tilesearch.store import Store
 from tilesearch.tiling import Window
 
@@ -149,7 +149,7 @@ def build_store(path: Path, vectors: np.ndarray, chunk: int = 20000) -> Store:
 
 
 def raw_top_k(store: Store, query: np.ndarray, k: int = K) -> np.ndarray:
-    """Tile ids of the k nearest by `search.distances` and `np.argpartition`, best first."""
+    """Tile ids of the k nearest by `knn.distances` and `np.argpartition`, best first."""
     d = distances(store, query)
     idx = np.argpartition(d, k - 1)[:k]
     return idx[np.lexsort((idx, d[idx]))]
@@ -267,16 +267,19 @@ def _table(res: dict[str, Any]) -> str:
         f"{'method':<42}{'queries':>8}{'median ms':>12}",
     ]
     lines += [f"{name:<42}{q:>8}{s * 1000:>12.2f}" for name, q, s in rows]
-    target = "met" if res["speedup_nearest"] >= 100 else "NOT met"
     lines += [
-        f"speedup, nearest: {res['speedup_nearest']:.1f}x (target >= 100x: {target}); "
+        f"speedup, nearest vs prototype with arrays: {res['speedup_nearest']:.1f}x; "
         f"raw: {res['speedup_raw']:.1f}x",
         f"agree={res['agree']} (same top-{K} ids, suppression off, "
         f"{res['agree_count']}/{res['prototype_queries']} queries)",
     ]
     if "speedup_nearest_vs_lists" in res:
+        ratio = res["speedup_nearest_vs_lists"]
+        target = "met" if ratio >= 100 else "NOT met"
         lines.insert(
-            -1, f"speedup, nearest vs prototype with lists: {res['speedup_nearest_vs_lists']:.1f}x"
+            -1,
+            f"speedup, nearest vs the prototype (dict of lists): {ratio:.1f}x "
+            f"(target >= 100x: {target})",
         )
     return "\n".join(lines)
 
@@ -288,10 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="20,000 tiles, 3 prototype and 20 tilesearch queries"
     )
     parser.add_argument(
-        "--lists",
-        action="store_true",
-        help="also time the prototype with list values, as loaded from JSON (3 queries; "
-        "needs about 3 GB of memory at 180,000 tiles)",
+        "--no-lists",
+        dest="lists",
+        action="store_false",
+        help="skip the prototype as the issue defines it, a dict of Python lists as loaded "
+        "from JSON (3 queries; needs about 3 GB of memory at 180,000 tiles)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")

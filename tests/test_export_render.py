@@ -20,7 +20,7 @@ from rasterio.warp import transform, transform_bounds
 
 from tilesearch import export, render
 from tilesearch.errors import InputError
-from tilesearch.search import Query, SearchResult, nearest, tile_query
+from tilesearch.knn import Query, SearchResult, nearest, tile_query
 from tilesearch.store import Store
 
 K = 5

@@ -47,7 +47,7 @@ def test_missing_vectors_are_reported_as_damage(fake_store):
 def test_model_identity_is_enforced(fake_store):
     fake_store.check_model(FAKE_IDENTITY)
     other = ModelIdentity("resnet18", "a" * 64, 512, "imagenet")
-    with pytest.raises(ModelMismatchError, match="holds fake fingerprints.*not resnet18"):
+    with pytest.raises(ModelMismatchError, match=r"holds fake fingerprints.*not resnet18"):
         fake_store.check_model(other)
     with pytest.raises(StoreError, match="expected fingerprints of shape"):
         fake_store.append(1, fake_store.tiles([0]), np.zeros((1, 512), np.float32))

@@ -24,7 +24,7 @@ def test_grid_covers_every_pixel_and_stays_inside(seed):
     covered = np.zeros((height, width), dtype=np.int32)
     grid = tile_grid(width, height, size, stride)
     for w in grid:
-        assert 0 <= w.col_off and w.col_end <= width and 0 <= w.row_off and w.row_end <= height
+        assert w.col_off >= 0 and w.col_end <= width and w.row_off >= 0 and w.row_end <= height
         covered[w.row_off:w.row_end, w.col_off:w.col_end] += 1
     assert covered.min() >= 1
     assert len(set(grid)) == len(grid)

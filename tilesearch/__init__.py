@@ -15,7 +15,7 @@ from tilesearch.errors import (
     TilesearchError,
 )
 from tilesearch.indexer import IndexReport
-from tilesearch.search import Hit, SearchResult
+from tilesearch.knn import Hit, SearchResult
 from tilesearch.store import Store
 
 __version__ = "0.1.0"

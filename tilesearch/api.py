@@ -9,14 +9,14 @@ from typing import Any
 
 from tilesearch.errors import QueryError
 from tilesearch.indexer import IndexReport, Progress, index_images, open_or_create_store
-from tilesearch.models.base import Fingerprinter
-from tilesearch.search import (
+from tilesearch.knn import (
     SearchResult,
     image_query,
     lonlat_query,
     nearest,
     tile_query,
 )
+from tilesearch.models.base import Fingerprinter
 from tilesearch.store import Store
 
 

@@ -11,7 +11,7 @@ import click
 
 from tilesearch import api
 from tilesearch.errors import TilesearchError
-from tilesearch.search import SearchResult
+from tilesearch.knn import SearchResult
 
 
 def _ints(text: str | None) -> list[int] | None:

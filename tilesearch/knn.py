@@ -101,17 +101,18 @@ def nearest(store: Store, vector: np.ndarray, k: int = 10, metric: str = "euclid
 def _filter(store: Store, cand: np.ndarray, d: np.ndarray, k: int,
             exclude: TileMeta | None, suppress: bool) -> list[Hit]:
     kept: list[TileMeta] = []
-    dist: list[float] = []
-    for meta in store.tiles(cand.tolist()):
-        if exclude is not None and _overlap(meta, exclude):
-            continue
-        if suppress and any(_overlap(meta, other) for other in kept):
-            continue
-        kept.append(meta)
-        dist.append(float(d[meta.tile_id]))
-        if len(kept) == k:
-            break
-    return [Hit(i + 1, dd, t) for i, (dd, t) in enumerate(zip(dist, kept, strict=True))]
+    start, step = 0, 2 * k + 8
+    while start < len(cand) and len(kept) < k:
+        for meta in store.tiles(cand[start:start + step].tolist()):
+            if exclude is not None and _overlap(meta, exclude):
+                continue
+            if suppress and any(_overlap(meta, other) for other in kept):
+                continue
+            kept.append(meta)
+            if len(kept) == k:
+                break
+        start, step = start + step, step * 2
+    return [Hit(i + 1, float(d[t.tile_id]), t) for i, t in enumerate(kept)]
 
 
 def _overlap(a: TileMeta, b: TileMeta) -> bool:

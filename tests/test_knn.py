@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tilesearch.errors import QueryError
-from tilesearch.search import distances, lonlat_query, nearest, tile_query
+from tilesearch.knn import distances, lonlat_query, nearest, tile_query
 
 
 def _brute(vecs, q, metric):
@@ -36,7 +36,8 @@ def test_query_excludes_itself_and_hits_are_distinct_places(fake_store):
         assert not (h.tile.image_id == q.tile.image_id and h.tile.window.overlaps(q.tile.window))
     for i, a in enumerate(hits):
         for b in hits[i + 1:]:
-            assert not (a.tile.image_id == b.tile.image_id and a.tile.window.overlaps(b.tile.window))
+            same_image = a.tile.image_id == b.tile.image_id
+            assert not (same_image and a.tile.window.overlaps(b.tile.window))
     assert [h.distance for h in hits] == sorted(h.distance for h in hits)
 
 
