@@ -7,21 +7,25 @@ width are fixed to the tile size the model was exported for.
 
 Exported models are cached on disk (``$TILESEARCH_CACHE``, default ``~/.cache/tilesearch``,
 subfolder ``models``), keyed by model name, weights sha256, tile size and runtime. A process
-that finds the cached file loads it without importing torch (``import torch`` costs about
-2.2 s here, ``import openvino`` about 0.4 s, ``import onnxruntime`` about 0.25 s); the first
-export costs about 5 s (OpenVINO) or 3 s (ONNX) for EfficientNet-Lite0.
+that finds the cached file loads it without importing torch (``import torch`` costs 2.2-2.9 s
+here, ``import openvino`` about 0.5 s, ``import onnxruntime`` about 0.3 s): a cached
+``load_model()`` takes 0.5-0.9 s (OpenVINO) or 0.4 s (ONNX Runtime) in a fresh process,
+against 3-4 s when torch is imported. The first export costs about 5 s (OpenVINO) or
+3 s (ONNX) for EfficientNet-Lite0, on top of importing torch.
 
-Measured on the development machine (2 cores, AMD EPYC, AVX2; batch 64, 256 px tiles;
-``benchmarks/bench_models.py``), tiles/s:
+Measured on the development machine (2 cores, AMD EPYC, AVX2, 2 threads; batch 64 of 256 px
+tiles; ``benchmarks/bench_models.py``, three runs, median of 5 batches each), tiles/s:
 
-=================  ========  ===========  =====
-model              openvino  onnxruntime  torch
-=================  ========  ===========  =====
-efficientnet-lite0   ~49        ~21        ~13
-resnet18             ~27        ~23        ~15
-=================  ========  ===========  =====
+==================  ========  ===========  =======
+model               openvino  onnxruntime  torch
+==================  ========  ===========  =======
+efficientnet-lite0  46-49     21-30        9-17
+resnet18            15-16     15-15.5      11-13
+==================  ========  ===========  =======
 
-``runtime="auto"`` therefore takes the first of :data:`AUTO_ORDER` whose package is installed,
+OpenVINO is fastest for both (about 2x ONNX Runtime and 3-4x torch eager for Lite0; the
+120 / 60 tiles/s quoted for Lite0 on a bigger machine keep that ratio), so
+``runtime="auto"`` takes the first of :data:`AUTO_ORDER` whose package is installed,
 falling back to the next one if exporting or compiling fails.
 """
 
