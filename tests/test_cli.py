@@ -136,3 +136,22 @@ def test_image_query_is_stable(survey):
     b = tilesearch.search(survey / "s.tiles", image=survey / "imgs" / "c.png", k=3)
     np.testing.assert_array_equal(a.query.vector, b.query.vector)
     assert [h.tile.tile_id for h in a.hits] == [h.tile.tile_id for h in b.hits]
+
+
+def test_evaluate_and_robustness_commands(survey, tmp_path, capsys, monkeypatch):
+    for cls, seeds in (("fields", (1, 2, 3)), ("blobs", (7, 8, 9))):
+        (tmp_path / cls).mkdir()
+        for s in seeds:
+            write_png(tmp_path / cls / f"{cls}{s}.png", 256, 256, seed=s)
+    code, out, _ = run(["evaluate", tmp_path, "--metric", "cosine", "--json",
+                        tmp_path / "q.json"], capsys, monkeypatch)
+    assert code == 0 and "6 images, 2 classes, cosine" in out
+    report = json.loads((tmp_path / "q.json").read_text())
+    assert set(report["per_class"]) == {"fields", "blobs"}
+    assert 0 < report["overall"]["mAP"] <= 1
+
+    code, out, _ = run(["robustness", survey / "s.tiles", "--samples", 3, "--json",
+                        tmp_path / "r.json"], capsys, monkeypatch)
+    assert code == 0 and "3 source tiles" in out and "rot90" in out
+    rates = json.loads((tmp_path / "r.json").read_text())
+    assert rates["samples"] == 3 and rates["rank1"]["flip_lr"] >= 0

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from tilesearch.errors import QueryError
+from tilesearch.evaluate import RetrievalReport, TransformReport
 from tilesearch.indexer import IndexReport, Progress, index_images, open_or_create_store
 from tilesearch.knn import (
     SearchResult,
@@ -55,12 +56,19 @@ def index(paths: str | Path | Iterable[str | Path], store: str | Path, *,
                             progress=progress_bar if progress else None)
 
 
-def progress_bar(total: int) -> Progress:
-    """A tqdm progress bar over tile windows (rate and ETA), as a progress callback."""
+def _bar(total: int, desc: str) -> Any:
     from tqdm import tqdm
 
-    bar = tqdm(total=total, unit="tile", desc="indexing", file=sys.stderr, smoothing=0.1,
+    bar = tqdm(total=total, unit="tile", desc=desc, file=sys.stderr, smoothing=0.1,
                dynamic_ncols=True)
+    if total == 0:
+        bar.close()
+    return bar
+
+
+def progress_bar(total: int) -> Progress:
+    """A tqdm progress bar over tile windows (rate and ETA), as a progress callback."""
+    bar = _bar(total, "indexing")
 
     def tick(done: int, failed: int) -> None:
         if failed:
@@ -69,8 +77,6 @@ def progress_bar(total: int) -> Progress:
         if bar.n >= bar.total:
             bar.close()
 
-    if total == 0:
-        bar.close()
     return tick
 
 
@@ -129,3 +135,46 @@ def info(store: str | Path | Store) -> dict[str, Any]:
     finally:
         if s is not store:
             s.close()
+
+
+def evaluate(folder: str | Path, *, model: str | None = None,
+             weights: str | Path | None = None, runtime: str = "auto",
+             metric: str = "euclidean", tile_size: int = 256,
+             progress: bool = False) -> RetrievalReport:
+    """Retrieval quality on a labelled ``<class>/<image>`` folder: every image queries all the
+    others, relevant = same class; mAP over all ranks and precision@1/5/10."""
+    from tilesearch import evaluate as ev
+
+    paths, labels = ev.labelled_images(folder)
+    fp = load_fingerprinter(model, weights=weights, runtime=runtime, tile_size=tile_size)
+    tiles = ev.read_resized(paths, tile_size)
+    tick = _count_bar(len(tiles), "fingerprinting") if progress else None
+    vectors = ev.embed_all(fp, tiles, progress=tick)
+    return ev.retrieval_metrics(ev.pairwise_distances(vectors, metric), labels, metric)
+
+
+def check_transforms(store: str | Path, *, samples: int = 100, seed: int = 0,
+                     metric: str = "euclidean", weights: str | Path | None = None,
+                     runtime: str = "auto", progress: bool = False) -> TransformReport:
+    """Label-free check: transformed copies of `samples` random indexed tiles query the store;
+    how often does the source tile come back at rank 1 and in the top 10?"""
+    from tilesearch import evaluate as ev
+
+    with Store.open(store) as s:
+        fp = load_fingerprinter(s.identity.name, weights=weights, runtime=runtime,
+                                tile_size=s.tile_size)
+        n = min(samples, s.count) * (len(ev.TRANSFORMS) + 1)
+        tick = _count_bar(n, "fingerprinting") if progress else None
+        return ev.transform_check(s, fp, samples=samples, seed=seed, metric=metric,
+                                  progress=tick)
+
+
+def _count_bar(total: int, desc: str) -> Callable[[int], None]:
+    bar = _bar(total, desc)
+
+    def tick(n: int) -> None:
+        bar.update(n)
+        if bar.n >= bar.total:
+            bar.close()
+
+    return tick

@@ -190,6 +190,52 @@ def _print_info(f: dict[str, Any]) -> None:
         click.echo(f"{'failed':>13}: {fail['path']}: {fail['reason']}")
 
 
+@cli.command("evaluate")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--model", "-m", default=None, help="Model [default: efficientnet-lite0].")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--runtime", default="auto", show_default=True)
+@click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean",
+              show_default=True)
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report.")
+def evaluate_cmd(folder: Path, model: str | None, weights: Path | None, runtime: str,
+                 metric: str, json_out: Path | None) -> None:
+    """Retrieval quality on a labelled FOLDER of <class>/<image> files (mAP, P@1/5/10)."""
+    report = api.evaluate(folder, model=model, weights=weights, runtime=runtime, metric=metric,
+                          progress=True)
+    names = list(report.overall)
+    click.echo(f"{report.images} images, {report.classes} classes, {metric} distance")
+    click.echo(f"{'class':<22}" + "".join(f"{n:>8}" for n in names))
+    for cls, scores in report.per_class.items():
+        click.echo(f"{cls:<22}" + "".join(f"{scores[n]:>8.3f}" for n in names))
+    click.echo(f"{'overall':<22}" + "".join(f"{report.overall[n]:>8.3f}" for n in names))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.to_dict(), indent=2))
+        click.echo(f"wrote {json_out}", err=True)
+
+
+@cli.command("robustness")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--samples", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean",
+              show_default=True)
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report.")
+def robustness_cmd(store: Path, samples: int, seed: int, metric: str, weights: Path | None,
+                   json_out: Path | None) -> None:
+    """Label-free check: do transformed copies of indexed tiles find their source tile?"""
+    report = api.check_transforms(store, samples=samples, seed=seed, metric=metric,
+                                  weights=weights, progress=True)
+    click.echo(f"{report.samples} source tiles, {metric} distance")
+    click.echo(f"{'transform':<16}{'rank 1':>8}{'top 10':>8}")
+    for name, rate in report.rank1.items():
+        click.echo(f"{name:<16}{rate:>8.3f}{report.top10[name]:>8.3f}")
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.to_dict(), indent=2))
+        click.echo(f"wrote {json_out}", err=True)
+
+
 @cli.command("demo")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("tilesearch-demo"),
               show_default=True, help="Folder for the store, sheets and GeoJSON.")

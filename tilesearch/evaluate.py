@@ -101,7 +101,7 @@ def retrieval_metrics(distances: np.ndarray, labels: Sequence[str],
     ap = np.where(n_rel > 0, (rel * hits / ranks).sum(1) / np.maximum(n_rel, 1), 0.0)
     scores = {"mAP": ap}
     for k in PRECISION_AT:
-        scores[f"P@{k}"] = hits[:, k - 1] / k
+        scores[f"P@{k}"] = hits[:, min(k, n - 1) - 1] / k
     per_class = {
         c: {name: round(float(v[lab == c].mean()), 4) for name, v in scores.items()}
         for c in sorted(set(labels))
