@@ -62,3 +62,22 @@ def test_bad_queries(fake_store):
         distances(fake_store, fake_store.vectors()[0], "manhattan")
     with pytest.raises(QueryError, match="query fingerprint has 3 values"):
         distances(fake_store, np.zeros(3, np.float32))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_query_expansion_matches_the_evaluation_path(fake_store, metric):
+    from tilesearch.evaluate import expanded_distances
+
+    vecs = np.array(fake_store.vectors(), dtype=np.float64)
+    full = expanded_distances(vecs, metric, expand=4, alpha=3.0)
+    for qid in (0, 7, 19):
+        hits = nearest(fake_store, fake_store.vectors()[qid], k=6, metric=metric,
+                       suppress_overlaps=False, expand=4)
+        expected = np.argsort(full[qid], kind="stable")[:6]
+        assert [h.tile.tile_id for h in hits] == list(expected)
+        dist = np.sqrt(full[qid][expected]) if metric == "euclidean" else full[qid][expected]
+        np.testing.assert_allclose([h.distance for h in hits], dist, atol=1e-4)
+    plain = nearest(fake_store, fake_store.vectors()[0], k=6, suppress_overlaps=False)
+    expanded = nearest(fake_store, fake_store.vectors()[0], k=6, suppress_overlaps=False,
+                       expand=4)
+    assert [h.distance for h in plain] != [h.distance for h in expanded]

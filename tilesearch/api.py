@@ -83,12 +83,13 @@ def progress_bar(total: int) -> Progress:
 def search(store: str | Path | Store, *, tile: int | None = None,
            image: str | Path | None = None, lonlat: tuple[float, float] | None = None,
            k: int = 10, metric: str = "euclidean", exclude_self: bool = True,
-           suppress_overlaps: bool = True, weights: str | Path | None = None,
-           runtime: str = "auto") -> SearchResult:
+           suppress_overlaps: bool = True, expand: int = 0, alpha: float = 3.0,
+           weights: str | Path | None = None, runtime: str = "auto") -> SearchResult:
     """The k tiles most like a query given as a tile id, an image file, or a lon/lat point.
 
     By default the query tile and every tile overlapping it are left out, and a hit that
     overlaps a better-ranked hit is suppressed, so the k hits are k different places.
+    `expand` > 0 replaces the query by its alpha query expansion over that many neighbours.
     """
     if sum(x is not None for x in (tile, image, lonlat)) != 1:
         raise QueryError("give exactly one query: a tile id, an image file, or lon/lat")
@@ -105,7 +106,7 @@ def search(store: str | Path | Store, *, tile: int | None = None,
             q = image_query(s, image, fp)
         hits = nearest(s, q.vector, k=k, metric=metric,
                        exclude=q.tile if exclude_self else None,
-                       suppress_overlaps=suppress_overlaps)
+                       suppress_overlaps=suppress_overlaps, expand=expand, alpha=alpha)
         return SearchResult(query=q, hits=hits, metric=metric, store=str(s.path))
     finally:
         if s is not store:
@@ -139,8 +140,8 @@ def info(store: str | Path | Store) -> dict[str, Any]:
 
 def evaluate(folder: str | Path, *, model: str | None = None,
              weights: str | Path | None = None, runtime: str = "auto",
-             metric: str = "euclidean", tile_size: int = 256,
-             progress: bool = False) -> RetrievalReport:
+             metric: str = "euclidean", expand: int = 0, alpha: float = 3.0,
+             tile_size: int = 256, progress: bool = False) -> RetrievalReport:
     """Retrieval quality on a labelled ``<class>/<image>`` folder: every image queries all the
     others, relevant = same class; mAP over all ranks and precision@1/5/10."""
     from tilesearch import evaluate as ev
@@ -150,7 +151,8 @@ def evaluate(folder: str | Path, *, model: str | None = None,
     tiles = ev.read_resized(paths, tile_size)
     tick = _count_bar(len(tiles), "fingerprinting") if progress else None
     vectors = ev.embed_all(fp, tiles, progress=tick)
-    return ev.retrieval_metrics(ev.pairwise_distances(vectors, metric), labels, metric)
+    dist = ev.expanded_distances(vectors, metric, expand, alpha)
+    return ev.retrieval_metrics(dist, labels, metric)
 
 
 def check_transforms(store: str | Path, *, samples: int = 100, seed: int = 0,

@@ -92,6 +92,8 @@ def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: 
               help="Keep the query tile and the tiles overlapping it.")
 @click.option("--allow-overlaps", is_flag=True,
               help="Keep hits that overlap a better-ranked hit.")
+@click.option("--expand", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Alpha query expansion over this many neighbours (0: off).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path),
               help="Write results as JSON ('-' for stdout).")
 @click.option("--geojson", type=click.Path(path_type=Path),
@@ -102,13 +104,15 @@ def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: 
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--runtime", default="auto", show_default=True)
 def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | None, k: int,
-               metric: str, include_self: bool, allow_overlaps: bool, json_out: Path | None,
+               metric: str, include_self: bool, allow_overlaps: bool, expand: int,
+               json_out: Path | None,
                geojson: Path | None, csv_out: Path | None, sheet: Path | None,
                weights: Path | None, runtime: str) -> None:
     """Rank the K tiles of STORE most like a query tile, image or place."""
     result = api.search(store, tile=tile, image=image, lonlat=_lonlat(lonlat), k=k,
                         metric=metric, exclude_self=not include_self,
-                        suppress_overlaps=not allow_overlaps, weights=weights, runtime=runtime)
+                        suppress_overlaps=not allow_overlaps, expand=expand, weights=weights,
+                        runtime=runtime)
     if json_out is not None and str(json_out) == "-":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -197,12 +201,14 @@ def _print_info(f: dict[str, Any]) -> None:
 @click.option("--runtime", default="auto", show_default=True)
 @click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean",
               show_default=True)
+@click.option("--expand", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Alpha query expansion over this many neighbours (0: off).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report.")
 def evaluate_cmd(folder: Path, model: str | None, weights: Path | None, runtime: str,
-                 metric: str, json_out: Path | None) -> None:
+                 metric: str, expand: int, json_out: Path | None) -> None:
     """Retrieval quality on a labelled FOLDER of <class>/<image> files (mAP, P@1/5/10)."""
     report = api.evaluate(folder, model=model, weights=weights, runtime=runtime, metric=metric,
-                          progress=True)
+                          expand=expand, progress=True)
     names = list(report.overall)
     click.echo(f"{report.images} images, {report.classes} classes, {metric} distance")
     click.echo(f"{'class':<22}" + "".join(f"{n:>8}" for n in names))

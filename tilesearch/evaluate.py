@@ -86,6 +86,26 @@ def pairwise_distances(vectors: np.ndarray, metric: str = "euclidean") -> np.nda
     return np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0)
 
 
+def expanded_distances(vectors: np.ndarray, metric: str = "cosine", expand: int = 0,
+                       alpha: float = 3.0) -> np.ndarray:
+    """All-pairs distances after alpha query expansion of every query, as `knn.nearest` does
+    for one query (the database side stays plain)."""
+    if expand <= 0:
+        return pairwise_distances(vectors, metric)
+    x = np.asarray(vectors, dtype=np.float64)
+    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    sim = unit @ unit.T
+    top = np.argsort(-sim, axis=1, kind="stable")[:, :expand]
+    w = np.clip(np.take_along_axis(sim, top, 1), 0.0, None) ** alpha
+    q = unit + (unit[top] * w[..., None]).sum(1)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    if metric == "cosine":
+        return 1.0 - q @ unit.T
+    q *= np.linalg.norm(x, axis=1, keepdims=True)
+    sq = (x * x).sum(1)
+    return np.maximum((q * q).sum(1)[:, None] + sq[None, :] - 2.0 * q @ x.T, 0.0)
+
+
 def retrieval_metrics(distances: np.ndarray, labels: Sequence[str],
                       metric: str = "euclidean") -> RetrievalReport:
     """mAP over all ranks and precision@1/5/10, each image querying all the others."""

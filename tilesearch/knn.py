@@ -77,12 +77,38 @@ def distances(store: Store, vector: np.ndarray, metric: str = "euclidean") -> np
     return 1.0 - dots / denom
 
 
+def expand_query(store: Store, vector: np.ndarray, k: int, alpha: float = 3.0) -> np.ndarray:
+    """Alpha query expansion: the mean of the query and its `k` nearest stored fingerprints
+    (cosine), each weighted by its cosine similarity to the query to the power `alpha`.
+
+    Computed on L2-normalised vectors; the result is L2-normalised.
+    """
+    q = np.asarray(vector, dtype=np.float32).reshape(-1)
+    d = distances(store, q, "cosine")
+    k = min(k, len(d))
+    if k < 1:
+        return q
+    top = np.sort(np.argpartition(d, k - 1)[:k])
+    x = np.asarray(store.vectors()[top], dtype=np.float32)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    w = np.clip(1.0 - d[top], 0.0, None) ** alpha
+    out = q / max(float(np.linalg.norm(q)), 1e-12) + (w[:, None] * x).sum(0)
+    return out / max(float(np.linalg.norm(out)), 1e-12)
+
+
 def nearest(store: Store, vector: np.ndarray, k: int = 10, metric: str = "euclidean",
-            exclude: TileMeta | None = None, suppress_overlaps: bool = True) -> list[Hit]:
+            exclude: TileMeta | None = None, suppress_overlaps: bool = True,
+            expand: int = 0, alpha: float = 3.0) -> list[Hit]:
     """The `k` nearest tiles, skipping tiles overlapping `exclude` (same image) and, when
-    `suppress_overlaps`, any tile overlapping a better-ranked hit, so hits are distinct places."""
+    `suppress_overlaps`, any tile overlapping a better-ranked hit, so hits are distinct places.
+
+    With `expand` > 0 the query is first replaced by its alpha query expansion over that many
+    neighbours (see `expand_query`)."""
     if k < 1:
         raise QueryError(f"k must be at least 1, got {k}")
+    if expand > 0:
+        scale = float(np.linalg.norm(vector)) if metric == "euclidean" else 1.0
+        vector = expand_query(store, vector, expand, alpha) * scale
     d = distances(store, vector, metric)
     n = len(d)
     m = min(n, max(16 * k, 64))
