@@ -9,9 +9,12 @@ from typing import Any
 
 from tilesearch.errors import QueryError
 from tilesearch.evaluate import RetrievalReport, TransformReport
+from tilesearch.filters import SearchFilter, allowed_mask
 from tilesearch.indexer import IndexReport, Progress, index_images, open_or_create_store
 from tilesearch.knn import (
+    Query,
     SearchResult,
+    combine_examples,
     image_query,
     lonlat_query,
     nearest,
@@ -82,35 +85,57 @@ def progress_bar(total: int) -> Progress:
 
 def search(store: str | Path | Store, *, tile: int | None = None,
            image: str | Path | None = None, lonlat: tuple[float, float] | None = None,
+           positives: Sequence[int] = (), negatives: Sequence[int] = (),
            k: int = 10, metric: str = "euclidean", exclude_self: bool = True,
            suppress_overlaps: bool = True, expand: int = 0, alpha: float = 3.0,
-           weights: str | Path | None = None, runtime: str = "auto") -> SearchResult:
-    """The k tiles most like a query given as a tile id, an image file, or a lon/lat point.
+           where: SearchFilter | None = None, weights: str | Path | None = None,
+           runtime: str = "auto") -> SearchResult:
+    """The k tiles most like a query: a tile id, an image file, a lon/lat point, or several
+    positive tile ids ("more like these"), optionally with negative ones ("not like those").
 
-    By default the query tile and every tile overlapping it are left out, and a hit that
+    By default the query tiles and every tile overlapping them are left out, and a hit that
     overlaps a better-ranked hit is suppressed, so the k hits are k different places.
-    `expand` > 0 replaces the query by its alpha query expansion over that many neighbours.
+    `expand` > 0 replaces the query by its alpha query expansion over that many neighbours;
+    `where` restricts the search to an area or to some images (see `filters.SearchFilter`).
     """
-    if sum(x is not None for x in (tile, image, lonlat)) != 1:
-        raise QueryError("give exactly one query: a tile id, an image file, or lon/lat")
+    by_tiles = tile is not None or bool(positives)
+    if (image is not None) + (lonlat is not None) + by_tiles != 1:
+        raise QueryError("give one query: a tile id (and/or positives), an image file, or lon/lat")
+    if negatives and not by_tiles:
+        raise QueryError("negative examples go with a tile id or positive tile ids")
     s = store if isinstance(store, Store) else Store.open(store)
     try:
-        if tile is not None:
-            q = tile_query(s, tile)
-        elif lonlat is not None:
-            q = lonlat_query(s, *lonlat)
-        else:
-            assert image is not None
-            fp = load_fingerprinter(s.identity.name, weights=weights, runtime=runtime,
-                                    tile_size=s.tile_size)
-            q = image_query(s, image, fp)
+        q = _query(s, tile, image, lonlat, list(positives), list(negatives), weights, runtime)
+        examples = [q.tile] if q.tile else []
+        examples += s.tiles(list(positives) + list(negatives)) if positives else []
         hits = nearest(s, q.vector, k=k, metric=metric,
-                       exclude=q.tile if exclude_self else None,
-                       suppress_overlaps=suppress_overlaps, expand=expand, alpha=alpha)
+                       exclude=examples if exclude_self else None,
+                       suppress_overlaps=suppress_overlaps, expand=expand, alpha=alpha,
+                       allowed=allowed_mask(s, where) if where else None)
         return SearchResult(query=q, hits=hits, metric=metric, store=str(s.path))
     finally:
         if s is not store:
             s.close()
+
+
+def _query(s: Store, tile: int | None, image: str | Path | None,
+           lonlat: tuple[float, float] | None, positives: list[int], negatives: list[int],
+           weights: str | Path | None, runtime: str) -> Query:
+    if lonlat is not None:
+        return lonlat_query(s, *lonlat)
+    if image is not None:
+        fp = load_fingerprinter(s.identity.name, weights=weights, runtime=runtime,
+                                tile_size=s.tile_size)
+        return image_query(s, image, fp)
+    if not positives and tile is not None:
+        return tile_query(s, tile)
+    pos = ([tile] if tile is not None else []) + positives
+    for i in pos + negatives:
+        tile_query(s, i)  # checks the id
+    vecs = s.vectors()
+    vector = combine_examples(vecs[sorted(pos)], vecs[sorted(negatives)] if negatives else None)
+    desc = f"{len(pos)} positive(s)" + (f", {len(negatives)} negative(s)" if negatives else "")
+    return Query(vector, desc, tile=s.tile(pos[0]) if len(pos) == 1 else None)
 
 
 def info(store: str | Path | Store) -> dict[str, Any]:

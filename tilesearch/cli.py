@@ -11,6 +11,7 @@ import click
 
 from tilesearch import api
 from tilesearch.errors import TilesearchError
+from tilesearch.filters import SearchFilter, load_polygon
 from tilesearch.knn import SearchResult
 
 
@@ -33,6 +34,16 @@ def _lonlat(text: str | None) -> tuple[float, float] | None:
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise click.BadParameter(f"{text!r} is not a longitude,latitude pair")
     return lon, lat
+
+
+def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        west, south, east, north = (float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise click.BadParameter(f"expected WEST,SOUTH,EAST,NORTH, got {text!r}") from exc
+    return west, south, east, north
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,6 +96,17 @@ def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: 
 @click.option("--tile", "-t", type=int, help="Query by tile id.")
 @click.option("--image", "-i", type=click.Path(path_type=Path), help="Query by an image file.")
 @click.option("--lonlat", help="Query by the tile nearest LON,LAT (EPSG:4326).")
+@click.option("--positive", "-p", "positives", type=int, multiple=True,
+              help="More like this tile id (repeat for several).")
+@click.option("--negative", "-n", "negatives", type=int, multiple=True,
+              help="Less like this tile id (repeat for several).")
+@click.option("--bbox", help="Only tiles centred in WEST,SOUTH,EAST,NORTH (EPSG:4326).")
+@click.option("--within", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Only tiles centred inside the polygons of this GeoJSON file.")
+@click.option("--in-image", "in_images", multiple=True,
+              help="Only tiles of this indexed image (path or file name; repeatable).")
+@click.option("--not-in-image", "not_in_images", multiple=True,
+              help="No tiles of this indexed image (repeatable).")
 @click.option("-k", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean",
               show_default=True)
@@ -103,13 +125,18 @@ def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: 
               help="Write a contact sheet PNG: the query beside its results.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--runtime", default="auto", show_default=True)
-def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | None, k: int,
-               metric: str, include_self: bool, allow_overlaps: bool, expand: int,
+def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | None,
+               positives: tuple[int, ...], negatives: tuple[int, ...], bbox: str | None,
+               within: Path | None, in_images: tuple[str, ...], not_in_images: tuple[str, ...],
+               k: int, metric: str, include_self: bool, allow_overlaps: bool, expand: int,
                json_out: Path | None,
                geojson: Path | None, csv_out: Path | None, sheet: Path | None,
                weights: Path | None, runtime: str) -> None:
     """Rank the K tiles of STORE most like a query tile, image or place."""
-    result = api.search(store, tile=tile, image=image, lonlat=_lonlat(lonlat), k=k,
+    where = SearchFilter(bbox=_bbox(bbox), polygon=load_polygon(within) if within else None,
+                         images=in_images, exclude_images=not_in_images)
+    result = api.search(store, tile=tile, image=image, lonlat=_lonlat(lonlat),
+                        positives=positives, negatives=negatives, where=where, k=k,
                         metric=metric, exclude_self=not include_self,
                         suppress_overlaps=not allow_overlaps, expand=expand, weights=weights,
                         runtime=runtime)

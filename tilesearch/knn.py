@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,26 +97,51 @@ def expand_query(store: Store, vector: np.ndarray, k: int, alpha: float = 3.0) -
     return out / max(float(np.linalg.norm(out)), 1e-12)
 
 
+def combine_examples(positives: np.ndarray, negatives: np.ndarray | None = None,
+                     gamma: float = 0.5) -> np.ndarray:
+    """One query from several examples (Rocchio): ``mean(P) - gamma * mean(N)`` over the
+    L2-normalised positive and negative fingerprints, scaled back to the positives' mean norm.
+
+    The query moves toward what the positives share and away from what the negatives share.
+    """
+    p = np.atleast_2d(np.asarray(positives, dtype=np.float32))
+    if len(p) == 0:
+        raise QueryError("give at least one positive example")
+    norms = np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12)
+    q = (p / norms).mean(0)
+    if negatives is not None and len(negatives):
+        n = np.atleast_2d(np.asarray(negatives, dtype=np.float32))
+        q = q - gamma * (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)).mean(0)
+    return q / max(float(np.linalg.norm(q)), 1e-12) * float(norms.mean())
+
+
 def nearest(store: Store, vector: np.ndarray, k: int = 10, metric: str = "euclidean",
-            exclude: TileMeta | None = None, suppress_overlaps: bool = True,
-            expand: int = 0, alpha: float = 3.0) -> list[Hit]:
+            exclude: TileMeta | Sequence[TileMeta] | None = None,
+            suppress_overlaps: bool = True, expand: int = 0, alpha: float = 3.0,
+            allowed: np.ndarray | None = None) -> list[Hit]:
     """The `k` nearest tiles, skipping tiles overlapping `exclude` (same image) and, when
     `suppress_overlaps`, any tile overlapping a better-ranked hit, so hits are distinct places.
 
     With `expand` > 0 the query is first replaced by its alpha query expansion over that many
-    neighbours (see `expand_query`)."""
+    neighbours (see `expand_query`). `allowed`, a boolean mask over tile ids (see
+    `filters.allowed_mask`), restricts the ranking to those tiles."""
     if k < 1:
         raise QueryError(f"k must be at least 1, got {k}")
     if expand > 0:
         scale = float(np.linalg.norm(vector)) if metric == "euclidean" else 1.0
         vector = expand_query(store, vector, expand, alpha) * scale
     d = distances(store, vector, metric)
-    n = len(d)
+    if allowed is not None:
+        d[~allowed] = np.inf
+    excluded = [exclude] if isinstance(exclude, TileMeta) else list(exclude or [])
+    n = len(d) if allowed is None else int(allowed.sum())
+    if n == 0:
+        return []
     m = min(n, max(16 * k, 64))
     while True:
-        cand = np.argpartition(d, m - 1)[:m] if m < n else np.arange(n)
-        cand = cand[np.lexsort((cand, d[cand]))]
-        hits = _filter(store, cand, d, k, exclude, suppress_overlaps)
+        cand = np.argpartition(d, m - 1)[:m] if m < len(d) else np.arange(len(d))
+        cand = cand[np.lexsort((cand, d[cand]))][:m]
+        hits = _filter(store, cand, d, k, excluded, suppress_overlaps)
         if len(hits) >= k or m >= n:
             break
         m = min(n, m * 4)
@@ -125,12 +151,12 @@ def nearest(store: Store, vector: np.ndarray, k: int = 10, metric: str = "euclid
 
 
 def _filter(store: Store, cand: np.ndarray, d: np.ndarray, k: int,
-            exclude: TileMeta | None, suppress: bool) -> list[Hit]:
+            exclude: list[TileMeta], suppress: bool) -> list[Hit]:
     kept: list[TileMeta] = []
     start, step = 0, 2 * k + 8
     while start < len(cand) and len(kept) < k:
         for meta in store.tiles(cand[start:start + step].tolist()):
-            if exclude is not None and _overlap(meta, exclude):
+            if any(_overlap(meta, other) for other in exclude):
                 continue
             if suppress and any(_overlap(meta, other) for other in kept):
                 continue
