@@ -354,3 +354,22 @@ def test_resnet_weights_from_hub_cache(tmp_path: Path, monkeypatch: pytest.Monke
 def test_weights_of_another_model_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="ResNet-18"):
         load_model("resnet18", weights=_weights_path(), runtime="torch")
+
+
+def test_d4_recipe_is_invariant_to_turns_and_mirrors(model_cache: Path) -> None:
+    fp = load_model("efficientnet-lite0", runtime="openvino", recipe="d4-128")
+    assert fp.identity.recipe == "d4-128"
+    assert any("d4-128" in p.name for p in (model_cache / "models").iterdir())
+    tiles = _sample_tiles()[:4]
+    base = fp.embed(tiles)
+    for variant in (np.rot90(tiles, 1, axes=(1, 2)), np.rot90(tiles, 2, axes=(1, 2)),
+                    tiles[:, :, ::-1], tiles[:, ::-1]):
+        np.testing.assert_allclose(fp.embed(np.ascontiguousarray(variant)), base, atol=1e-4)
+    plain = load_model("efficientnet-lite0", runtime="openvino")
+    assert plain.identity != fp.identity
+    assert not np.allclose(plain.embed(tiles), base, atol=1e-2)
+
+
+def test_unknown_recipe() -> None:
+    with pytest.raises(ModelError, match="unknown recipe 'd5'"):
+        load_model("efficientnet-lite0", recipe="d5")

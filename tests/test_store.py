@@ -74,3 +74,14 @@ def test_spatial_lookups(fake_store):
     ids = fake_store.tiles_in_bbox(t.lonlat_bounds)
     assert {m.tile_id for m in near} <= set(ids)
     assert fake_store.tile_at(t.image_id, t.window).tile_id == 4
+
+
+def test_another_recipe_is_refused(fake_store):
+    other = ModelIdentity(FAKE_IDENTITY.name, FAKE_IDENTITY.weights_sha256, FAKE_IDENTITY.dim,
+                          FAKE_IDENTITY.normalisation, recipe="d4-128")
+    with pytest.raises(ModelMismatchError, match=r"recipe plain.*not fake \(recipe d4-128"):
+        fake_store.check_model(other)
+    assert ModelIdentity.from_dict({**FAKE_IDENTITY.to_dict(), "recipe": "d4-128"}) == other
+    legacy = FAKE_IDENTITY.to_dict()
+    del legacy["recipe"]
+    assert ModelIdentity.from_dict(legacy).recipe == "plain"

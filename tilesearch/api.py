@@ -26,19 +26,25 @@ from tilesearch.store import Store
 
 def load_fingerprinter(model: str | None = None, *, weights: str | Path | None = None,
                        runtime: str = "auto", tile_size: int = 256,
-                       threads: int | None = None) -> Fingerprinter:
-    """A fingerprint model from the registry (default: efficientnet-lite0)."""
-    from tilesearch.models import DEFAULT_MODEL, load_model
+                       threads: int | None = None, recipe: str | None = None) -> Fingerprinter:
+    """A fingerprint model from the registry (default: efficientnet-lite0, default recipe)."""
+    from tilesearch.models import DEFAULT_MODEL, DEFAULT_RECIPE, load_model
 
     return load_model(model or DEFAULT_MODEL, weights=weights, runtime=runtime,
-                      tile_size=tile_size, threads=threads)
+                      tile_size=tile_size, threads=threads, recipe=recipe or DEFAULT_RECIPE)
+
+
+def _store_fingerprinter(s: Store, weights: str | Path | None, runtime: str) -> Fingerprinter:
+    """The model, weights and recipe a store was made with."""
+    return load_fingerprinter(s.identity.name, weights=weights, runtime=runtime,
+                              tile_size=s.tile_size, recipe=s.identity.recipe)
 
 
 def index(paths: str | Path | Iterable[str | Path], store: str | Path, *,
           model: str | None = None, weights: str | Path | None = None, runtime: str = "auto",
           tile_size: int | None = None, stride: int | None = None,
           max_invalid: float | None = None, bands: Sequence[int] | None = None,
-          batch_size: int = 64, threads: int | None = None,
+          batch_size: int = 64, threads: int | None = None, recipe: str | None = None,
           progress: bool = False) -> IndexReport:
     """Tile and fingerprint every image under `paths` into the store at `store`.
 
@@ -47,12 +53,13 @@ def index(paths: str | Path | Iterable[str | Path], store: str | Path, *,
     """
     if isinstance(paths, str | Path):
         paths = [paths]
-    if model is None and (Path(store) / "manifest.json").exists():
+    if (Path(store) / "manifest.json").exists():
         with Store.open(store) as s:
-            model = s.identity.name
+            model = model or s.identity.name
+            recipe = recipe or s.identity.recipe
             tile_size = tile_size or s.tile_size
     fp = load_fingerprinter(model, weights=weights, runtime=runtime,
-                            tile_size=tile_size or 256, threads=threads)
+                            tile_size=tile_size or 256, threads=threads, recipe=recipe)
     with open_or_create_store(store, fp, tile_size=tile_size, stride=stride,
                               max_invalid=max_invalid) as s:
         return index_images(list(paths), s, fp, bands=bands, batch_size=batch_size,
@@ -124,9 +131,7 @@ def _query(s: Store, tile: int | None, image: str | Path | None,
     if lonlat is not None:
         return lonlat_query(s, *lonlat)
     if image is not None:
-        fp = load_fingerprinter(s.identity.name, weights=weights, runtime=runtime,
-                                tile_size=s.tile_size)
-        return image_query(s, image, fp)
+        return image_query(s, image, _store_fingerprinter(s, weights, runtime))
     if not positives and tile is not None:
         return tile_query(s, tile)
     pos = ([tile] if tile is not None else []) + positives
@@ -166,13 +171,15 @@ def info(store: str | Path | Store) -> dict[str, Any]:
 def evaluate(folder: str | Path, *, model: str | None = None,
              weights: str | Path | None = None, runtime: str = "auto",
              metric: str = "euclidean", expand: int = 0, alpha: float = 3.0,
-             tile_size: int = 256, progress: bool = False) -> RetrievalReport:
+             tile_size: int = 256, recipe: str | None = None,
+             progress: bool = False) -> RetrievalReport:
     """Retrieval quality on a labelled ``<class>/<image>`` folder: every image queries all the
     others, relevant = same class; mAP over all ranks and precision@1/5/10."""
     from tilesearch import evaluate as ev
 
     paths, labels = ev.labelled_images(folder)
-    fp = load_fingerprinter(model, weights=weights, runtime=runtime, tile_size=tile_size)
+    fp = load_fingerprinter(model, weights=weights, runtime=runtime, tile_size=tile_size,
+                            recipe=recipe)
     tiles = ev.read_resized(paths, tile_size)
     tick = _count_bar(len(tiles), "fingerprinting") if progress else None
     vectors = ev.embed_all(fp, tiles, progress=tick)
@@ -188,8 +195,7 @@ def check_transforms(store: str | Path, *, samples: int = 100, seed: int = 0,
     from tilesearch import evaluate as ev
 
     with Store.open(store) as s:
-        fp = load_fingerprinter(s.identity.name, weights=weights, runtime=runtime,
-                                tile_size=s.tile_size)
+        fp = _store_fingerprinter(s, weights, runtime)
         n = min(samples, s.count) * (len(ev.TRANSFORMS) + 1)
         tick = _count_bar(n, "fingerprinting") if progress else None
         return ev.transform_check(s, fp, samples=samples, seed=seed, metric=metric,

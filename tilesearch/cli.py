@@ -62,6 +62,9 @@ def cli() -> None:
               help="Weights file for the model (resnet18: torchvision's resnet18-*.pth).")
 @click.option("--runtime", default="auto", show_default=True,
               help="Inference runtime: auto, openvino, onnxruntime or torch.")
+@click.option("--recipe", default=None,
+              help="How tiles meet the model: plain or d4-128 [default: the store's, else "
+                   "the default].")
 @click.option("--tile-size", type=int, default=None, help="Tile size in px [default: 256].")
 @click.option("--stride", type=int, default=None, help="Stride in px [default: 128].")
 @click.option("--max-invalid", type=float, default=None,
@@ -71,14 +74,14 @@ def cli() -> None:
 @click.option("--threads", type=int, default=None, help="Inference threads [default: all].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: Path | None,
-              runtime: str, tile_size: int | None, stride: int | None,
+              runtime: str, recipe: str | None, tile_size: int | None, stride: int | None,
               max_invalid: float | None, bands: str | None, batch_size: int,
               threads: int | None, quiet: bool) -> None:
     """Tile and fingerprint every image under PATHS into a store (resumable)."""
     report = api.index(list(paths), store, model=model, weights=weights, runtime=runtime,
                        tile_size=tile_size, stride=stride, max_invalid=max_invalid,
                        bands=_ints(bands), batch_size=batch_size, threads=threads,
-                       progress=not quiet)
+                       recipe=recipe, progress=not quiet)
     click.echo(f"indexed {len(report.indexed)} image(s), {report.tiles_added} tiles in "
                f"{report.seconds:.1f} s ({report.tiles_per_second:.1f} tiles/s) into {store}")
     if report.already_done:
@@ -201,7 +204,8 @@ def _print_info(f: dict[str, Any]) -> None:
     m = f["model"]
     lines = [
         ("store", f["store"]),
-        ("model", f"{m['name']} ({m['dim']}-d, weights sha256 {m['weights_sha256'][:12]})"),
+        ("model", f"{m['name']}, recipe {m.get('recipe', 'plain')} ({m['dim']}-d, "
+                  f"weights sha256 {m['weights_sha256'][:12]})"),
         ("tiling", f"{f['tile_size']} px tiles, stride {f['stride']} px, "
                    f"max invalid {f['max_invalid']:.0%}"),
         ("images", f"{f['images']} indexed" + (f", {f['images_incomplete']} incomplete"
@@ -230,12 +234,13 @@ def _print_info(f: dict[str, Any]) -> None:
               show_default=True)
 @click.option("--expand", type=click.IntRange(min=0), default=0, show_default=True,
               help="Alpha query expansion over this many neighbours (0: off).")
+@click.option("--recipe", default=None, help="plain or d4-128 [default: the default].")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report.")
 def evaluate_cmd(folder: Path, model: str | None, weights: Path | None, runtime: str,
-                 metric: str, expand: int, json_out: Path | None) -> None:
+                 metric: str, expand: int, recipe: str | None, json_out: Path | None) -> None:
     """Retrieval quality on a labelled FOLDER of <class>/<image> files (mAP, P@1/5/10)."""
     report = api.evaluate(folder, model=model, weights=weights, runtime=runtime, metric=metric,
-                          expand=expand, progress=True)
+                          expand=expand, recipe=recipe, progress=True)
     names = list(report.overall)
     click.echo(f"{report.images} images, {report.classes} classes, {metric} distance")
     click.echo(f"{'class':<22}" + "".join(f"{n:>8}" for n in names))

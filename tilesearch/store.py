@@ -140,10 +140,11 @@ class Store:
         if identity != self.identity:
             mine, theirs = self.identity, identity
             raise ModelMismatchError(
-                f"{self.path}: store holds {mine.name} fingerprints (weights "
-                f"{mine.weights_sha256[:12]}, {mine.dim}-d), not {theirs.name} (weights "
-                f"{theirs.weights_sha256[:12]}, {theirs.dim}-d); use --model {mine.name} "
-                "with the same weights, or index into a new store")
+                f"{self.path}: store holds {mine.name} fingerprints (recipe {mine.recipe}, "
+                f"weights {mine.weights_sha256[:12]}, {mine.dim}-d), not {theirs.name} (recipe "
+                f"{theirs.recipe}, weights {theirs.weights_sha256[:12]}, {theirs.dim}-d); use "
+                f"--model {mine.name} --recipe {mine.recipe} with the same weights, or index "
+                "into a new store")
 
     @property
     def tile_size(self) -> int:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MODEL",
+    "DEFAULT_RECIPE",
     "Fingerprinter",
     "ModelIdentity",
     "available_models",
@@ -33,6 +34,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "efficientnet-lite0"
+DEFAULT_RECIPE = "plain"
 RESNET18_FILE = "resnet18-f37072fd.pth"
 
 
@@ -63,15 +65,19 @@ def load_model(
     runtime: str = "auto",
     tile_size: int = 256,
     threads: int | None = None,
+    recipe: str = DEFAULT_RECIPE,
 ) -> Fingerprinter:
     """A fingerprinter for model `name` on `runtime` ("auto" picks the fastest installed).
 
     `weights` overrides the model's default ImageNet weights file; `threads` defaults to all
-    cores. Raises ModelError for an unknown model or runtime or unusable weights, and
+    cores; `recipe` (see `models.recipes`) sets how tiles are shown to the network. Raises
+    ModelError for an unknown model, runtime or recipe, or unusable weights, and
     MissingDependencyError when the runtime's package is missing.
     """
     from tilesearch.models import runtime as rt
+    from tilesearch.models.recipes import apply_recipe, check_recipe
 
+    check_recipe(recipe)
     entry = _REGISTRY.get(name)
     if entry is None:
         raise ModelError(f"unknown model {name!r}; available: {', '.join(available_models())}")
@@ -80,8 +86,9 @@ def load_model(
     if tile_size < 32:
         raise ModelError(f"tile size must be at least 32 pixels, got {tile_size}")
     path = entry.locate(Path(weights) if weights is not None else None)
-    identity = ModelIdentity(name, _sha256(path), entry.dim, entry.normalisation)
-    spec = rt.NetworkSpec(identity, tile_size, _memo(lambda: entry.build(path)))
+    identity = ModelIdentity(name, _sha256(path), entry.dim, entry.normalisation, recipe)
+    spec = rt.NetworkSpec(identity, tile_size,
+                          _memo(lambda: apply_recipe(entry.build(path), recipe)))
     nthreads = threads or rt.default_threads()
     for choice in rt.installed_runtimes() if runtime == "auto" else [runtime]:
         try:

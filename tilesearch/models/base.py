@@ -19,6 +19,7 @@ class ModelIdentity:
     weights_sha256: str
     dim: int
     normalisation: str
+    recipe: str = "plain"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -30,6 +31,7 @@ class ModelIdentity:
             weights_sha256=str(data["weights_sha256"]),
             dim=int(data["dim"]),
             normalisation=str(data["normalisation"]),
+            recipe=str(data.get("recipe", "plain")),
         )
 
 

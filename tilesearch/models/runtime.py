@@ -107,7 +107,8 @@ def check_runtime(runtime: str) -> None:
 def cached_export(spec: NetworkSpec, runtime: str) -> Path:
     """Path of the cached export of `spec` for `runtime` (which may not exist yet)."""
     ident = spec.identity
-    stem = f"{ident.name}-{ident.weights_sha256[:16]}-{spec.tile_size}px-{runtime}"
+    recipe = "" if ident.recipe == "plain" else f"-{ident.recipe}"
+    stem = f"{ident.name}-{ident.weights_sha256[:16]}{recipe}-{spec.tile_size}px-{runtime}"
     return cache_dir() / f"{stem}-v{CACHE_FORMAT}{_SUFFIX[runtime]}"
 
 
