@@ -4,15 +4,15 @@ from conftest import write_geotiff, write_png
 from fakes import FakeModel
 
 from tilesearch.errors import InputError
-from tilesearch.evaluate import (
+from tilesearch.indexer import index_images, open_or_create_store
+from tilesearch.models.base import ModelIdentity
+from tilesearch.quality import (
     TRANSFORMS,
     labelled_images,
     pairwise_distances,
     retrieval_metrics,
     transform_check,
 )
-from tilesearch.indexer import index_images, open_or_create_store
-from tilesearch.models.base import ModelIdentity
 
 
 def test_metrics_on_a_hand_worked_example():

@@ -66,7 +66,7 @@ def test_bad_queries(fake_store):
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 def test_query_expansion_matches_the_evaluation_path(fake_store, metric):
-    from tilesearch.evaluate import expanded_distances
+    from tilesearch.quality import expanded_distances
 
     vecs = np.array(fake_store.vectors(), dtype=np.float64)
     full = expanded_distances(vecs, metric, expand=4, alpha=3.0)

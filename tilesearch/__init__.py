@@ -4,7 +4,7 @@ Pipeline, one module per stage: raster (reading) -> tiling -> models (fingerprin
 -> store -> search -> export / render; `api` ties them together, `cli` is a thin shell.
 """
 
-from tilesearch.api import index, info, load_fingerprinter, search
+from tilesearch.api import check_transforms, evaluate, index, info, load_fingerprinter, search
 from tilesearch.errors import (
     InputError,
     MissingDependencyError,
@@ -14,6 +14,7 @@ from tilesearch.errors import (
     StoreError,
     TilesearchError,
 )
+from tilesearch.filters import SearchFilter
 from tilesearch.indexer import IndexReport
 from tilesearch.knn import Hit, SearchResult
 from tilesearch.store import Store
@@ -27,10 +28,13 @@ __all__ = [
     "ModelError",
     "ModelMismatchError",
     "QueryError",
+    "SearchFilter",
     "SearchResult",
     "Store",
     "StoreError",
     "TilesearchError",
+    "check_transforms",
+    "evaluate",
     "index",
     "info",
     "load_fingerprinter",

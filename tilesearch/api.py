@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from tilesearch.errors import QueryError
-from tilesearch.evaluate import RetrievalReport, TransformReport
 from tilesearch.filters import SearchFilter, allowed_mask
 from tilesearch.indexer import IndexReport, Progress, index_images, open_or_create_store
 from tilesearch.knn import (
@@ -21,6 +20,7 @@ from tilesearch.knn import (
     tile_query,
 )
 from tilesearch.models.base import Fingerprinter
+from tilesearch.quality import RetrievalReport, TransformReport
 from tilesearch.store import Store
 
 
@@ -175,7 +175,7 @@ def evaluate(folder: str | Path, *, model: str | None = None,
              progress: bool = False) -> RetrievalReport:
     """Retrieval quality on a labelled ``<class>/<image>`` folder: every image queries all the
     others, relevant = same class; mAP over all ranks and precision@1/5/10."""
-    from tilesearch import evaluate as ev
+    from tilesearch import quality as ev
 
     paths, labels = ev.labelled_images(folder)
     fp = load_fingerprinter(model, weights=weights, runtime=runtime, tile_size=tile_size,
@@ -192,7 +192,7 @@ def check_transforms(store: str | Path, *, samples: int = 100, seed: int = 0,
                      runtime: str = "auto", progress: bool = False) -> TransformReport:
     """Label-free check: transformed copies of `samples` random indexed tiles query the store;
     how often does the source tile come back at rank 1 and in the top 10?"""
-    from tilesearch import evaluate as ev
+    from tilesearch import quality as ev
 
     with Store.open(store) as s:
         fp = _store_fingerprinter(s, weights, runtime)
