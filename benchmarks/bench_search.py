@@ -150,7 +150,7 @@ def build_store(path: Path, vectors: np.ndarray, chunk: int = 20000) -> Store:
 
 def raw_top_k(store: Store, query: np.ndarray, k: int = K) -> np.ndarray:
     """Tile ids of the k nearest by `knn.distances` and `np.argpartition`, best first."""
-    d = distances(store, query)
+    d = distances(store, query, "euclidean")
     idx = np.argpartition(d, k - 1)[:k]
     return idx[np.lexsort((idx, d[idx]))]
 
@@ -211,19 +211,19 @@ def _measure(
     weighs on both alike."""
     id_of = {name: i for i, name in enumerate(names)}
     metas = store.tiles(qids.tolist())
-    nearest(store, vectors[qids[0]], k=K)  # warm-up: page cache, SQLite
+    nearest(store, vectors[qids[0]], k=K, metric="euclidean")  # warm-up: page cache, SQLite
     ts: list[float] = []
     raw: list[float] = []
     proto: list[float] = []
     agree: list[bool] = []
     for i, (q, meta) in enumerate(zip(qids, metas, strict=True)):
         if i < ts_queries:
-            ts.append(timed(nearest, store, vectors[q], k=K, exclude=meta)[0])
+            ts.append(timed(nearest, store, vectors[q], k=K, metric="euclidean", exclude=meta)[0])
             raw.append(timed(raw_top_k, store, vectors[q])[0])
         if i < proto_queries:
             seconds, top = timed(prototype_search, index, vectors[q])
             proto.append(seconds)
-            plain = nearest(store, vectors[q], k=K, suppress_overlaps=False)
+            plain = nearest(store, vectors[q], k=K, metric="euclidean", suppress_overlaps=False)
             agree.append([id_of[name] for _, name in top] == [h.tile.tile_id for h in plain])
     p, t, r = (statistics.median(x) for x in (proto, ts, raw))
     return {

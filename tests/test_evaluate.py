@@ -44,7 +44,7 @@ def test_perfect_and_random_separation():
 def test_pairwise_distances_match_brute_force():
     x = np.random.default_rng(1).normal(0, 1, (7, 5))
     brute = ((x[:, None] - x[None]) ** 2).sum(-1)
-    np.testing.assert_allclose(pairwise_distances(x), brute, atol=1e-9)
+    np.testing.assert_allclose(pairwise_distances(x, "euclidean"), brute, atol=1e-9)
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
     np.testing.assert_allclose(pairwise_distances(x, "cosine"), 1 - unit @ unit.T, atol=1e-9)
 

@@ -11,6 +11,7 @@ from tilesearch.errors import QueryError
 from tilesearch.filters import SearchFilter, allowed_mask
 from tilesearch.indexer import IndexReport, Progress, index_images, open_or_create_store
 from tilesearch.knn import (
+    DEFAULT_METRIC,
     Query,
     SearchResult,
     combine_examples,
@@ -93,7 +94,7 @@ def progress_bar(total: int) -> Progress:
 def search(store: str | Path | Store, *, tile: int | None = None,
            image: str | Path | None = None, lonlat: tuple[float, float] | None = None,
            positives: Sequence[int] = (), negatives: Sequence[int] = (),
-           k: int = 10, metric: str = "euclidean", exclude_self: bool = True,
+           k: int = 10, metric: str = DEFAULT_METRIC, exclude_self: bool = True,
            suppress_overlaps: bool = True, expand: int = 0, alpha: float = 3.0,
            where: SearchFilter | None = None, weights: str | Path | None = None,
            runtime: str = "auto") -> SearchResult:
@@ -170,7 +171,7 @@ def info(store: str | Path | Store) -> dict[str, Any]:
 
 def evaluate(folder: str | Path, *, model: str | None = None,
              weights: str | Path | None = None, runtime: str = "auto",
-             metric: str = "euclidean", expand: int = 0, alpha: float = 3.0,
+             metric: str = DEFAULT_METRIC, expand: int = 0, alpha: float = 3.0,
              tile_size: int = 256, recipe: str | None = None,
              progress: bool = False) -> RetrievalReport:
     """Retrieval quality on a labelled ``<class>/<image>`` folder: every image queries all the
@@ -188,7 +189,7 @@ def evaluate(folder: str | Path, *, model: str | None = None,
 
 
 def check_transforms(store: str | Path, *, samples: int = 100, seed: int = 0,
-                     metric: str = "euclidean", weights: str | Path | None = None,
+                     metric: str = DEFAULT_METRIC, weights: str | Path | None = None,
                      runtime: str = "auto", progress: bool = False) -> TransformReport:
     """Label-free check: transformed copies of `samples` random indexed tiles query the store;
     how often does the source tile come back at rank 1 and in the top 10?"""

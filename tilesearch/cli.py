@@ -12,7 +12,7 @@ import click
 from tilesearch import api
 from tilesearch.errors import TilesearchError
 from tilesearch.filters import SearchFilter, load_polygon
-from tilesearch.knn import SearchResult
+from tilesearch.knn import DEFAULT_METRIC, SearchResult
 
 
 def _ints(text: str | None) -> list[int] | None:
@@ -111,7 +111,7 @@ def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: 
 @click.option("--not-in-image", "not_in_images", multiple=True,
               help="No tiles of this indexed image (repeatable).")
 @click.option("-k", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean",
+@click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default=DEFAULT_METRIC,
               show_default=True)
 @click.option("--include-self", is_flag=True,
               help="Keep the query tile and the tiles overlapping it.")
@@ -230,7 +230,7 @@ def _print_info(f: dict[str, Any]) -> None:
 @click.option("--model", "-m", default=None, help="Model [default: efficientnet-lite0].")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--runtime", default="auto", show_default=True)
-@click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean",
+@click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default=DEFAULT_METRIC,
               show_default=True)
 @click.option("--expand", type=click.IntRange(min=0), default=0, show_default=True,
               help="Alpha query expansion over this many neighbours (0: off).")
@@ -256,7 +256,7 @@ def evaluate_cmd(folder: Path, model: str | None, weights: Path | None, runtime:
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--samples", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean",
+@click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default=DEFAULT_METRIC,
               show_default=True)
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report.")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tilesearch.errors import InputError, QueryError
+from tilesearch.knn import DEFAULT_METRIC
 from tilesearch.models.base import Fingerprinter
 from tilesearch.raster import IMAGE_SUFFIXES, open_image
 
@@ -74,7 +75,7 @@ def embed_all(model: Fingerprinter, tiles: np.ndarray, batch: int = 64,
     return np.concatenate(parts) if parts else np.zeros((0, model.identity.dim), np.float32)
 
 
-def pairwise_distances(vectors: np.ndarray, metric: str = "euclidean") -> np.ndarray:
+def pairwise_distances(vectors: np.ndarray, metric: str = DEFAULT_METRIC) -> np.ndarray:
     """All-pairs distances (squared euclidean or 1 - cosine), float64."""
     x = np.asarray(vectors, dtype=np.float64)
     if metric == "cosine":
@@ -107,7 +108,7 @@ def expanded_distances(vectors: np.ndarray, metric: str = "cosine", expand: int 
 
 
 def retrieval_metrics(distances: np.ndarray, labels: Sequence[str],
-                      metric: str = "euclidean") -> RetrievalReport:
+                      metric: str = DEFAULT_METRIC) -> RetrievalReport:
     """mAP over all ranks and precision@1/5/10, each image querying all the others."""
     lab = np.asarray(labels)
     n = len(lab)
@@ -172,7 +173,7 @@ class TransformReport:
 
 
 def transform_check(store: Any, model: Fingerprinter, *, samples: int = 100, seed: int = 0,
-                    metric: str = "euclidean",
+                    metric: str = DEFAULT_METRIC,
                     progress: Callable[[int], None] | None = None) -> TransformReport:
     """Query `store` with transformed copies of `samples` random indexed tiles (seeded)."""
     from tilesearch.knn import distances
