@@ -47,7 +47,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tilesearch.evaluate import labelled_images, read_resized, retrieval_metrics
+from tilesearch.quality import labelled_images, read_resized, retrieval_metrics
 
 RESULTS = Path(__file__).resolve().parent / "results" / "quality.json"
 TILE = 256
@@ -329,6 +329,41 @@ def expand(q: np.ndarray, db: np.ndarray, k: int, alpha: float, self_weight: flo
     return l2n(self_weight * q + np.einsum("nk,nkd->nd", w, db[idx]))
 
 
+def k_reciprocal(sim: np.ndarray, k1: int = 20, k2: int = 6, lam: float = 0.3) -> np.ndarray:
+    """Zhong et al. 2017 re-ranking on an all-pairs cosine similarity (query set = gallery)."""
+    n = len(sim)
+    dist = 2 - 2 * sim
+    dist = dist / dist.max(0, keepdims=True)  # as in the reference code
+    rank = np.argsort(dist, axis=1)
+    V = np.zeros((n, n), np.float32)
+    kk = int(np.around(k1 / 2))
+    for i in range(n):
+        fwd = rank[i, :k1 + 1]
+        back = rank[fwd, :k1 + 1]
+        recip = fwd[np.where(back == i)[0]]
+        exp = recip
+        for c in recip:
+            cf = rank[c, :kk + 1]
+            cb = rank[cf, :kk + 1]
+            crec = cf[np.where(cb == c)[0]]
+            if len(np.intersect1d(crec, recip)) > 2 / 3 * len(crec):
+                exp = np.append(exp, crec)
+        exp = np.unique(exp)
+        w = np.exp(-dist[i, exp])
+        V[i, exp] = w / w.sum()
+    if k2 != 1:
+        V = np.mean(V[rank[:, :k2]], axis=1)
+    inv = [np.where(V[:, i] != 0)[0] for i in range(n)]
+    jac = np.zeros((n, n), np.float32)
+    for i in range(n):
+        tmp = np.zeros(n, np.float32)
+        nz = np.where(V[i] != 0)[0]
+        for j in nz:
+            tmp[inv[j]] += np.minimum(V[i, j], V[inv[j], j])
+        jac[i] = 1 - tmp / (2 - tmp)
+    return jac * (1 - lam) + dist * lam
+
+
 def score(q: np.ndarray, db: np.ndarray | None, labels: Sequence[str], metric: str
           ) -> dict[str, float]:
     """mAP/P@k with query i against database rows j != i."""
@@ -379,14 +414,7 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, float]]:
 
     # timings first, so rows can carry them
     if not args.no_timing:
-        for key, name, tr in timing_plan(args.quick):
-            if weights_path(name) is None:
-                continue
-            rate = tiles_per_second(
-                openvino_runner(fingerprint_module(build_lite(name), tr), args.threads),
-                args.repeats)
-            speeds[key] = rate
-            print(f"  speed {key:<20} {rate:6.1f} tiles/s", flush=True)
+        speeds.update(timings(args))
         start = time.perf_counter()
         colour_histogram(tiles[:256])
         speeds["histogram"] = 256 / (time.perf_counter() - start)
@@ -472,6 +500,50 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, float]]:
                 add(f"dihedral x8 query + query-side aQE k={k} a={a:g}, plain db",
                     "post", qe, plain, cost="x8 query")
 
+    print("re-ranking", flush=True)
+    for cname in ("lite0 avg ssqrt", "lite0 avg ssqrt dihedral x8"):
+        if cname not in candidates:
+            continue
+        x = candidates[cname]
+        for k1, k2, lam in ((20, 6, 0.3), (30, 6, 0.1)):
+            d = k_reciprocal(x @ x.T, k1, k2, lam)
+            r = Row(f"{cname} | k-reciprocal k1={k1} k2={k2} l={lam:g}", "post", "cosine",
+                    retrieval_metrics(d, labels, "cosine").overall, x.shape[1])
+            rows.append(r)
+            print(f"  {r.variant:<52} mAP {r.scores['mAP']:.4f}  P@10 {r.scores['P@10']:.4f}",
+                  flush=True)
+
+    print("input size", flush=True)
+    if not args.quick:
+        for size in (128, 192, 320):
+            f = probe_features("lite0", tiles, (0,), cache, args.threads, size=size)[0]
+            add(f"lite0 @{size}px (resized in graph) avg", "input size", f[:, :HEAD],
+                speed=f"lite0 {size}px")
+            add(f"lite0 @{size}px (resized in graph) avg ssqrt", "input size",
+                l2n(ssqrt(f[:, :HEAD])), speed=f"lite0 {size}px")
+        d4 = probe_features("lite0", tiles, tuple(range(8)), cache, args.threads, size=128)
+        m = np.mean([d4[t][:, :HEAD] for t in range(8)], 0)
+        add("lite0 @128px dihedral x8 (d4-128) avg", "input size", m,
+            metrics=("euclidean", "cosine"), speed="lite0 128px x8")
+        m = l2n(ssqrt(m))
+        add("lite0 @128px dihedral x8 (d4-128) avg ssqrt", "input size", m,
+            speed="lite0 128px x8")
+        add("lite0 d4-128 ssqrt | DBA+aQE k=10 a=3", "input size", expand(m, m, 10, 3.0),
+            speed="lite0 128px x8")
+        m = l2n(np.mean([d4[t][:, :HEAD] for t in range(8)], 0))
+        sp = "lite0 128px x8"
+        add("lite0 d4-128 | query-side aQE k=10 a=3, plain db", "input size",
+            expand(m, m, 10, 3.0), m, speed=sp)
+        for k, a in ((10, 3.0), (20, 1.0)):
+            dba = expand(m, m, k, a)
+            add(f"lite0 d4-128 | DBA+aQE k={k} a={a:g}", "input size", dba, speed=sp)
+            add(f"lite0 d4-128 | DBA+aQE k={k} a={a:g} + query aQE k={k}", "input size",
+                expand(dba, dba, k, a), dba, speed=sp)
+        d = k_reciprocal(m @ m.T, 30, 6, 0.1)
+        rows.append(Row("lite0 d4-128 | k-reciprocal k1=30 k2=6 l=0.1", "input size", "cosine",
+                        retrieval_metrics(d, labels, "cosine").overall, HEAD, "",
+                        speeds.get(sp)))
+
     print("other networks", flush=True)
     for name in ("lite1", "lite2"):
         if args.quick or weights_path(name) is None:
@@ -500,14 +572,45 @@ def pca_lookup(variant: str, multi: dict[str, np.ndarray]) -> np.ndarray:
     return pca(multi[key], int(dim))
 
 
-def timing_plan(quick: bool) -> list[tuple[str, str, tuple[int, ...]]]:
-    plan = [("lite0", "lite0", (0,))]
+def timings(args: argparse.Namespace) -> dict[str, float]:
+    """Tiles/s per graph of :func:`timing_plan`; on a shared machine, each variant alternates
+    with the default graph and is reported as default speed x the median ratio."""
+    base_run = openvino_runner(fingerprint_module(build_lite("lite0")), args.threads)
+    speeds: dict[str, float] = {}
+    base_rates: list[float] = []
+    for key, name, tr, size in timing_plan(args.quick):
+        if weights_path(name) is None:
+            continue
+        if key == "lite0":
+            continue
+        run = openvino_runner(fingerprint_module(build_lite(name), tr, size), args.threads)
+        ratios = []
+        for _ in range(args.repeats):
+            b = tiles_per_second(base_run, 1)
+            v = tiles_per_second(run, 1)
+            base_rates.append(b)
+            ratios.append(v / b)
+        speeds[f"{key} ratio"] = statistics.median(ratios)
+        print(f"  speed {key:<20} {statistics.median(ratios):5.2f} x default", flush=True)
+    base_rates.append(tiles_per_second(base_run, args.repeats))
+    speeds["lite0"] = statistics.median(base_rates)
+    for key in [k for k in speeds if k.endswith(" ratio")]:
+        speeds[key[: -len(" ratio")]] = speeds["lite0"] * speeds[key]
+    print(f"  speed lite0 (default)       {speeds['lite0']:6.1f} tiles/s", flush=True)
+    return speeds
+
+
+def timing_plan(quick: bool) -> list[tuple[str, str, tuple[int, ...], int]]:
+    plan = [("lite0", "lite0", (0,), TILE)]
     for name, tr in DIHEDRAL.items():
         if quick and len(tr) > 2:
             continue
-        plan.append((f"lite0 {name}", "lite0", tr))
+        plan.append((f"lite0 {name}", "lite0", tr, TILE))
     if not quick:
-        plan += [("lite1", "lite1", (0,)), ("lite2", "lite2", (0,))]
+        plan += [("lite1", "lite1", (0,), TILE), ("lite2", "lite2", (0,), TILE),
+                 ("lite0 128px", "lite0", (0,), 128), ("lite0 192px", "lite0", (0,), 192),
+                 ("lite0 320px", "lite0", (0,), 320),
+                 ("lite0 128px x8", "lite0", DIHEDRAL["x8"], 128)]
     return plan
 
 
@@ -535,6 +638,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--repeats", type=int, default=5, help="timed batches per graph")
     parser.add_argument("--no-timing", action="store_true", help="skip the OpenVINO timings")
+    parser.add_argument("--timing-only", action="store_true", help="only the OpenVINO timings")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     if not Path(args.data).is_dir():
@@ -546,6 +650,13 @@ def main(argv: list[str] | None = None) -> int:
         if importlib.util.find_spec(pkg) is None:
             print(f"skipped: {pkg} is not installed")
             return 0
+    if args.timing_only:
+        speeds = timings(args)
+        out = Path(args.out).with_name("quality-speeds.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({k: round(v, 3) for k, v in speeds.items()}, indent=1))
+        print(f"wrote {out}")
+        return 0
     rows, speeds = run(args)
     base = speeds.get("lite0")
     print()
