@@ -539,6 +539,14 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, float]]:
             add(f"lite0 d4-128 | DBA+aQE k={k} a={a:g}", "input size", dba, speed=sp)
             add(f"lite0 d4-128 | DBA+aQE k={k} a={a:g} + query aQE k={k}", "input size",
                 expand(dba, dba, k, a), dba, speed=sp)
+        sp = "lite0 128px rot4"
+        m = l2n(np.mean([d4[t][:, :HEAD] for t in DIHEDRAL["rot4"]], 0))
+        add("lite0 rot4-128 (4 rotations at 128 px)", "input size", m, speed=sp)
+        dba = expand(m, m, 10, 3.0)
+        add("lite0 rot4-128 | DBA+aQE k=10 a=3", "input size", dba, speed=sp)
+        add("lite0 rot4-128 | DBA+aQE k=10 a=3 + query aQE k=10", "input size",
+            expand(dba, dba, 10, 3.0), dba, speed=sp)
+        m = l2n(np.mean([d4[t][:, :HEAD] for t in range(8)], 0))
         d = k_reciprocal(m @ m.T, 30, 6, 0.1)
         rows.append(Row("lite0 d4-128 | k-reciprocal k1=30 k2=6 l=0.1", "input size", "cosine",
                         retrieval_metrics(d, labels, "cosine").overall, HEAD, "",
@@ -610,7 +618,8 @@ def timing_plan(quick: bool) -> list[tuple[str, str, tuple[int, ...], int]]:
         plan += [("lite1", "lite1", (0,), TILE), ("lite2", "lite2", (0,), TILE),
                  ("lite0 128px", "lite0", (0,), 128), ("lite0 192px", "lite0", (0,), 192),
                  ("lite0 320px", "lite0", (0,), 320),
-                 ("lite0 128px x8", "lite0", DIHEDRAL["x8"], 128)]
+                 ("lite0 128px x8", "lite0", DIHEDRAL["x8"], 128),
+                 ("lite0 128px rot4", "lite0", DIHEDRAL["rot4"], 128)]
     return plan
 
 
