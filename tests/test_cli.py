@@ -62,7 +62,7 @@ def test_rerun_skips_done_images(survey, capsys, monkeypatch):
 def test_search_by_tile_writes_every_output(survey, capsys, monkeypatch):
     out_dir = survey / "out"
     out_dir.mkdir(exist_ok=True)
-    code, out, _ = run(["search", survey / "s.tiles", "--tile", 3, "-k", 4,
+    code, out, _ = run(["search", survey / "s.tiles", "--tile", 3, "-k", 4, "--allow-overlaps",
                         "--json", out_dir / "r.json", "--geojson", out_dir / "r.geojson",
                         "--csv", out_dir / "r.csv", "--sheet", out_dir / "r.png"],
                        capsys, monkeypatch)

@@ -105,7 +105,7 @@ def test_resnet18_matches_torchvision(tmp_path: Path) -> None:
     state = {k: torch.from_numpy(ref.synthetic_entry(k, s)) for k, s in ref_shapes.items()}
     weights = tmp_path / "resnet18-synthetic.pth"
     torch.save(state, weights)  # fc.* included: must be accepted and ignored
-    model = load_model("resnet18", weights=weights, runtime="torch")
+    model = load_model("resnet18", weights=weights, runtime="torch", recipe="plain")
     assert model.identity.dim == 512
     features = model.embed(ref.synthetic_input())
     expected = data["features"]

@@ -63,8 +63,8 @@ def cli() -> None:
 @click.option("--runtime", default="auto", show_default=True,
               help="Inference runtime: auto, openvino, onnxruntime or torch.")
 @click.option("--recipe", default=None,
-              help="How tiles meet the model: plain or d4-128 [default: the store's, else "
-                   "the default].")
+              help="How tiles meet the model: plain, rot4-128 or d4-128 [default: the "
+                   "store's, else the default].")
 @click.option("--tile-size", type=int, default=None, help="Tile size in px [default: 256].")
 @click.option("--stride", type=int, default=None, help="Stride in px [default: 128].")
 @click.option("--max-invalid", type=float, default=None,
@@ -234,7 +234,7 @@ def _print_info(f: dict[str, Any]) -> None:
               show_default=True)
 @click.option("--expand", type=click.IntRange(min=0), default=0, show_default=True,
               help="Alpha query expansion over this many neighbours (0: off).")
-@click.option("--recipe", default=None, help="plain or d4-128 [default: the default].")
+@click.option("--recipe", default=None, help="plain, rot4-128 or d4-128 [default: the default].")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report.")
 def evaluate_cmd(folder: Path, model: str | None, weights: Path | None, runtime: str,
                  metric: str, expand: int, recipe: str | None, json_out: Path | None) -> None:

@@ -1,10 +1,12 @@
 """Fingerprint recipes: how a tile is shown to the network before its features are pooled.
 
 - ``plain``: the tile as it is, one pass.
-- ``d4-128``: the tile averaged 2x2 down to half size (256 -> 128 px), shown in all 8
-  orientations of the dihedral group (4 rotations, each also mirrored); the fingerprint is the
-  mean of the 8. It is exactly invariant to 90-degree turns and mirroring (aerial imagery has
-  no "up"), and costs about 2 plain passes (8 passes over a quarter of the pixels).
+- ``rot4-128``: the tile averaged 2x2 down to half size (256 -> 128 px), shown in its 4
+  quarter turns; the fingerprint is the mean of the 4. Exactly invariant to 90-degree turns
+  (aerial imagery has no "up"), and about the cost of one plain pass (4 passes over a quarter
+  of the pixels).
+- ``d4-128``: as ``rot4-128`` with each turn also mirrored (all 8 orientations of the dihedral
+  group): exactly invariant to turns and mirrors, about twice the cost.
 
 A recipe is part of the model identity: a store never mixes fingerprints of two recipes.
 """
@@ -18,8 +20,8 @@ from tilesearch.errors import ModelError
 if TYPE_CHECKING:
     import torch
 
-RECIPES = {"plain": 1, "d4-128": 2}
-"""Recipe name -> downsampling factor of the tile before the network."""
+RECIPES = {"plain": (1, 1), "rot4-128": (2, 4), "d4-128": (2, 8)}
+"""Recipe name -> (downsampling factor of the tile, number of orientations averaged)."""
 
 
 def check_recipe(recipe: str) -> None:
@@ -35,7 +37,7 @@ def apply_recipe(tile_net: torch.nn.Module, recipe: str) -> torch.nn.Module:
     import torch
     import torch.nn.functional as F
 
-    factor = RECIPES[recipe]
+    factor, views_per_tile = RECIPES[recipe]
 
     class Dihedral(torch.nn.Module):
         def __init__(self) -> None:
@@ -46,9 +48,12 @@ def apply_recipe(tile_net: torch.nn.Module, recipe: str) -> torch.nn.Module:
             x = tiles.float()
             if factor > 1:
                 x = F.avg_pool2d(x.permute(0, 3, 1, 2), factor).permute(0, 2, 3, 1)
-            turns = [torch.rot90(x, k, dims=(1, 2)) for k in range(4)]
-            views = torch.cat([*turns, *(torch.flip(t, dims=(2,)) for t in turns)], 0)
-            out = self.net(views)
-            return out.reshape(8, x.shape[0], -1).mean(0)
+            # the 4 quarter turns of NHWC tiles from transposes and flips (ONNX has no rot90)
+            t = x.transpose(1, 2)
+            turns = [x, t.flip(1), x.flip(1).flip(2), t.flip(2)]
+            if views_per_tile == 8:
+                turns += [torch.flip(t, dims=(2,)) for t in turns]
+            out = self.net(torch.cat(turns, 0))
+            return out.reshape(views_per_tile, x.shape[0], -1).mean(0)
 
     return Dihedral().eval()
