@@ -16,7 +16,6 @@ positives' class. Formulas compared (cosine, L2-normalised fingerprints, default
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,12 +24,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from results_io import save
+
 from tilesearch import quality as ev
 from tilesearch.api import load_fingerprinter
 from tilesearch.knn import combine_examples
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucmerced"
-RESULTS = Path(__file__).parent / "results" / "examples.json"
 
 
 def average_precision(scores: np.ndarray, relevant: np.ndarray) -> float:
@@ -76,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                            "mAP": run(x, np.asarray(labels), args.trials)}
     for name, value in res["mAP"].items():
         print(f"{name:<18} mAP {value:.4f}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(res, indent=2))
+    save(res, "examples.json")
     return 0
 
 

@@ -12,7 +12,6 @@ loading float16 codes into faiss.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -20,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from results_io import save
 
 from tilesearch.store import Store
-
-RESULTS = Path(__file__).parent / "results" / "fp16.json"
 
 
 def recall_fp16(vectors: np.ndarray, queries: int, seed: int = 0, k: int = 10) -> float:
@@ -93,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     res |= {k: round(v, 1) for k, v in scan_speeds(args.n).items()}
     for key, value in res.items():
         print(f"{key:<24}{value}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(res, indent=2))
+    save(res, "fp16.json")
     return 0
 
 

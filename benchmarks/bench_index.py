@@ -11,7 +11,6 @@ least 80 % of the ceiling. Also reports the store's bytes per tile and compressi
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import numpy as np
 from bench_models import model_ceiling
 from bench_store import measure
+from results_io import save
 
 from tilesearch.api import load_fingerprinter
 from tilesearch.indexer import index_images
@@ -31,7 +31,6 @@ from tilesearch.models.base import ModelIdentity
 from tilesearch.store import Store
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "orthos"
-RESULTS = Path(__file__).parent / "results"
 
 
 class NullModel:
@@ -103,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     s = res["store"]
     print(f"  store           {s['bytes_per_tile'] or 0:8.0f} bytes/tile, "
           f"{s['ratio_vs_float32'] or 0:.1f}x against float32 pixels")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "index.json").write_text(json.dumps(res, indent=2))
+    save(res, "index.json")
     return 0
 
 

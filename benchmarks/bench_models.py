@@ -11,7 +11,6 @@ The indexing benchmark imports :func:`model_ceiling`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -24,6 +23,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from results_io import save
 
 from tilesearch.errors import ModelError
 from tilesearch.models import available_models, available_runtimes, load_model
@@ -112,9 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         "load_average": os.getloadavg(),
         "results": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    save(report, args.out)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ rounds; the issue's rule is that a new default must index at least half as fast 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -21,13 +20,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_models import model_ceiling
+from results_io import save
 
 from tilesearch import quality as ev
 from tilesearch.models import load_model
 from tilesearch.models.recipes import RECIPES
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucmerced"
-RESULTS = Path(__file__).parent / "results" / "recipes.json"
 
 
 def run(data: Path, rounds: int, runtime: str) -> dict[str, Any]:
@@ -65,9 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {args.data} not found (UC Merced lives in ../shared/data)")
         return 0
     res = run(args.data, args.rounds, args.runtime)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(res, indent=2))
-    print(f"wrote {RESULTS}")
+    save(res, "recipes.json")
     return 0
 
 

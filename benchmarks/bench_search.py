@@ -22,7 +22,6 @@ Both are timed warm (the store's vector file is in the page cache after the firs
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -37,6 +36,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from results_io import save
 
 from tilesearch.knn import distances, nearest
 from tilesearch.models.base import ModelIdentity
@@ -318,9 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         "platform": platform.platform(),
     }
     print(_table(res))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2))
-    print(f"wrote {args.out}")
+    save(res, args.out)
     return 0
 
 

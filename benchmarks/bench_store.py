@@ -10,12 +10,13 @@ the ratio against 8-bit RGB (width * height * 3) is reported too.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from results_io import save
 
 from tilesearch.errors import TilesearchError
 from tilesearch.store import Store
@@ -74,9 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(_table(m))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(m, indent=2))
-    print(f"wrote {args.out}")
+    save(m, args.out)
     return 0
 
 

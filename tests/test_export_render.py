@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -57,6 +58,9 @@ def read_rgb(path: str, col: int, row: int, size: int) -> np.ndarray:
 
 
 def load_bench(name: str) -> ModuleType:
+    folder = str(ROOT / "benchmarks")
+    if folder not in sys.path:  # the scripts import their shared helper as a sibling module
+        sys.path.insert(0, folder)
     spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
