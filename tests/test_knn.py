@@ -81,3 +81,24 @@ def test_query_expansion_matches_the_evaluation_path(fake_store, metric):
     expanded = nearest(fake_store, fake_store.vectors()[0], k=6, suppress_overlaps=False,
                        expand=4)
     assert [h.distance for h in plain] != [h.distance for h in expanded]
+
+
+def test_suppression_is_greedy_and_complete_for_large_k(fake_store):
+    q = tile_query(fake_store, 2)
+    hits = nearest(fake_store, q.vector, k=1000, exclude=q.tile)
+    kept = [h.tile for h in hits]
+    d = distances(fake_store, q.vector)
+    by_rank = np.argsort(d, kind="stable")
+    # every tile ranked before the last hit is a hit, or overlaps the query or an earlier hit
+    for tile_id in by_rank[: int(np.searchsorted(np.sort(d), hits[-1].distance, "right"))]:
+        meta = fake_store.tile(int(tile_id))
+        if tile_id in {t.tile_id for t in kept}:
+            continue
+        earlier = [t for t in kept if d[t.tile_id] <= d[tile_id]] + [q.tile]
+        assert any(meta.image_id == t.image_id and meta.window.overlaps(t.window)
+                   for t in earlier), tile_id
+    # and nothing after it was left out that overlaps nothing kept (k was not the limit)
+    for meta in fake_store.tiles(range(fake_store.count)):
+        assert meta.tile_id in {t.tile_id for t in kept} or any(
+            meta.image_id == t.image_id and meta.window.overlaps(t.window)
+            for t in [*kept, q.tile])

@@ -152,17 +152,43 @@ def nearest(store: Store, vector: np.ndarray, k: int = 10, metric: str = DEFAULT
     return hits
 
 
+class _Footprints:
+    """Tiles kept so far, hashed by image and grid cell, so an overlap test is O(1).
+
+    Cells are `size` px (at least the tile size), so a tile can only overlap tiles hashed in
+    its own cell or the 8 around it."""
+
+    def __init__(self, size: int, tiles: Sequence[TileMeta] = ()) -> None:
+        self.size = max([size] + [max(t.window.width, t.window.height) for t in tiles])
+        self.cells: dict[tuple[int, int, int], list[TileMeta]] = {}
+        for t in tiles:
+            self.add(t)
+
+    def _cell(self, t: TileMeta) -> tuple[int, int, int]:
+        return t.image_id, t.window.col_off // self.size, t.window.row_off // self.size
+
+    def add(self, t: TileMeta) -> None:
+        self.cells.setdefault(self._cell(t), []).append(t)
+
+    def overlaps(self, t: TileMeta) -> bool:
+        image, cx, cy = self._cell(t)
+        return any(_overlap(t, other)
+                   for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+                   for other in self.cells.get((image, cx + dx, cy + dy), ()))
+
+
 def _filter(store: Store, cand: np.ndarray, d: np.ndarray, k: int,
             exclude: list[TileMeta], suppress: bool) -> list[Hit]:
+    excluded = _Footprints(store.tile_size, exclude)
     kept: list[TileMeta] = []
+    seen = _Footprints(store.tile_size)
     start, step = 0, 2 * k + 8
     while start < len(cand) and len(kept) < k:
         for meta in store.tiles(cand[start:start + step].tolist()):
-            if any(_overlap(meta, other) for other in exclude):
-                continue
-            if suppress and any(_overlap(meta, other) for other in kept):
+            if excluded.overlaps(meta) or (suppress and seen.overlaps(meta)):
                 continue
             kept.append(meta)
+            seen.add(meta)
             if len(kept) == k:
                 break
         start, step = start + step, step * 2
