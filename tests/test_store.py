@@ -71,8 +71,9 @@ def test_spatial_lookups(fake_store):
     near = fake_store.tiles_near(lon, lat)
     assert 4 in [m.tile_id for m in near]
     assert all(m.lonlat_bounds[0] <= lon <= m.lonlat_bounds[2] for m in near)
-    ids = fake_store.tiles_in_bbox(t.lonlat_bounds)
-    assert {m.tile_id for m in near} <= set(ids)
+    ids, lon, lat = fake_store.tiles_in_bbox(t.lonlat_bounds)
+    assert {m.tile_id for m in near} <= set(ids.tolist())
+    assert dict(zip(ids.tolist(), zip(lon, lat, strict=True), strict=True))[4] == t.lonlat
     assert fake_store.tile_at(t.image_id, t.window).tile_id == 4
 
 

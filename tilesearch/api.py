@@ -152,8 +152,7 @@ def info(store: str | Path | Store) -> dict[str, Any]:
         done = [i for i in images if i["status"] == "done"]
         pixel_bytes = sum(i["info"].width * i["info"].height * 3 * 4 for i in done)
         size = s.bytes_on_disk()
-        bbox = s.db.execute("SELECT MIN(min_lon), MIN(min_lat), MAX(max_lon), MAX(max_lat) "
-                            "FROM tiles_rtree").fetchone()
+        bbox = s.lonlat_extent()
         return {
             "store": str(s.path), "model": s.identity.to_dict(),
             "tile_size": s.tile_size, "stride": s.stride, "max_invalid": s.max_invalid,
@@ -161,7 +160,7 @@ def info(store: str | Path | Store) -> dict[str, Any]:
             "tiles": s.count, "bytes_on_disk": size,
             "bytes_per_tile": size / s.count if s.count else None,
             "compression_ratio": pixel_bytes / size if size and pixel_bytes else None,
-            "lonlat_bbox": list(bbox) if bbox and bbox[0] is not None else None,
+            "lonlat_bbox": list(bbox) if bbox else None,
             "failures": [{"path": p, "reason": r} for p, r in s.failures()],
         }
     finally:

@@ -85,9 +85,7 @@ def _image_mask(store: Store, names: tuple[str, ...]) -> np.ndarray:
             raise QueryError(f"no indexed image {name!r} in {store.path} (images: {known})")
         ids += match
     mask = np.zeros(store.count, dtype=bool)
-    marks = ",".join("?" * len(ids))
-    rows = store.db.execute(f"SELECT id FROM tiles WHERE image_id IN ({marks})", ids)
-    mask[np.fromiter((r[0] for r in rows), dtype=np.int64)] = True
+    mask[store.tile_ids_of_images(ids)] = True
     return mask
 
 
@@ -95,15 +93,10 @@ def _area_mask(store: Store, bbox: Bounds, polygon: Any) -> np.ndarray:
     west, south, east, north = bbox
     if west > east or south > north:
         raise QueryError(f"bbox {bbox} must be west,south,east,north with west <= east")
-    rows = store.db.execute(
-        "SELECT id, lon, lat FROM tiles WHERE id IN (SELECT id FROM tiles_rtree WHERE "
-        "max_lon >= ? AND min_lon <= ? AND max_lat >= ? AND min_lat <= ?)",
-        (west, east, south, north)).fetchall()
+    ids, lon, lat = store.tiles_in_bbox(bbox)
     mask = np.zeros(store.count, dtype=bool)
-    if not rows:
+    if not len(ids):
         return mask
-    arr = np.asarray(rows, dtype=np.float64)
-    ids, lon, lat = arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2]
     inside = (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
     if polygon is not None:
         import shapely

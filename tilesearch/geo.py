@@ -33,14 +33,6 @@ def to_lonlat(crs: str, xs: Sequence[float], ys: Sequence[float]) -> tuple[np.nd
     return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
 
 
-def from_lonlat(crs: str, lon: float, lat: float) -> tuple[float, float]:
-    """Transform one EPSG:4326 point into `crs`."""
-    from rasterio.warp import transform
-
-    xs, ys = transform("EPSG:4326", crs, [lon], [lat])
-    return float(xs[0]), float(ys[0])
-
-
 def lonlat_footprints(
     crs: str, transform: GeoTransform, windows: Sequence[Window]
 ) -> tuple[list[tuple[float, float]], list[Bounds], list[list[tuple[float, float]]]]:

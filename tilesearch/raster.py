@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -179,12 +179,6 @@ def open_image(path: str | Path, bands: Sequence[int] | None = None,
                stretch: Sequence[Sequence[float]] | None = None) -> RasterSource:
     """Open an image for tiled reading; raises InputError naming the file and the reason."""
     return RasterSource(path, bands=bands, stretch=stretch)
-
-
-def iter_tiles(source: RasterSource, batches: Iterable[Sequence[Window]]) -> Iterator[list[Tile]]:
-    """Read each batch of windows in turn."""
-    for batch in batches:
-        yield source.read_tiles(batch)
 
 
 def _choose_bands(path: str, ds: Any, bands: Sequence[int] | None) -> tuple[int, ...]:

@@ -310,12 +310,28 @@ class Store:
             "AND max_lon >= ? AND min_lat <= ? AND max_lat >= ?)", (lon, lon, lat, lat))
         return [row_to_meta(r) for r in rows]
 
-    def tiles_in_bbox(self, bbox: Bounds) -> list[int]:
-        """Ids of tiles whose lon/lat footprint box intersects `bbox` (west, south, east, north)."""
-        rows = self.db.execute("SELECT id FROM tiles_rtree WHERE max_lon >= ? AND min_lon <= ? "
-                               "AND max_lat >= ? AND min_lat <= ?",
-                               (bbox[0], bbox[2], bbox[1], bbox[3]))
-        return [int(r[0]) for r in rows]
+    def tiles_in_bbox(self, bbox: Bounds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Ids, centre longitudes and centre latitudes of the tiles whose lon/lat footprint box
+        intersects `bbox` (west, south, east, north), found through the R-tree."""
+        rows = self.db.execute(
+            "SELECT id, lon, lat FROM tiles WHERE id IN (SELECT id FROM tiles_rtree WHERE "
+            "max_lon >= ? AND min_lon <= ? AND max_lat >= ? AND min_lat <= ?)",
+            (bbox[0], bbox[2], bbox[1], bbox[3])).fetchall()
+        arr = np.asarray(rows, dtype=np.float64).reshape(-1, 3)
+        return arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2]
+
+    def tile_ids_of_images(self, image_ids: Sequence[int]) -> np.ndarray:
+        """Ids of every tile of the given images."""
+        marks = ",".join("?" * len(image_ids))
+        rows = self.db.execute(f"SELECT id FROM tiles WHERE image_id IN ({marks})",
+                               list(image_ids))
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def lonlat_extent(self) -> Bounds | None:
+        """(west, south, east, north) of all georeferenced tiles, or None when there are none."""
+        row = self.db.execute("SELECT MIN(min_lon), MIN(min_lat), MAX(max_lon), MAX(max_lat) "
+                              "FROM tiles_rtree").fetchone()
+        return None if row is None or row[0] is None else (row[0], row[1], row[2], row[3])
 
     def tile_at(self, image_id: int, window: Window) -> TileMeta | None:
         row = self.db.execute(f"{_TILE_SELECT} WHERE t.image_id=? AND t.col_off=? AND "
