@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from results_io import save
 
+from tilesearch import api
 from tilesearch.errors import TilesearchError
 from tilesearch.store import Store
 
@@ -25,23 +26,22 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "store.json"
 
 
 def measure(store: Store) -> dict[str, Any]:
-    """Size figures of an open store."""
-    images = store.images()
-    pixels = sum(im["info"].width * im["info"].height for im in images)
-    size = store.bytes_on_disk()
+    """Size figures of an open store (the ratios as `tilesearch info` gives them)."""
+    facts = api.info(store)
+    pixels, size = facts["pixels"], facts["bytes_on_disk"]
     return {
-        "store": str(store.path),
-        "images": len(images),
-        "tiles": store.count,
+        "store": facts["store"],
+        "images": facts["images"],
+        "tiles": facts["tiles"],
         "dim": store.dim,
         "model": store.identity.name,
         "store_bytes": size,
         "vector_bytes": store.count * store.dim * 4,
-        "bytes_per_tile": size / store.count if store.count else None,
+        "bytes_per_tile": facts["bytes_per_tile"],
         "pixels": pixels,
         "float32_pixel_bytes": pixels * 3 * 4,
         "uint8_pixel_bytes": pixels * 3,
-        "ratio_vs_float32": pixels * 3 * 4 / size if size else None,
+        "ratio_vs_float32": facts["compression_ratio"],
         "ratio_vs_uint8": pixels * 3 / size if size else None,
     }
 

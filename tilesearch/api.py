@@ -150,14 +150,15 @@ def info(store: str | Path | Store) -> dict[str, Any]:
     try:
         images = s.images()
         done = [i for i in images if i["status"] == "done"]
-        pixel_bytes = sum(i["info"].width * i["info"].height * 3 * 4 for i in done)
+        pixels = sum(i["info"].width * i["info"].height for i in done)
+        pixel_bytes = pixels * 3 * 4
         size = s.bytes_on_disk()
         bbox = s.lonlat_extent()
         return {
             "store": str(s.path), "model": s.identity.to_dict(),
             "tile_size": s.tile_size, "stride": s.stride, "max_invalid": s.max_invalid,
             "images": len(done), "images_incomplete": len(images) - len(done),
-            "tiles": s.count, "bytes_on_disk": size,
+            "tiles": s.count, "pixels": pixels, "bytes_on_disk": size,
             "bytes_per_tile": size / s.count if s.count else None,
             "compression_ratio": pixel_bytes / size if size and pixel_bytes else None,
             "lonlat_bbox": list(bbox) if bbox else None,
