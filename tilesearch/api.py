@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tilesearch import ann
 from tilesearch.errors import QueryError
 from tilesearch.filters import SearchFilter, allowed_mask
 from tilesearch.indexer import IndexReport, Progress, index_images, open_or_create_store
@@ -15,6 +16,7 @@ from tilesearch.knn import (
     Query,
     SearchResult,
     combine_examples,
+    fingerprints,
     image_query,
     lonlat_query,
     nearest,
@@ -97,7 +99,7 @@ def search(store: str | Path | Store, *, tile: int | None = None,
            k: int = 10, metric: str = DEFAULT_METRIC, exclude_self: bool = True,
            suppress_overlaps: bool = True, expand: int = 0, alpha: float = 3.0,
            where: SearchFilter | None = None, weights: str | Path | None = None,
-           runtime: str = "auto") -> SearchResult:
+           runtime: str = "auto", offset: int = 0, exact: bool = False) -> SearchResult:
     """The k tiles most like a query: a tile id, an image file, a lon/lat point, or several
     positive tile ids ("more like these"), optionally with negative ones ("not like those").
 
@@ -105,8 +107,12 @@ def search(store: str | Path | Store, *, tile: int | None = None,
     overlaps a better-ranked hit is suppressed, so the k hits are k different places.
     `expand` > 0 replaces the query by its alpha query expansion over that many neighbours;
     `where` restricts the search to an area or to some images (see `filters.SearchFilter`).
+    `offset` pages through a long ranking (hits ``offset + 1 .. offset + k``). The store's
+    search index answers when one was built (`build_index`), unless `exact`.
     """
     by_tiles = tile is not None or bool(positives)
+    if offset < 0:
+        raise QueryError(f"offset must be 0 or more, got {offset}")
     if (image is not None) + (lonlat is not None) + by_tiles != 1:
         raise QueryError("give one query: a tile id (and/or positives), an image file, or lon/lat")
     if negatives and not by_tiles:
@@ -115,12 +121,12 @@ def search(store: str | Path | Store, *, tile: int | None = None,
     try:
         q = _query(s, tile, image, lonlat, list(positives), list(negatives), weights, runtime)
         examples = [q.tile] if q.tile else []
-        examples += s.tiles(list(positives) + list(negatives)) if positives else []
-        hits = nearest(s, q.vector, k=k, metric=metric,
+        examples += s.tiles(list(positives) + list(negatives)) if positives or negatives else []
+        hits = nearest(s, q.vector, k=offset + k, metric=metric,
                        exclude=examples if exclude_self else None,
                        suppress_overlaps=suppress_overlaps, expand=expand, alpha=alpha,
-                       allowed=allowed_mask(s, where) if where else None)
-        return SearchResult(query=q, hits=hits, metric=metric, store=str(s.path))
+                       allowed=allowed_mask(s, where) if where else None, exact=exact)
+        return SearchResult(query=q, hits=hits[offset:], metric=metric, store=str(s.path))
     finally:
         if s is not store:
             s.close()
@@ -133,13 +139,13 @@ def _query(s: Store, tile: int | None, image: str | Path | None,
         return lonlat_query(s, *lonlat)
     if image is not None:
         return image_query(s, image, _store_fingerprinter(s, weights, runtime))
-    if not positives and tile is not None:
+    if not positives and not negatives and tile is not None:
         return tile_query(s, tile)
     pos = ([tile] if tile is not None else []) + positives
     for i in pos + negatives:
         tile_query(s, i)  # checks the id
-    vecs = s.vectors()
-    vector = combine_examples(vecs[sorted(pos)], vecs[sorted(negatives)] if negatives else None)
+    vector = combine_examples(fingerprints(s, sorted(pos)),
+                              fingerprints(s, sorted(negatives)) if negatives else None)
     desc = f"{len(pos)} positive(s)" + (f", {len(negatives)} negative(s)" if negatives else "")
     return Query(vector, desc, tile=s.tile(pos[0]) if len(pos) == 1 else None)
 
@@ -163,10 +169,34 @@ def info(store: str | Path | Store) -> dict[str, Any]:
             "compression_ratio": pixel_bytes / size if size and pixel_bytes else None,
             "lonlat_bbox": list(bbox) if bbox else None,
             "failures": [{"path": p, "reason": r} for p, r in s.failures()],
+            "search_index": _index_facts(s, pixel_bytes),
         }
     finally:
         if s is not store:
             s.close()
+
+
+def _index_facts(s: Store, pixel_bytes: int) -> dict[str, Any] | None:
+    entry = s.manifest.get("ann")
+    if not entry:
+        return None
+    code = int(entry["code_bytes"])
+    return {**entry, "tiles_not_indexed": s.count - int(entry["count"]),
+            "full_vectors_from": s.full_from,
+            "code_compression_ratio": pixel_bytes / (code * s.count) if s.count else None}
+
+
+def build_index(store: str | Path, *, codec: str | None = None, nprobe: int | None = None,
+                rebuild: bool = False, keep_full: bool = True,
+                force: bool = False) -> ann.BuildReport:
+    """Build, extend or rebuild the store's approximate search index (see `tilesearch.ann`).
+
+    Without `rebuild` an existing index is extended with the tiles appended since it was
+    built. `keep_full=False` drops full-precision fingerprints of encoded tiles (smaller store,
+    no exact re-ranking). Stores under `ann.EXACT_BELOW` tiles get none unless `force`."""
+    with Store.open(store, writable=True) as s:
+        return ann.build(s, codec=codec or ann.DEFAULT_CODEC, nprobe=nprobe or ann.NPROBE,
+                         rebuild=rebuild, keep_full=keep_full, force=force)
 
 
 def evaluate(folder: str | Path, *, model: str | None = None,

@@ -119,6 +119,9 @@ def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: 
               help="Keep hits that overlap a better-ranked hit.")
 @click.option("--expand", type=click.IntRange(min=0), default=0, show_default=True,
               help="Alpha query expansion over this many neighbours (0: off).")
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Skip this many best hits (page through a long ranking).")
+@click.option("--exact", is_flag=True, help="Scan every fingerprint; ignore the search index.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path),
               help="Write results as JSON ('-' for stdout).")
 @click.option("--geojson", type=click.Path(path_type=Path),
@@ -132,7 +135,7 @@ def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | 
                positives: tuple[int, ...], negatives: tuple[int, ...], bbox: str | None,
                within: Path | None, in_images: tuple[str, ...], not_in_images: tuple[str, ...],
                k: int, metric: str, include_self: bool, allow_overlaps: bool, expand: int,
-               json_out: Path | None,
+               offset: int, exact: bool, json_out: Path | None,
                geojson: Path | None, csv_out: Path | None, sheet: Path | None,
                weights: Path | None, runtime: str) -> None:
     """Rank the K tiles of STORE most like a query tile, image or place."""
@@ -142,7 +145,7 @@ def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | 
                         positives=positives, negatives=negatives, where=where, k=k,
                         metric=metric, exclude_self=not include_self,
                         suppress_overlaps=not allow_overlaps, expand=expand, weights=weights,
-                        runtime=runtime)
+                        runtime=runtime, offset=offset, exact=exact)
     if json_out is not None and str(json_out) == "-":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -188,6 +191,32 @@ def _print_table(result: SearchResult) -> None:
                    f"{win:<22}  {lon:>11}  {lat:>10}")
 
 
+@cli.command("build-index")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--codec", default=None,
+              help="FAISS codec factory string [default: PCA128,SQ8 (128 bytes a tile)].")
+@click.option("--nprobe", type=click.IntRange(min=1), default=None,
+              help="Inverted lists visited per query (IVF indexes) [default: 32].")
+@click.option("--rebuild", is_flag=True, help="Retrain from scratch instead of extending.")
+@click.option("--drop-full/--keep-full", default=False, show_default=True,
+              help="Drop the full-precision fingerprints once encoded: a much smaller store, "
+                   "but no exact re-ranking (lower recall) and no retraining.")
+@click.option("--force", is_flag=True, help="Build one even for a small store.")
+def build_index_cmd(store: Path, codec: str | None, nprobe: int | None, rebuild: bool,
+                    drop_full: bool, force: bool) -> None:
+    """Build (or extend with new tiles) the approximate search index of STORE."""
+    from tilesearch.ann import EXACT_BELOW
+
+    r = api.build_index(store, codec=codec, nprobe=nprobe, rebuild=rebuild,
+                        keep_full=not drop_full, force=force)
+    if r.action == "none":
+        click.echo(f"{r.tiles:,} tiles: under {EXACT_BELOW:,}, exact search is fast; no index "
+                   "built (use --force to build one anyway)")
+        return
+    click.echo(f"index {r.action}: {r.tiles:,} tiles, {r.factory}, {r.code_bytes} bytes a "
+               f"tile, {r.seconds:.1f} s" + ("; full vectors dropped" if r.dropped_full else ""))
+
+
 @cli.command("info")
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
@@ -217,6 +246,12 @@ def _print_info(f: dict[str, Any]) -> None:
     if f["compression_ratio"]:
         lines.append(("compression", f"{f['compression_ratio']:.1f}x against the float32 "
                                      "pixels of the indexed images"))
+    if ix := f.get("search_index"):
+        lines.append(("search index", f"{ix['factory']} over {ix['count']:,} tiles, "
+                      f"{ix['code_bytes']} bytes a tile ({ix['code_compression_ratio']:.0f}x "
+                      "codes against pixels)"
+                      + (f"; {ix['tiles_not_indexed']:,} newer tiles searched exactly"
+                         if ix["tiles_not_indexed"] else "")))
     if f["lonlat_bbox"]:
         lines.append(("lon/lat bbox", ", ".join(f"{v:.6f}" for v in f["lonlat_bbox"])))
     for key, value in lines:

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from tilesearch.errors import QueryError
+from tilesearch import ann
+from tilesearch.errors import QueryError, StoreError
 from tilesearch.models.base import Fingerprinter
 from tilesearch.records import TileMeta
 from tilesearch.store import Store
@@ -61,23 +62,99 @@ class SearchResult:
         }
 
 
-def distances(store: Store, vector: np.ndarray, metric: str = DEFAULT_METRIC) -> np.ndarray:
-    """Distance from `vector` to every fingerprint in the store (squared L2 or 1 - cosine)."""
+def distances(store: Store, vector: np.ndarray, metric: str = DEFAULT_METRIC,
+              start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Exact distance from `vector` to the fingerprints of tiles ``start .. stop - 1`` (default
+    all) as squared L2 or 1 - cosine; those tiles must keep full-precision vectors."""
+    q = _check_query(store, vector, metric)
+    stop = store.count if stop is None else stop
+    vecs, norms = store.full_vectors(start, stop), store.sq_norms()[start:stop]
+    dots = np.empty(len(norms), dtype=np.float32)
+    for lo in range(0, len(norms), _CHUNK):
+        dots[lo:lo + _CHUNK] = vecs[lo:lo + _CHUNK] @ q
+    return _from_dots(dots, norms, q, metric)
+
+
+def _check_query(store: Store, vector: np.ndarray, metric: str) -> np.ndarray:
     if metric not in METRICS:
         raise QueryError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     q = np.asarray(vector, dtype=np.float32).reshape(-1)
     if q.shape[0] != store.dim:
         raise QueryError(f"query fingerprint has {q.shape[0]} values, the store's "
                          f"model gives {store.dim}")
-    vecs, norms = store.vectors(), store.sq_norms()
-    dots = np.empty(len(norms), dtype=np.float32)
-    for start in range(0, len(norms), _CHUNK):
-        dots[start:start + _CHUNK] = vecs[start:start + _CHUNK] @ q
+    return q
+
+
+def _from_dots(dots: np.ndarray, norms: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:
     qq = float(q @ q)
     if metric == "euclidean":
         return np.maximum(norms - 2.0 * dots + qq, 0.0)
     denom = np.sqrt(np.maximum(norms, 1e-30)) * math.sqrt(max(qq, 1e-30))
     return 1.0 - dots / denom
+
+
+def fingerprints(store: Store, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Fingerprints of tiles `ids`: full precision where the store keeps them, else decoded
+    from the search index's codes (scaled to the tile's stored norm)."""
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    out = np.empty((len(ids), store.dim), np.float32)
+    full = ids >= store.full_from
+    if full.any():
+        out[full] = store.full_vectors(store.full_from, store.count)[ids[full] - store.full_from]
+    if not full.all():
+        index = ann.cached(store)
+        if index is None:
+            raise StoreError(f"{store.path}: tiles below {store.full_from} have no fingerprints")
+        dec = index.decode(ids[~full])
+        out[~full] = dec * np.sqrt(store.sq_norms()[ids[~full]])[:, None]
+    return out
+
+
+def ranked(store: Store, vector: np.ndarray, m: int, metric: str = DEFAULT_METRIC,
+           allowed: np.ndarray | None = None, exact: bool = False
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Ids and distances of the `m` nearest tiles, best first (ties by id).
+
+    Uses the store's search index when it has one (cosine only) and `exact` is false: codes
+    give candidates, re-ranked exactly where full vectors are kept, and tiles appended since
+    the index was built are scanned exactly and merged in. Otherwise an exact scan."""
+    q = _check_query(store, vector, metric)
+    index = None if exact else ann.cached(store)
+    if index is not None and ann.check_metric(index, metric):
+        ids, d = _ranked_ann(store, index, q, m, allowed)
+        start = index.count
+    else:
+        ids, d, start = np.zeros(0, np.int64), np.zeros(0, np.float32), 0
+    if start < store.count:
+        tail = distances(store, q, metric, start)
+        if allowed is not None:
+            tail[~allowed[start:]] = np.inf
+        top = _top(tail, m)
+        ids = np.concatenate([ids, top + start])
+        d = np.concatenate([d, tail[top]])
+    keep = np.isfinite(d)
+    ids, d = ids[keep], d[keep]
+    order = np.lexsort((ids, d))[:m]
+    return ids[order], d[order]
+
+
+def _ranked_ann(store: Store, index: ann.AnnIndex, q: np.ndarray, m: int,
+                allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    rerank = store.full_from == 0
+    ids, d = index.search(q, m * ann.RERANK if rerank else m, allowed)
+    if rerank and len(ids):
+        vecs = store.full_vectors(0, store.count)
+        order = np.argsort(ids)
+        dots = np.asarray(vecs[ids[order]], np.float32) @ q
+        exact = np.empty_like(d)
+        exact[order] = _from_dots(dots, store.sq_norms()[ids[order]], q, "cosine")
+        d = exact
+    return ids, d
+
+
+def _top(d: np.ndarray, m: int) -> np.ndarray:
+    """Indices of the m smallest values of `d`, in any order."""
+    return np.argpartition(d, m - 1)[:m] if m < len(d) else np.arange(len(d))
 
 
 def expand_query(store: Store, vector: np.ndarray, k: int, alpha: float = 3.0) -> np.ndarray:
@@ -87,14 +164,12 @@ def expand_query(store: Store, vector: np.ndarray, k: int, alpha: float = 3.0) -
     Computed on L2-normalised vectors; the result is L2-normalised.
     """
     q = np.asarray(vector, dtype=np.float32).reshape(-1)
-    d = distances(store, q, "cosine")
-    k = min(k, len(d))
-    if k < 1:
+    top, d = ranked(store, q, k, "cosine")
+    if len(top) < 1:
         return q
-    top = np.sort(np.argpartition(d, k - 1)[:k])
-    x = np.asarray(store.vectors()[top], dtype=np.float32)
+    x = fingerprints(store, top)
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    w = np.clip(1.0 - d[top], 0.0, None) ** alpha
+    w = np.clip(1.0 - d, 0.0, None) ** alpha
     out = q / max(float(np.linalg.norm(q)), 1e-12) + (w[:, None] * x).sum(0)
     return out / max(float(np.linalg.norm(out)), 1e-12)
 
@@ -120,30 +195,27 @@ def combine_examples(positives: np.ndarray, negatives: np.ndarray | None = None,
 def nearest(store: Store, vector: np.ndarray, k: int = 10, metric: str = DEFAULT_METRIC,
             exclude: TileMeta | Sequence[TileMeta] | None = None,
             suppress_overlaps: bool = True, expand: int = 0, alpha: float = 3.0,
-            allowed: np.ndarray | None = None) -> list[Hit]:
+            allowed: np.ndarray | None = None, exact: bool = False) -> list[Hit]:
     """The `k` nearest tiles, skipping tiles overlapping `exclude` (same image) and, when
     `suppress_overlaps`, any tile overlapping a better-ranked hit, so hits are distinct places.
 
     With `expand` > 0 the query is first replaced by its alpha query expansion over that many
     neighbours (see `expand_query`). `allowed`, a boolean mask over tile ids (see
-    `filters.allowed_mask`), restricts the ranking to those tiles."""
+    `filters.allowed_mask`), restricts the ranking to those tiles. The store's search index
+    answers when it has one, unless `exact` (see `ranked`)."""
     if k < 1:
         raise QueryError(f"k must be at least 1, got {k}")
     if expand > 0:
         scale = float(np.linalg.norm(vector)) if metric == "euclidean" else 1.0
         vector = expand_query(store, vector, expand, alpha) * scale
-    d = distances(store, vector, metric)
-    if allowed is not None:
-        d[~allowed] = np.inf
     excluded = [exclude] if isinstance(exclude, TileMeta) else list(exclude or [])
-    n = len(d) if allowed is None else int(allowed.sum())
+    n = store.count if allowed is None else int(allowed.sum())
     if n == 0:
         return []
     m = min(n, max(16 * k, 64))
     while True:
-        cand = np.argpartition(d, m - 1)[:m] if m < len(d) else np.arange(len(d))
-        cand = cand[np.lexsort((cand, d[cand]))][:m]
-        hits = _filter(store, cand, d, k, excluded, suppress_overlaps)
+        ids, d = ranked(store, vector, m, metric, allowed, exact)
+        hits = _filter(store, ids, d, k, excluded, suppress_overlaps)
         if len(hits) >= k or m >= n:
             break
         m = min(n, m * 4)
@@ -177,9 +249,10 @@ class _Footprints:
                    for other in self.cells.get((image, cx + dx, cy + dy), ()))
 
 
-def _filter(store: Store, cand: np.ndarray, d: np.ndarray, k: int,
+def _filter(store: Store, cand: np.ndarray, dist: np.ndarray, k: int,
             exclude: list[TileMeta], suppress: bool) -> list[Hit]:
     excluded = _Footprints(store.tile_size, exclude)
+    d = dict(zip(cand.tolist(), dist.tolist(), strict=True))
     kept: list[TileMeta] = []
     seen = _Footprints(store.tile_size)
     start, step = 0, 2 * k + 8
@@ -205,7 +278,7 @@ def tile_query(store: Store, tile_id: int) -> Query:
         raise QueryError(f"no tile {tile_id} in {store.path} "
                          f"(tile ids run from 0 to {store.count - 1})")
     meta = store.tile(tile_id)
-    return Query(np.array(store.vectors()[tile_id]), f"tile {tile_id}", tile=meta)
+    return Query(fingerprints(store, [tile_id])[0], f"tile {tile_id}", tile=meta)
 
 
 def lonlat_query(store: Store, lon: float, lat: float) -> Query:

@@ -3,8 +3,11 @@
 Layout of a store folder:
 
 - ``manifest.json``: format version, model identity, tile size, stride, max invalid fraction.
-- ``vectors.f32``: fingerprints, row-major float32, row ``i`` is tile id ``i``.
-- ``norms.f32``: the squared L2 norm of each row (exact search needs it on every query).
+- ``vectors.f32``: fingerprints, row-major float32, row ``i`` is tile id ``i``. After
+  ``tilesearch build-index --drop-full`` only compact codes are kept for tiles below
+  ``full_from`` and the file (then ``vectors-<full_from>.f32``) starts at that tile.
+- ``norms.f32``: the squared L2 norm of every tile's fingerprint (exact search needs them).
+- ``ann/``: the approximate search index of compact codes, when one was built (``ann.py``).
 - ``meta.sqlite``: images, tiles (window, bounds, lon/lat, valid fraction) and an R-tree of
   tile footprints in lon/lat; SQLite in WAL mode.
 
@@ -53,6 +56,7 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.count = self._committed_count()
+        self.full_from = int(manifest.get("full_from", 0))
         if writable:
             self._truncate_vectors()
         self._mmap: tuple[np.ndarray, np.ndarray] | None = None
@@ -125,9 +129,10 @@ class Store:
         return int(row[0])
 
     def _truncate_vectors(self) -> None:
-        for name, width in (("vectors.f32", self.dim), ("norms.f32", 1)):
+        for name, rows, width in ((self.vectors_file, self.count - self.full_from, self.dim),
+                                  ("norms.f32", self.count, 1)):
             f = self.path / name
-            size = self.count * width * 4
+            size = rows * width * 4
             if f.stat().st_size < size:
                 raise StoreError(f"{f}: holds fewer fingerprints than the metadata lists; "
                                  "the store is damaged, re-index into a new store")
@@ -244,7 +249,7 @@ class Store:
         first = self.count
         norms = np.einsum("ij,ij->i", vectors, vectors).astype(np.float32)
         try:
-            for name, arr in (("vectors.f32", vectors), ("norms.f32", norms)):
+            for name, arr in ((self.vectors_file, vectors), ("norms.f32", norms)):
                 _append_synced(self.path / name, arr.tobytes())
             ids = list(range(first, first + len(tiles)))
             with self.db:
@@ -265,9 +270,54 @@ class Store:
         self._mmap = None
         return ids
 
+    @property
+    def vectors_file(self) -> str:
+        return str(self.manifest.get("vectors_file", "vectors.f32"))
+
     def vectors(self) -> np.ndarray:
-        """All fingerprints as a read-only memory map of shape (count, dim)."""
+        """All fingerprints as a read-only memory map of shape (count, dim); StoreError when
+        some were dropped for compact codes (see `full_vectors` and `ann.fingerprints`)."""
+        if self.full_from:
+            raise StoreError(f"{self.path}: the full-precision fingerprints of tiles below "
+                             f"{self.full_from} were dropped (build-index --drop-full); this "
+                             "needs them: re-index into a store kept with full vectors")
         return self._maps()[0]
+
+    def full_vectors(self, start: int, stop: int) -> np.ndarray:
+        """Full-precision fingerprints of tiles ``start .. stop - 1`` (all >= `full_from`)."""
+        if start < self.full_from or stop > self.count or start > stop:
+            raise StoreError(f"{self.path}: no full-precision fingerprints for tiles "
+                             f"{start}..{stop - 1} (kept: {self.full_from}..{self.count - 1})")
+        return self._maps()[0][start - self.full_from:stop - self.full_from]
+
+    def set_manifest(self, key: str, value: Any) -> None:
+        """Record `value` under `key` in the manifest, atomically."""
+        self._need_writable()
+        self.manifest[key] = value
+        _write_json(self.path / MANIFEST, self.manifest)
+
+    def drop_full_before(self, n: int) -> None:
+        """Keep full-precision fingerprints only for tiles from `n` on (the others must be in
+        a built index). Crash-safe: the kept rows go to a new file, the manifest switches to
+        it in one atomic write, then the old file is removed."""
+        self._need_writable()
+        n = min(n, self.count)
+        if n <= self.full_from:
+            return
+        old = self.path / self.vectors_file
+        new_name = f"vectors-{n}.f32"
+        tmp = self.path / (new_name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(np.ascontiguousarray(self.full_vectors(n, self.count)).tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path / new_name)
+        self._mmap = None
+        self.manifest.update(full_from=n, vectors_file=new_name)
+        _write_json(self.path / MANIFEST, self.manifest)
+        self.full_from = n
+        if old.name != new_name:
+            old.unlink(missing_ok=True)
 
     def sq_norms(self) -> np.ndarray:
         """Squared L2 norm of each fingerprint, shape (count,)."""
@@ -275,11 +325,13 @@ class Store:
 
     def _maps(self) -> tuple[np.ndarray, np.ndarray]:
         if self._mmap is None or len(self._mmap[1]) != self.count:
+            rows = self.count - self.full_from
             if self.count == 0:
                 self._mmap = (np.zeros((0, self.dim), np.float32), np.zeros(0, np.float32))
             else:
-                vec = np.memmap(self.path / "vectors.f32", dtype=np.float32, mode="r",
-                                shape=(self.count, self.dim))
+                vec = (np.memmap(self.path / self.vectors_file, dtype=np.float32, mode="r",
+                                 shape=(rows, self.dim)) if rows
+                       else np.zeros((0, self.dim), np.float32))
                 nrm = np.memmap(self.path / "norms.f32", dtype=np.float32, mode="r",
                                 shape=(self.count,))
                 self._mmap = (vec, nrm)
@@ -340,7 +392,7 @@ class Store:
         return row_to_meta(r) if r else None
 
     def bytes_on_disk(self) -> int:
-        return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
 
     def _need_writable(self) -> None:
         if not self.writable:

@@ -1,0 +1,255 @@
+"""Approximate search: a FAISS index of compact fingerprint codes, learned from the store.
+
+``build(store)`` learns a compression from the store's own fingerprints (no labels) and
+encodes every tile into a few dozen bytes; ``AnnIndex.search`` answers a cosine query from the
+codes. Below ``EXACT_BELOW`` tiles no index is built (exact search is already fast); below
+``IVF_ABOVE`` the codes are scanned exhaustively, above it an inverted file (IVF) visits only
+the lists nearest the query.
+
+The index lives in ``<store>/ann/index-<count>.faiss`` and the store manifest's ``ann`` entry
+names it, so a build replaces the previous one atomically. Tiles appended after a build
+(ids >= its count) are not in it: searches scan them exactly from their full vectors and
+merge, until the next ``build`` adds them with the same codec (incremental). With
+``keep_full=False`` the full-precision vectors of encoded tiles are dropped from the store,
+which then holds only codes (``Store.drop_full_before``); with them kept, candidates from the
+codes are re-ranked exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tilesearch.errors import MissingDependencyError, QueryError, StoreError
+from tilesearch.store import Store
+
+EXACT_BELOW = 20_000
+"""Stores smaller than this are searched exactly (a few ms); `build` makes no index."""
+IVF_ABOVE = 200_000
+"""From this size on the codes sit in an inverted file; below it they are scanned in full."""
+DEFAULT_CODEC = "PCA128,SQ8"
+"""Codec (FAISS factory string, without the IVF part) used unless one is given."""
+NPROBE = 32
+"""Inverted lists visited per query by default."""
+RERANK = 4
+"""With full vectors kept, this many times the wanted candidates are re-ranked exactly."""
+TRAIN_MAX = 100_000
+"""At most this many fingerprints (a seeded sample) train the codec and the IVF."""
+_ADD_CHUNK = 50_000
+
+
+def _faiss() -> Any:
+    try:
+        import faiss
+    except ImportError as exc:  # pragma: no cover - faiss is a core dependency
+        raise MissingDependencyError("faiss-cpu", purpose="approximate search") from exc
+    return faiss
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """What `build` makes: the factory string, lists visited per query, and the metric."""
+
+    factory: str
+    nprobe: int = NPROBE
+    metric: str = "cosine"
+
+    @property
+    def is_ivf(self) -> bool:
+        return ",IVF" in self.factory or self.factory.startswith("IVF")
+
+
+def choose_spec(n: int, codec: str = DEFAULT_CODEC, nprobe: int = NPROBE) -> IndexSpec:
+    """The index for a store of `n` tiles: exhaustive codes, or IVF with about 4 sqrt(n) lists."""
+    if n < IVF_ABOVE:
+        return IndexSpec(codec, nprobe)
+    nlist = int(min(65536, 2 ** round(math.log2(4 * math.sqrt(n)))))
+    pre, _, quant = codec.rpartition(",")
+    return IndexSpec(f"{pre + ',' if pre else ''}IVF{nlist},{quant}", nprobe)
+
+
+def _normalised(x: np.ndarray) -> np.ndarray:
+    x = np.array(x, dtype=np.float32, copy=True)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return x
+
+
+class AnnIndex:
+    """A loaded index: codes for tiles ``0 .. count - 1`` of a store."""
+
+    def __init__(self, index: Any, spec: IndexSpec, count: int, path: Path) -> None:
+        self.index, self.spec, self.count, self.path = index, spec, count, path
+
+    @property
+    def code_bytes(self) -> int:
+        """Bytes of one tile's code."""
+        return int(self.index.sa_code_size())
+
+    def search(self, query: np.ndarray, m: int,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and cosine distances of about the `m` nearest coded tiles, best first.
+
+        `allowed` (a boolean mask over tile ids) is applied inside FAISS through an id
+        selector, so excluded tiles never take a place among the `m`."""
+        faiss = _faiss()
+        q = _normalised(np.asarray(query, np.float32).reshape(1, -1))
+        params = self._params(allowed, faiss)
+        sims, ids = self.index.search(q, min(m, self.count), params=params)
+        keep = ids[0] >= 0
+        return ids[0][keep].astype(np.int64), (1.0 - sims[0][keep]).astype(np.float32)
+
+    def _params(self, allowed: np.ndarray | None, faiss: Any) -> Any:
+        sel = None
+        if allowed is not None:
+            bits = np.packbits(np.asarray(allowed[: self.count], bool), bitorder="little")
+            self._bits = bits  # FAISS keeps a raw pointer: hold the array while searching
+            sel = faiss.IDSelectorBitmap(self.count, faiss.swig_ptr(bits))
+        inner = (faiss.SearchParametersIVF(sel=sel, nprobe=self.spec.nprobe)
+                 if self.spec.is_ivf else faiss.SearchParameters(sel=sel))
+        if isinstance(self.index, faiss.IndexPreTransform):
+            return faiss.SearchParametersPreTransform(index_params=inner)
+        return inner
+
+    def decode(self, ids: np.ndarray) -> np.ndarray:
+        """Approximate (unit-length) fingerprints of coded tiles, from their codes."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if self.spec.is_ivf:
+            _faiss().extract_index_ivf(self.index).make_direct_map()
+        return np.stack([self.index.reconstruct(int(i)) for i in ids]) if len(ids) else \
+            np.zeros((0, self.index.d), np.float32)
+
+
+def load(store: Store) -> AnnIndex | None:
+    """The store's index, or None when none was built. Memory-mapped where FAISS can."""
+    entry = store.manifest.get("ann")
+    if not entry:
+        return None
+    faiss = _faiss()
+    path = store.path / entry["file"]
+    try:
+        index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+    except RuntimeError as exc:
+        raise StoreError(f"{path}: cannot read the search index ({exc}); rebuild it with "
+                         f"'tilesearch build-index {store.path} --rebuild'") from exc
+    spec = IndexSpec(entry["factory"], int(entry["nprobe"]), entry["metric"])
+    return AnnIndex(index, spec, int(entry["count"]), path)
+
+
+@dataclass
+class BuildReport:
+    """What `build` did."""
+
+    action: str  # "none", "built", "extended", "up to date"
+    tiles: int
+    factory: str | None
+    code_bytes: int | None
+    seconds: float
+    dropped_full: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def build(store: Store, *, codec: str = DEFAULT_CODEC, nprobe: int = NPROBE,
+          rebuild: bool = False, keep_full: bool = True, force: bool = False,
+          seed: int = 0) -> BuildReport:
+    """Build or extend the store's index; see the module docstring.
+
+    Extends the existing index with tiles appended since it was built unless `rebuild` (which
+    needs the full vectors) or the store has grown past `IVF_ABOVE` since. `force` builds one
+    even below `EXACT_BELOW`. `keep_full=False` then drops the encoded tiles' full vectors."""
+    t0 = time.perf_counter()
+    if not store.writable:
+        raise StoreError(f"{store.path}: open the store writable to build its index")
+    old = load(store)
+    n = store.count
+    if old is None and n < EXACT_BELOW and not force:
+        return BuildReport("none", n, None, None, time.perf_counter() - t0, False)
+    spec = choose_spec(n, codec, nprobe)
+    if old is not None and not rebuild and old.spec.is_ivf == spec.is_ivf:
+        if old.count == n:
+            if not keep_full:
+                store.drop_full_before(n)
+            return BuildReport("up to date", n, old.spec.factory, old.code_bytes,
+                               time.perf_counter() - t0, store.full_from > 0)
+        spec, start, action = old.spec, old.count, "extended"
+        index = _faiss().read_index(str(old.path))  # a writable copy of the mmap-ed one
+    else:
+        if store.full_from > 0:
+            raise StoreError(f"{store.path}: full-precision fingerprints of tiles below "
+                             f"{store.full_from} were dropped, so the index cannot be "
+                             "retrained; extend it instead, or re-index into a store built "
+                             "with --keep-full")
+        index, start, action = _train(store, spec, seed), 0, "built"
+    _add(store, index, start, n)
+    _commit(store, index, spec, n, old)
+    if not keep_full:
+        store.drop_full_before(n)
+    return BuildReport(action, n, spec.factory, int(index.sa_code_size()),
+                       time.perf_counter() - t0, not keep_full or store.full_from > 0)
+
+
+def _train(store: Store, spec: IndexSpec, seed: int) -> Any:
+    faiss = _faiss()
+    vecs = store.vectors()
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(vecs), min(len(vecs), TRAIN_MAX), replace=False))
+    index = faiss.index_factory(store.dim, spec.factory, faiss.METRIC_INNER_PRODUCT)
+    index.train(_normalised(vecs[pick]))
+    return index
+
+
+def _add(store: Store, index: Any, start: int, stop: int) -> None:
+    for lo in range(start, stop, _ADD_CHUNK):
+        hi = min(stop, lo + _ADD_CHUNK)
+        index.add(_normalised(store.full_vectors(lo, hi)))
+
+
+def _commit(store: Store, index: Any, spec: IndexSpec, count: int,
+            old: AnnIndex | None) -> None:
+    faiss = _faiss()
+    folder = store.path / "ann"
+    folder.mkdir(exist_ok=True)
+    name = f"ann/index-{count}-{int(time.time() * 1000)}.faiss"
+    tmp = store.path / (name + ".tmp")
+    faiss.write_index(index, str(tmp))
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, store.path / name)
+    store.set_manifest("ann", {"file": name, "factory": spec.factory, "nprobe": spec.nprobe,
+                               "metric": spec.metric, "count": count,
+                               "code_bytes": int(index.sa_code_size()), "built": time.time()})
+    if old is not None and old.path != store.path / name:
+        old.path.unlink(missing_ok=True)
+
+
+def check_metric(index: AnnIndex | None, metric: str) -> bool:
+    """Whether `index` can answer a `metric` query (it is built for cosine only)."""
+    if index is None:
+        return False
+    if metric != index.spec.metric:
+        raise QueryError(f"the search index answers {index.spec.metric} queries; "
+                         f"use --metric {index.spec.metric} or search exactly with --exact")
+    return True
+
+
+_LOADED: weakref.WeakKeyDictionary[Store, tuple[str, AnnIndex | None]] = \
+    weakref.WeakKeyDictionary()
+
+
+def cached(store: Store) -> AnnIndex | None:
+    """`load(store)`, kept with the open store until its manifest names another index."""
+    entry = store.manifest.get("ann") or {}
+    key = str(entry.get("file", ""))
+    hit = _LOADED.get(store)
+    if hit is None or hit[0] != key:
+        hit = (key, load(store))
+        _LOADED[store] = hit
+    return hit[1]
