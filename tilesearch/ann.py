@@ -39,7 +39,9 @@ DEFAULT_CODEC = "PCA128,SQ8"
 NPROBE = 32
 """Inverted lists visited per query by default."""
 RERANK = 4
-"""With full vectors kept, this many times the wanted candidates are re-ranked exactly."""
+"""With full vectors kept, this many times the wanted candidates are re-ranked exactly..."""
+RERANK_MIN = 256
+"""...and at least this many."""
 TRAIN_MAX = 100_000
 """At most this many fingerprints (a seeded sample) train the codec and the IVF."""
 _ADD_CHUNK = 50_000
@@ -63,7 +65,7 @@ class IndexSpec:
 
     @property
     def is_ivf(self) -> bool:
-        return ",IVF" in self.factory or self.factory.startswith("IVF")
+        return "IVF" in self.factory
 
 
 def choose_spec(n: int, codec: str = DEFAULT_CODEC, nprobe: int = NPROBE) -> IndexSpec:

@@ -141,7 +141,7 @@ def ranked(store: Store, vector: np.ndarray, m: int, metric: str = DEFAULT_METRI
 def _ranked_ann(store: Store, index: ann.AnnIndex, q: np.ndarray, m: int,
                 allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     rerank = store.full_from == 0
-    ids, d = index.search(q, m * ann.RERANK if rerank else m, allowed)
+    ids, d = index.search(q, max(m * ann.RERANK, ann.RERANK_MIN) if rerank else m, allowed)
     if rerank and len(ids):
         vecs = store.full_vectors(0, store.count)
         order = np.argsort(ids)
@@ -150,6 +150,19 @@ def _ranked_ann(store: Store, index: ann.AnnIndex, q: np.ndarray, m: int,
         exact[order] = _from_dots(dots, store.sq_norms()[ids[order]], q, "cosine")
         d = exact
     return ids, d
+
+
+def index_recall(store: Store, queries: np.ndarray, k: int = 10) -> float:
+    """Mean recall@k of the store's search index against exact search, tie-aware: a returned
+    tile counts when its exact distance is within 1e-6 of the exact k-th nearest's, so ties
+    at the k-th place do not count as misses."""
+    found = 0
+    for q in np.atleast_2d(queries):
+        _, exact_d = ranked(store, q, k, exact=True)
+        ids, _ = ranked(store, q, k)
+        d = distances(store, q, DEFAULT_METRIC)[ids] if len(ids) else exact_d[:0]
+        found += int((d <= exact_d[-1] + 1e-6).sum())
+    return found / (k * len(np.atleast_2d(queries)))
 
 
 def _top(d: np.ndarray, m: int) -> np.ndarray:

@@ -1,0 +1,149 @@
+"""The approximate search index: built from the store, checked against exact search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tilesearch import ann, api
+from tilesearch.cli import cli
+from tilesearch.errors import QueryError, StoreError
+from tilesearch.knn import index_recall, nearest, ranked
+from tilesearch.models.base import ModelIdentity
+from tilesearch.records import ImageInfo, Tile
+from tilesearch.store import Store
+from tilesearch.tiling import Window
+
+DIM = 32
+CODEC = "SQ8"
+"""Near-lossless codes: checks the plumbing (re-ranking, merging, filters) exactly."""
+PCA = "PCA16,SQ8"
+IDENTITY = ModelIdentity("fake", "0" * 64, DIM, "none")
+
+
+def clustered(n: int, seed: int) -> np.ndarray:
+    """Non-negative vectors around 20 centres, varying mostly along 8 directions (like pooled
+    CNN features, whose variance sits in few principal components)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.gamma(0.7, 1.0, (20, DIM))
+    basis = np.random.default_rng(0).normal(0, 1, (8, DIM)) / np.sqrt(DIM)
+    x = centres[rng.integers(0, 20, n)] + rng.normal(0, 0.5, (n, 8)) @ basis
+    x += rng.normal(0, 0.01, (n, DIM))
+    return np.maximum(x, 0).astype(np.float32)
+
+
+def add_image(store: Store, name: str, vectors: np.ndarray, cols: int = 50) -> None:
+    """Append `vectors` as the tiles of a fake image laid out on a 128 px grid."""
+    rows = -(-len(vectors) // cols)
+    info = ImageInfo(path=name, width=(cols + 1) * 128, height=(rows + 1) * 128, band_count=3,
+                     dtype="uint8", bands=(1, 2, 3), crs=None, transform=None, mask="zero",
+                     size_bytes=0, mtime=0.0)
+    image_id = store.begin_image(info)
+    empty, valid = np.empty((0, 0, 3), np.uint8), np.ones((1, 1), bool)
+    tiles = [Tile(source=name, window=Window((i % cols) * 128, (i // cols) * 128, 256, 256),
+                  pixels=empty, valid=valid) for i in range(len(vectors))]
+    store.append(image_id, tiles, vectors)
+    store.finish_image(image_id)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store.create(tmp_path / "s.tiles", IDENTITY)
+    add_image(s, "/a.tif", clustered(3000, 1))
+    return s
+
+
+def test_small_store_gets_no_index_unless_forced(store: Store) -> None:
+    assert ann.build(store, codec=CODEC).action == "none"
+    assert ann.load(store) is None
+    report = ann.build(store, codec=CODEC, force=True)
+    assert (report.action, report.tiles, report.code_bytes) == ("built", 3000, 32)
+    assert ann.load(store) is not None
+
+
+@pytest.mark.parametrize(("codec", "floor"), [(CODEC, 0.99), (PCA, 0.8)])
+def test_recall_against_exact_oracle(store: Store, codec: str, floor: float) -> None:
+    queries = clustered(50, 9)
+    ann.build(store, codec=codec, force=True)
+    assert index_recall(store, queries, 10) >= floor  # codes + exact re-rank
+    ids, d = ranked(store, queries[0], 10)
+    exact_ids, _ = ranked(store, queries[0], 10, exact=True)
+    assert np.all(np.diff(d) >= 0)
+    assert len(set(ids) & set(exact_ids)) >= 9
+
+
+def test_ivf_index_above_threshold(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ann, "IVF_ABOVE", 1000)
+    report = ann.build(store, codec=CODEC, nprobe=48, force=True)
+    assert report.factory == "IVF256,SQ8"
+    index = ann.load(store)
+    assert index is not None and index.spec.is_ivf and index.spec.nprobe == 48
+    assert index_recall(store, clustered(30, 5), 10) >= 0.95
+    assert ann.choose_spec(10_000_000).factory == "PCA128,IVF16384,SQ8"
+
+
+def test_appended_tiles_are_searched_then_added_incrementally(store: Store) -> None:
+    ann.build(store, codec=CODEC, force=True)
+    extra = clustered(500, 2) + 5.0  # far from everything indexed so far
+    add_image(store, "/b.tif", extra)
+    ids, _ = ranked(store, extra[0], 5)
+    assert all(i >= 3000 for i in ids)  # found by the exact scan of the tail
+    report = ann.build(store, codec=CODEC)
+    assert (report.action, report.tiles) == ("extended", 3500)
+    index = ann.load(store)
+    assert index is not None and index.count == 3500
+    ids2, _ = ranked(store, extra[0], 5)
+    assert set(ids2) == set(ids)
+    assert ann.build(store, codec=CODEC).action == "up to date"
+
+
+def test_filters_apply_inside_the_index(store: Store) -> None:
+    ann.build(store, codec=CODEC, force=True)
+    allowed = np.zeros(store.count, bool)
+    allowed[1000:1100] = True
+    ids, _ = ranked(store, clustered(1, 3)[0], 20, allowed=allowed)
+    assert len(ids) == 20 and all(1000 <= i < 1100 for i in ids)
+
+
+def test_drop_full_keeps_codes_only_and_still_searches(store: Store, tmp_path: Path) -> None:
+    q = clustered(1, 4)[0]
+    before = [h.tile.tile_id for h in nearest(store, q, 10)]
+    size = store.bytes_on_disk()
+    ann.build(store, codec=PCA, force=True, keep_full=False)
+    assert store.full_from == 3000 and store.bytes_on_disk() < size / 2
+    with pytest.raises(StoreError, match="dropped"):
+        store.vectors()
+    store.close()
+    s = Store.open(tmp_path / "s.tiles", writable=True)
+    after = [h.tile.tile_id for h in nearest(s, q, 10)]
+    assert len(set(before) & set(after)) >= 4  # codes alone: approximate (chance: 0.03)
+    with pytest.raises(QueryError, match="cosine"):
+        nearest(s, q, 5, metric="euclidean")
+    hit = api.search(s, tile=10, k=3)  # a tile query decodes the tile's code
+    assert len(hit.hits) == 3
+    add_image(s, "/c.tif", clustered(200, 6) + 5.0)  # appends after a drop go to the new file
+    assert ranked(s, clustered(1, 6)[0] + 5.0, 3)[0].min() >= 3000
+    with pytest.raises(StoreError, match="retrained"):
+        ann.build(s, codec=PCA, rebuild=True)
+    assert ann.build(s, keep_full=False).action == "extended"
+    assert s.full_from == 3200
+    s.close()
+
+
+def test_paging_and_cli(store: Store, tmp_path: Path) -> None:
+    ann.build(store, codec=CODEC, force=True)
+    path = store.path
+    store.close()
+    full = api.search(path, tile=100, k=8)
+    page = api.search(path, tile=100, k=3, offset=4)
+    assert [h.tile.tile_id for h in page.hits] == [h.tile.tile_id for h in full.hits[4:7]]
+    assert [h.rank for h in page.hits] == [5, 6, 7]
+    exact = api.search(path, tile=100, k=8, exact=True)
+    assert [h.tile.tile_id for h in exact.hits][:5] == [h.tile.tile_id for h in full.hits][:5]
+    out = CliRunner().invoke(cli, ["build-index", str(path), "--codec", CODEC])
+    assert out.exit_code == 0 and "up to date" in out.output
+    out = CliRunner().invoke(cli, ["info", str(path)])
+    assert "search index: SQ8 over 3,000 tiles, 32 bytes a tile" in out.output
