@@ -77,12 +77,13 @@ def test_recall_against_exact_oracle(store: Store, codec: str, floor: float) -> 
 
 def test_ivf_index_above_threshold(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ann, "IVF_ABOVE", 1000)
-    report = ann.build(store, codec=CODEC, nprobe=48, force=True)
-    assert report.factory == "IVF256,SQ8"
+    report = ann.build(store, codec=CODEC, nprobe=12, force=True)
+    assert report.factory == "IVF64,SQ8"
     index = ann.load(store)
-    assert index is not None and index.spec.is_ivf and index.spec.nprobe == 48
+    assert index is not None and index.spec.is_ivf and index.spec.nprobe == 12
     assert index_recall(store, clustered(30, 5), 10) >= 0.95
-    assert ann.choose_spec(10_000_000).factory == "PCA128,IVF16384,SQ8"
+    assert ann.choose_spec(10_000_000).factory == "PCA128,IVF4096,SQ8"
+    assert ann.choose_spec(180_000).factory == "PCA128,IVF512,SQ8"
 
 
 def test_appended_tiles_are_searched_then_added_incrementally(store: Store) -> None:

@@ -32,7 +32,7 @@ from tilesearch.store import Store
 
 EXACT_BELOW = 20_000
 """Stores smaller than this are searched exactly (a few ms); `build` makes no index."""
-IVF_ABOVE = 200_000
+IVF_ABOVE = 50_000
 """From this size on the codes sit in an inverted file; below it they are scanned in full."""
 DEFAULT_CODEC = "PCA128,SQ8"
 """Codec (FAISS factory string, without the IVF part) used unless one is given."""
@@ -69,10 +69,11 @@ class IndexSpec:
 
 
 def choose_spec(n: int, codec: str = DEFAULT_CODEC, nprobe: int = NPROBE) -> IndexSpec:
-    """The index for a store of `n` tiles: exhaustive codes, or IVF with about 4 sqrt(n) lists."""
+    """The index for a store of `n` tiles: exhaustive codes, or IVF with about sqrt(n) lists
+    (a power of two; 4096 at 10 million tiles, so adding stays cheap on a small machine)."""
     if n < IVF_ABOVE:
         return IndexSpec(codec, nprobe)
-    nlist = int(min(65536, 2 ** round(math.log2(4 * math.sqrt(n)))))
+    nlist = int(min(65536, 2 ** round(math.log2(math.sqrt(n)))))
     pre, _, quant = codec.rpartition(",")
     return IndexSpec(f"{pre + ',' if pre else ''}IVF{nlist},{quant}", nprobe)
 
@@ -101,6 +102,7 @@ class AnnIndex:
         `allowed` (a boolean mask over tile ids) is applied inside FAISS through an id
         selector, so excluded tiles never take a place among the `m`."""
         faiss = _faiss()
+        faiss.omp_set_num_threads(1)  # one query: threads only add sync cost (measured)
         q = _normalised(np.asarray(query, np.float32).reshape(1, -1))
         params = self._params(allowed, faiss)
         sims, ids = self.index.search(q, min(m, self.count), params=params)
@@ -168,6 +170,7 @@ def build(store: Store, *, codec: str = DEFAULT_CODEC, nprobe: int = NPROBE,
     needs the full vectors) or the store has grown past `IVF_ABOVE` since. `force` builds one
     even below `EXACT_BELOW`. `keep_full=False` then drops the encoded tiles' full vectors."""
     t0 = time.perf_counter()
+    _faiss().omp_set_num_threads(os.cpu_count() or 1)
     if not store.writable:
         raise StoreError(f"{store.path}: open the store writable to build its index")
     old = load(store)
