@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def _check() -> None:
-    for module in ("fastapi", "uvicorn", "multipart"):
+    for module in ("fastapi", "uvicorn", "python_multipart"):
         try:
             __import__(module)
         except ImportError as exc:
