@@ -187,3 +187,10 @@ def test_upload_search_uses_the_store_model(client, monkeypatch, tmp_path, make_
     assert body["query"] == "image roof.png" and 1 <= len(body["results"]) <= 3 and calls
     dists = [h["distance"] for h in body["results"]]
     assert dists == sorted(dists) and body["results"][0]["image"] == "c.tif"
+
+
+def test_a_tile_with_negatives_only_weighs_the_negatives(client, fake_store):
+    body = client.post("/api/search", json={"tile": 3, "negatives": [4], "k": 4}).json()
+    want = api.search(fake_store.path, positives=[3], negatives=[4], k=4)
+    assert body["query"] == "1 positive(s), 1 negative(s)"
+    assert [h["tile_id"] for h in body["results"]] == [h.tile.tile_id for h in want.hits]

@@ -76,7 +76,10 @@ def search(req: SearchRequest, fmt: Format = Query("json", alias="format"),
            state: StoreState = Depends(get_state)) -> Any:
     state.check_tiles([*([req.tile] if req.tile is not None else []), *req.positives,
                        *req.negatives])
-    result = api.search(state.store(), tile=req.tile, positives=req.positives,
+    tile, positives = req.tile, req.positives
+    if req.negatives and not positives and tile is not None:
+        tile, positives = None, [tile]  # api.search weighs negatives only beside positives
+    result = api.search(state.store(), tile=tile, positives=positives,
                         negatives=req.negatives, k=req.k, metric=req.metric,
                         where=search_filter(state, req.images, req.bbox, req.visible))
     return respond(result, state, fmt)
