@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -22,6 +22,9 @@ CACHE_CONTROL = "public, max-age=86400, immutable"
 def get_state(request: Request) -> StoreState:
     state: StoreState = request.app.state.store
     return state
+
+
+State = Annotated[StoreState, Depends(get_state)]
 
 
 def png_response(request: Request, content: bytes, etag: str) -> Response:
@@ -44,21 +47,20 @@ def tile_out(meta: TileMeta) -> dict[str, Any]:
 
 
 @router.get("/info", summary="Store facts: images, tiles, model, bytes on disk")
-def info(state: StoreState = Depends(get_state)) -> dict[str, Any]:
+def info(state: State) -> dict[str, Any]:
     facts = api.info(state.store())
     facts["images_list"] = [state.image_summary(i) for i in sorted(state.images)]
     return facts
 
 
 @router.get("/images", response_model=list[ImageOut], summary="The indexed images")
-def images(state: StoreState = Depends(get_state)) -> list[dict[str, Any]]:
+def images(state: State) -> list[dict[str, Any]]:
     return [state.image_summary(i) for i in sorted(state.images)]
 
 
 @router.get("/images/{image_id}/tiles/{z}/{x}/{y}.png", summary="A 256 px map tile of an image",
             response_class=Response, responses={200: {"content": {"image/png": {}}}})
-def map_tile(request: Request, image_id: int, z: int, x: int, y: int,
-             state: StoreState = Depends(get_state)) -> Response:
+def map_tile(request: Request, state: State, image_id: int, z: int, x: int, y: int) -> Response:
     try:
         png = state.map_tile(image_id, z, x, y)
     except TileOutside as exc:
@@ -68,19 +70,19 @@ def map_tile(request: Request, image_id: int, z: int, x: int, y: int,
 
 @router.get("/images/{image_id}/tile-at", response_model=TileOut,
             summary="The stored tile at a pixel of an image (nearest centre)")
-def tile_at(image_id: int, col: float = Query(...), row: float = Query(...),
-            state: StoreState = Depends(get_state)) -> dict[str, Any]:
+def tile_at(state: State, image_id: int, col: Annotated[float, Query()],
+            row: Annotated[float, Query()]) -> dict[str, Any]:
     return tile_out(state.tile_at(image_id, col, row))
 
 
 @router.get("/tiles/{tile_id}", response_model=TileOut, summary="One tile's record")
-def tile(tile_id: int, state: StoreState = Depends(get_state)) -> dict[str, Any]:
+def tile(state: State, tile_id: int) -> dict[str, Any]:
     return tile_out(state.tile(tile_id))
 
 
 @router.get("/tiles/{tile_id}/thumbnail.png", summary="A tile's pixels as a square PNG",
             response_class=Response, responses={200: {"content": {"image/png": {}}}})
-def thumbnail(request: Request, tile_id: int, size: int = Query(128, ge=16, le=512),
-              state: StoreState = Depends(get_state)) -> Response:
+def thumbnail(request: Request, state: State, tile_id: int,
+              size: Annotated[int, Query(ge=16, le=512)] = 128) -> Response:
     png = state.thumbnail(tile_id, size)
     return png_response(request, png, f"{state.version}-t{tile_id}-{size}")

@@ -7,9 +7,9 @@ import io
 import json
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from PIL import Image
 from pydantic import ValidationError
 
@@ -19,7 +19,7 @@ from tilesearch.filters import SearchFilter
 from tilesearch.knn import SearchResult
 from tilesearch.tiling import Window
 from tilesearch.web.errors import TooLarge
-from tilesearch.web.routes_images import get_state, tile_out
+from tilesearch.web.routes_images import State, tile_out
 from tilesearch.web.schemas import ImageQueryParams, SearchRequest, SearchResponse, VisibleArea
 from tilesearch.web.state import StoreState
 
@@ -67,18 +67,19 @@ def respond(result: SearchResult, state: StoreState, fmt: Format) -> Any:
                         for h in result.hits]}
 
 
-_FORMATS = {200: {"content": {"application/geo+json": {}, "text/csv": {}}}}
+FormatParam = Annotated[Format, Query(alias="format", description="json, geojson or csv")]
+_FORMATS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/geo+json": {}, "text/csv": {}}}}
 
 
 @router.post("/search", response_model=SearchResponse, responses=_FORMATS,
              summary="The k tiles most like a tile, or like positives and unlike negatives")
-def search(req: SearchRequest, fmt: Format = Query("json", alias="format"),
-           state: StoreState = Depends(get_state)) -> Any:
-    state.check_tiles([*([req.tile] if req.tile is not None else []), *req.positives,
-                       *req.negatives])
-    tile, positives = req.tile, req.positives
+def search(state: State, req: SearchRequest, fmt: FormatParam = "json") -> Any:
+    state.check_tiles([*req.positives, *req.negatives]
+                      + ([req.tile] if req.tile is not None else []))
+    tile, positives = req.tile, list(req.positives)
     if req.negatives and not positives and tile is not None:
-        tile, positives = None, [tile]  # api.search weighs negatives only beside positives
+        positives, tile = [tile], None  # api.search weighs negatives only beside positives
     result = api.search(state.store(), tile=tile, positives=positives,
                         negatives=req.negatives, k=req.k, metric=req.metric,
                         where=search_filter(state, req.images, req.bbox, req.visible))
@@ -87,10 +88,9 @@ def search(req: SearchRequest, fmt: Format = Query("json", alias="format"),
 
 @router.post("/search/image", response_model=SearchResponse, responses=_FORMATS,
              summary="The k tiles most like an uploaded image (PNG, JPEG, TIFF...)")
-def search_image(request: Request, file: UploadFile = File(...),
-                 params: str = Form("{}", description="ImageQueryParams as JSON"),
-                 fmt: Format = Query("json", alias="format"),
-                 state: StoreState = Depends(get_state)) -> Any:
+def search_image(request: Request, state: State, file: Annotated[UploadFile, File()],
+                 params: Annotated[str, Form(description="ImageQueryParams as JSON")] = "{}",
+                 fmt: FormatParam = "json") -> Any:
     try:
         opts = ImageQueryParams.model_validate_json(params)
     except ValidationError as exc:
