@@ -80,9 +80,10 @@ def search(state: State, req: SearchRequest, fmt: FormatParam = "json") -> Any:
     tile, positives = req.tile, list(req.positives)
     if req.negatives and not positives and tile is not None:
         positives, tile = [tile], None  # api.search weighs negatives only beside positives
-    result = api.search(state.store(), tile=tile, positives=positives,
-                        negatives=req.negatives, k=req.k, metric=req.metric,
-                        where=search_filter(state, req.images, req.bbox, req.visible))
+    where = search_filter(state, req.images, req.bbox, req.visible)
+    with state.search_slots:
+        result = api.search(state.store(), tile=tile, positives=positives,
+                            negatives=req.negatives, k=req.k, metric=req.metric, where=where)
     return respond(result, state, fmt)
 
 
@@ -104,8 +105,10 @@ def search_image(request: Request, state: State, file: Annotated[UploadFile, Fil
     with tempfile.TemporaryDirectory(prefix="tilesearch-upload-") as tmp:
         path = Path(tmp) / "query.png"
         pixels.save(path)
-        result = api.search(state.store(), image=path, k=opts.k, metric=opts.metric,
-                            where=search_filter(state, opts.images, opts.bbox, opts.visible))
+        where = search_filter(state, opts.images, opts.bbox, opts.visible)
+        with state.search_slots:
+            result = api.search(state.store(), image=path, k=opts.k, metric=opts.metric,
+                                where=where)
     result.query.description = f"image {name}"
     return respond(result, state, fmt)
 
