@@ -324,6 +324,19 @@ def demo_cmd(out: Path, data: Path | None, queries: int, k: int, seed: int) -> N
     run_demo(out, data=data, queries=queries, k=k, seed=seed, echo=click.echo)
 
 
+@cli.command("serve")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--open/--no-open", "open_browser", default=False, show_default=True,
+              help="Open the page in a web browser.")
+def serve_cmd(store: Path, host: str, port: int, open_browser: bool) -> None:
+    """Explore STORE in a local web app: click a place, see where else it occurs."""
+    from tilesearch.web import serve
+
+    serve(store, host=host, port=port, open_browser=open_browser)
+
+
 def main() -> None:
     """Entry point: turns tilesearch errors into one-line messages."""
     try:

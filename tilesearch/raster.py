@@ -136,6 +136,25 @@ class RasterSource:
         valid = self._valid(data, self.info, window=rw)
         return _to_rgb8(data, self.info.stretch), valid
 
+    def read_scaled(self, window: Window, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels (height, width, 3) uint8 and validity of `window` resampled to width x height;
+        GDAL serves a reduced read from the raster's overviews where it has them."""
+        from rasterio.enums import Resampling
+        from rasterio.windows import Window as RioWindow
+
+        rw = RioWindow(window.col_off, window.row_off, window.width, window.height)
+        shape = (height, width)
+        data = self._guard(lambda: self._ds.read(list(self.info.bands), window=rw,
+                                                 out_shape=(len(self.info.bands), *shape),
+                                                 resampling=Resampling.average))
+        valid = self._valid(data, self.info, window=rw, out_shape=shape)
+        return _to_rgb8(data, self.info.stretch), valid
+
+    @property
+    def overview_factors(self) -> list[int]:
+        """Decimation factors of the raster's own overviews (empty when it has none)."""
+        return list(self._ds.overviews(self.info.bands[0]))
+
     def read_tiles(self, windows: Sequence[Window]) -> list[Tile]:
         """Tiles for `windows`, read one block per row of tiles to bound memory."""
         tiles: list[Tile] = []

@@ -1,0 +1,138 @@
+"""Load test of the web app: concurrent clients searching a 180,000-tile store over HTTP.
+
+    python benchmarks/bench_serve.py [--n 180000] [--clients 20] [--seconds 30]
+
+The store holds synthetic fingerprints (those of bench_search.py: 512-d, clustered, overlapping
+tiles alike) and is built once, then reused from benchmarks/results/serve-store-N.tiles.
+`tilesearch serve` runs in a subprocess on 127.0.0.1 (a free port); each client is a thread
+with its own HTTP connection posting `/api/search` for a random tile id (k=10) back to back
+until the time is up. Prints p50/p90/p99 latency, requests per second and errors; the server
+is stopped at the end. Only loopback traffic; bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout
+
+import httpx  # noqa: E402
+from bench_search import build_store, make_fingerprints  # noqa: E402
+from results_io import save  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_OUT = RESULTS / "serve.json"
+
+
+def ensure_store(n: int) -> Path:
+    """The cached synthetic store of n tiles (built on first use)."""
+    path = RESULTS / f"serve-store-{n}.tiles"
+    if (path / "manifest.json").exists():
+        return path
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    build_store(path, make_fingerprints(n)).close()
+    print(f"built {path} in {time.perf_counter() - t0:.0f} s", flush=True)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(store: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "tilesearch.cli", "serve", str(store), "--port", str(port)]
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    url = f"http://127.0.0.1:{port}/api/info"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the server did not answer within 60 s")
+
+
+def client(base: str, n: int, k: int, stop: float, seed: int,
+           out: list[tuple[float, bool]]) -> None:
+    """Search random tiles back to back until `stop`; appends (seconds, ok) per request."""
+    rng = random.Random(seed)
+    with httpx.Client(base_url=base, timeout=30) as c:
+        while time.monotonic() < stop:
+            t0 = time.perf_counter()
+            try:
+                r = c.post("/api/search", json={"tile": rng.randrange(n), "k": k})
+                ok = r.status_code == 200 and len(r.json()["results"]) == k
+            except httpx.HTTPError:
+                ok = False
+            out.append((time.perf_counter() - t0, ok))
+
+
+def load(base: str, n: int, clients: int, seconds: float, k: int) -> dict[str, Any]:
+    results: list[list[tuple[float, bool]]] = [[] for _ in range(clients)]
+    stop = time.monotonic() + seconds
+    threads = [threading.Thread(target=client, args=(base, n, k, stop, i, results[i]))
+               for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lat = sorted(s for r in results for s, _ in r)
+    errors = sum(not ok for r in results for _, ok in r)
+    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
+    return {"requests": len(lat), "errors": errors, "rps": len(lat) / seconds,
+            "p50_ms": q[49] * 1e3, "p90_ms": q[89] * 1e3, "p99_ms": q[98] * 1e3,
+            "max_ms": lat[-1] * 1e3}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=180_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--blas-threads", default=None,
+                        help="OMP/OpenBLAS/MKL threads of the server (default: numpy's own)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    store = ensure_store(args.n)
+    env = {v: args.blas_threads for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                          "MKL_NUM_THREADS")} if args.blas_threads else {}
+    port = free_port()
+    proc = start_server(store, port, env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        single = load(base, args.n, 1, min(5.0, args.seconds), args.k)  # warm, one client
+        res = load(base, args.n, args.clients, args.seconds, args.k)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    print(f"one client:  p50 {single['p50_ms']:.0f} ms  p99 {single['p99_ms']:.0f} ms  "
+          f"{single['rps']:.1f} req/s")
+    print(f"{args.clients} clients, {args.seconds:.0f} s, {args.n:,} tiles: "
+          f"{res['requests']} requests, {res['errors']} errors, {res['rps']:.1f} req/s, "
+          f"p50 {res['p50_ms']:.0f} ms, p90 {res['p90_ms']:.0f} ms, p99 {res['p99_ms']:.0f} ms")
+    save({"n": args.n, "clients": args.clients, "seconds": args.seconds, "k": args.k,
+          "blas_threads": args.blas_threads, "cpus": os.cpu_count(),
+          "machine": platform.platform(), "single_client": single, **res}, args.out)
+    return 1 if res["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""The web app's JSON API through an HTTP client, on a store of synthetic GeoTIFFs with fake
+fingerprints (image 1 = a.tif, EPSG:32633, tiles 0-11; image 2 = b.tif, EPSG:3857, 12-23)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from fakes import FakeModel
+from PIL import Image
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+from fastapi.testclient import TestClient
+
+from tilesearch import api
+from tilesearch.tiling import Window
+from tilesearch.web import create_app
+
+
+@pytest.fixture
+def client(fake_store):
+    fake_store.close()
+    with TestClient(create_app(fake_store.path, max_upload=200_000)) as c:
+        yield c
+
+
+def png_bytes(size=(64, 48), seed=0) -> bytes:
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (*size[::-1], 3), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_info_and_images(client):
+    facts = client.get("/api/info").json()
+    assert facts["tiles"] == 24 and facts["images"] == 2
+    imgs = client.get("/api/images").json()
+    assert [(i["id"], i["name"], i["tiles"]) for i in imgs] == [(1, "a.tif", 12), (2, "b.tif", 12)]
+    assert imgs[0]["max_zoom"] == 2 and imgs[0]["georeferenced"]
+
+
+def test_search_by_tile_matches_the_python_api(client, fake_store):
+    got = client.post("/api/search", json={"tile": 3, "k": 5})
+    assert got.status_code == 200
+    body = got.json()
+    want = api.search(fake_store.path, tile=3, k=5)
+    assert [h["tile_id"] for h in body["results"]] == [h.tile.tile_id for h in want.hits]
+    assert [h["rank"] for h in body["results"]] == list(range(1, len(want.hits) + 1))
+    assert len(want.hits) >= 3
+    assert body["query_tile"]["tile_id"] == 3 and body["results"][0]["image"] in ("a.tif", "b.tif")
+
+
+def test_positives_negatives_and_image_filter(client, fake_store):
+    body = client.post("/api/search", json={"tile": 3, "positives": [15], "negatives": [7],
+                                            "k": 4, "images": [2]}).json()
+    want = api.search(fake_store.path, tile=3, positives=[15], negatives=[7], k=4,
+                      where=api.SearchFilter(images=("b.tif",)))
+    assert [h["tile_id"] for h in body["results"]] == [h.tile.tile_id for h in want.hits]
+    assert all(h["image_id"] == 2 for h in body["results"])
+
+
+def test_visible_area_filter_keeps_tiles_centred_inside(client):
+    view = {"image": 1, "col_off": 0, "row_off": 0, "width": 300, "height": 300}
+    body = client.post("/api/search", json={"tile": 20, "k": 10, "visible": view}).json()
+    assert body["results"]
+    for h in body["results"]:
+        w = h["window"]
+        assert h["image_id"] == 1
+        assert w["col_off"] + w["width"] / 2 <= 301 and w["row_off"] + w["height"] / 2 <= 301
+
+
+def test_exports_geojson_and_csv(client):
+    gj = client.post("/api/search?format=geojson", json={"tile": 3, "k": 3})
+    assert gj.status_code == 200 and "attachment" in gj.headers["content-disposition"]
+    feats = gj.json()["features"]
+    assert [f["properties"]["role"] for f in feats] == ["query", "hit", "hit", "hit"]
+    csv = client.post("/api/search?format=csv", json={"tile": 3, "k": 3})
+    assert csv.text.splitlines()[0].startswith("rank,tile_id") and len(csv.text.splitlines()) == 4
+
+
+def test_tile_at_pixel_picks_the_nearest_centre(client):
+    t = client.get("/api/images/1/tile-at", params={"col": 140, "row": 130}).json()
+    assert t["image_id"] == 1 and t["window"]["col_off"] == 0 and t["window"]["row_off"] == 0
+    t = client.get("/api/images/2/tile-at", params={"col": 599, "row": 499}).json()
+    assert t["window"] == {"col_off": 344, "row_off": 244, "width": 256, "height": 256}
+    out = client.get("/api/images/1/tile-at", params={"col": 700, "row": 10})
+    assert out.status_code == 400 and "outside the image" in out.json()["detail"]
+
+
+def test_map_tiles_are_png_and_cached(client):
+    r = client.get("/api/images/1/tiles/2/2/1.png")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    img = Image.open(io.BytesIO(r.content))
+    assert img.size == (256, 256) and img.mode == "RGBA"
+    alpha = np.asarray(img)[..., 3]
+    # the image is 600 x 500 px: this tile holds its last 88 columns and 244 rows
+    assert alpha[:244, :88].all() and not alpha[:, 88:].any() and not alpha[244:].any()
+    assert "immutable" in r.headers["cache-control"]
+    again = client.get("/api/images/1/tiles/2/2/1.png",
+                       headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and not again.content
+    low = Image.open(io.BytesIO(client.get("/api/images/1/tiles/0/0/0.png").content))
+    assert np.asarray(low)[:125, :150, 3].any() and not np.asarray(low)[130:, :, 3].any()
+
+
+def test_map_tile_matches_a_direct_read(client, tmp_path):
+    from tilesearch.raster import open_image
+
+    tile = np.asarray(Image.open(io.BytesIO(client.get("/api/images/2/tiles/2/1/0.png").content)))
+    with open_image(tmp_path / "b.tif") as src:
+        pixels, _ = src.read_block(Window(256, 0, 256, 256))
+    assert np.abs(tile[..., :3].astype(int) - pixels.astype(int)).max() <= 1
+
+
+def test_thumbnail(client):
+    r = client.get("/api/tiles/5/thumbnail.png?size=64")
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (64, 64)
+    assert r.headers["etag"] and "max-age" in r.headers["cache-control"]
+
+
+@pytest.mark.parametrize("url", [
+    "/api/images/9/tiles/0/0/0.png", "/api/images/1/tiles/3/0/0.png",
+    "/api/images/1/tiles/0/5/0.png", "/api/tiles/99", "/api/tiles/99/thumbnail.png",
+    "/api/images/..%2F..%2Fetc%2Fpasswd/tiles/0/0/0.png", "/static/../pyproject.toml",
+    "/static/%2e%2e/%2e%2e/pyproject.toml", "/static/..%2F..%2F..%2Fpyproject.toml",
+    "/api/images/1/tiles/0/0/..%2F..%2Fx.png", "/static//etc/passwd",
+])
+def test_requests_never_reach_other_files(client, url):
+    r = client.get(url)
+    assert r.status_code in (404, 422), (url, r.status_code)
+    assert "pyproject" not in r.text and "root:" not in r.text
+    if r.headers["content-type"].startswith("application/json"):
+        assert set(r.json()) == {"error", "detail"}
+
+
+def test_errors_are_json_with_status(client):
+    r = client.post("/api/search", json={"tile": 999})
+    assert r.status_code == 404 and r.json()["error"] == "not found" and "999" in r.json()["detail"]
+    r = client.post("/api/search", json={"k": 5})
+    assert r.status_code == 400 and "give one query" in r.json()["detail"]
+    r = client.post("/api/search", json={"tile": 1, "k": 0})
+    assert r.status_code == 422 and "k" in r.json()["detail"]
+    r = client.post("/api/search", json={"tile": 1, "images": [7]})
+    assert r.status_code == 404 and "image" in r.json()["detail"]
+
+
+def test_index_page_and_static_files_are_local(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "tilesearch" in page.text
+    assert "http://" not in page.text and "https://" not in page.text
+    for src in ("/static/vendor/leaflet/leaflet.js", "/static/app.js", "/static/app.css"):
+        assert client.get(src).status_code == 200, src
+    assert client.get("/openapi.json").json()["paths"]["/api/search"]
+
+
+def test_upload_limits_and_validation(client):
+    big = client.post("/api/search/image", files={"file": ("big.png", b"x" * 200_001)})
+    assert big.status_code == 413 and big.json()["error"] == "upload too large"
+    bad = client.post("/api/search/image", files={"file": ("a.png", b"not an image at all")})
+    assert bad.status_code == 422 and "a.png" in bad.json()["detail"]
+    r = client.post("/api/search/image", files={"file": ("q.png", png_bytes())},
+                    data={"params": json.dumps({"k": 0})})
+    assert r.status_code == 400
+
+
+def test_upload_search_uses_the_store_model(client, monkeypatch, tmp_path, make_geotiff,
+                                            build_store):
+    store = build_store([make_geotiff(tmp_path / "c.tif", 600, 500, crs="EPSG:32633", seed=3)],
+                        path=tmp_path / "fm", dim=22)
+    calls = []
+
+    def fake_fp(s, weights, runtime):
+        calls.append(s.path)
+        model = FakeModel()
+        model.identity = s.identity
+        return model
+
+    monkeypatch.setattr(api, "_store_fingerprinter", fake_fp)
+    store.close()
+    with TestClient(create_app(store.path)) as c:
+        r = c.post("/api/search/image", files={"file": ("roof.png", png_bytes((300, 200)))},
+                   data={"params": json.dumps({"k": 3})})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["query"] == "image roof.png" and 1 <= len(body["results"]) <= 3 and calls
+    dists = [h["distance"] for h in body["results"]]
+    assert dists == sorted(dists) and body["results"][0]["image"] == "c.tif"
+
+
+def test_a_tile_with_negatives_only_weighs_the_negatives(client, fake_store):
+    body = client.post("/api/search", json={"tile": 3, "negatives": [4], "k": 4}).json()
+    want = api.search(fake_store.path, positives=[3], negatives=[4], k=4)
+    assert body["query"] == "1 positive(s), 1 negative(s)"
+    assert [h["tile_id"] for h in body["results"]] == [h.tile.tile_id for h in want.hits]
+
+
+def test_serve_command_starts_uvicorn_with_the_store(monkeypatch, fake_store, capsys):
+    import sys
+
+    import uvicorn
+
+    from tilesearch.cli import main
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    monkeypatch.setattr(sys, "argv", ["tilesearch", "serve", str(fake_store.path), "--port",
+                                      "8765"])
+    main()
+    assert seen["host"] == "127.0.0.1" and seen["port"] == 8765
+    assert seen["app"].state.store.count == 24
+    assert "http://127.0.0.1:8765/" in capsys.readouterr().out

@@ -1,0 +1,112 @@
+"""End to end in headless Chromium (Debian's `chromium`, driven by Playwright): open the page on
+a small store, click a point, see k results, mark one negative, search again, download the
+GeoJSON. The screenshot is saved to tests/artifacts/web-e2e.png."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+K = 6
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH "
+                                 "(Debian: apt-get install chromium)")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path, make_geotiff, build_store):
+    import uvicorn
+
+    from tilesearch.web import create_app
+
+    images = [make_geotiff(tmp_path / f"{n}.tif", 1400, 1100, crs="EPSG:32633", seed=s)
+              for n, s in (("north", 4), ("south", 5))]
+    store = build_store(images, path=tmp_path / "e2e.tiles")
+    store.close()
+    port = free_port()
+    config = uvicorn.Config(create_app(store.path), host="127.0.0.1", port=port,
+                            log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}/"
+    srv.should_exit = True
+    thread.join(10)
+
+
+def test_click_search_mark_negative_and_download(server, tmp_path):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800},
+                                    accept_downloads=True)
+            outside: list[str] = []
+            page.on("request", lambda r: outside.append(r.url)
+                    if not r.url.startswith((server, "blob:", "data:")) else None)
+            page.goto(server)
+            sync_api.expect(page.locator("#facts")).to_contain_text("2 images")
+            page.wait_for_function("document.querySelectorAll('.leaflet-tile-loaded').length > 0")
+            page.fill("#k", str(K))
+            page.locator("#map").click(position={"x": 300, "y": 300})
+            hits = page.locator("#gallery .hit")
+            sync_api.expect(hits).to_have_count(K)
+            sync_api.expect(page.locator("#query")).to_contain_text("tile")
+            first = hits.nth(0).get_attribute("data-tile")
+            hits.nth(0).locator(".neg").click()
+            sync_api.expect(hits.nth(0)).to_have_class("hit negative")
+            page.click("#search-again")
+            sync_api.expect(page.locator("#query")).to_contain_text("1 negative(s)")
+            sync_api.expect(hits).to_have_count(K)
+            again = [hits.nth(i).get_attribute("data-tile") for i in range(K)]
+            assert first not in again
+            page.wait_for_function("[...document.querySelectorAll('#gallery img')]"
+                                   ".every(i => i.complete && i.naturalWidth > 0)")
+            with page.expect_download() as dl:
+                page.click("#download-geojson")
+            saved = tmp_path / "results.geojson"
+            dl.value.save_as(saved)
+            features = json.loads(saved.read_text())["features"]
+            assert sum(f["properties"]["role"] == "hit" for f in features) == K
+            assert page.locator("#message.error").count() == 0
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "web-e2e.png"))
+            assert not outside, f"the page fetched from elsewhere: {outside[:3]}"
+        finally:
+            browser.close()
+
+
+def test_page_shows_errors(server):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.goto(server)
+            sync_api.expect(page.locator("#facts")).to_contain_text("tiles")
+            page.set_input_files("#upload", files=[{"name": "junk.png", "mimeType": "image/png",
+                                                    "buffer": b"definitely not a png"}])
+            sync_api.expect(page.locator("#message.error")).to_contain_text("junk.png")
+        finally:
+            browser.close()

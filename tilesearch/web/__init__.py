@@ -1,0 +1,39 @@
+"""The local web app (`tilesearch serve`): a map of each indexed image, click to search.
+
+Needs the `web` extra (FastAPI, uvicorn, python-multipart); imported lazily.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tilesearch.errors import MissingDependencyError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+def _check() -> None:
+    for module in ("fastapi", "uvicorn", "python_multipart"):
+        try:
+            __import__(module)
+        except ImportError as exc:
+            raise MissingDependencyError(module, "web", "tilesearch serve") from exc
+
+
+def create_app(store_path: str | Path, **options: Any) -> FastAPI:
+    """The FastAPI app serving the store at `store_path`."""
+    _check()
+    from tilesearch.web.app import create_app as make
+
+    return make(store_path, **options)
+
+
+def serve(store_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
+          open_browser: bool = False) -> None:
+    """Serve the store at http://host:port/ until interrupted."""
+    _check()
+    from tilesearch.web.app import serve as run
+
+    run(store_path, host=host, port=port, open_browser=open_browser)

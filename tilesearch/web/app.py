@@ -1,0 +1,85 @@
+"""The web app: a FastAPI application over tilesearch.api serving one store and its page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tilesearch.errors import TilesearchError
+from tilesearch.web import routes_images, routes_search
+from tilesearch.web.errors import body, error_status
+from tilesearch.web.state import StoreState
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_UPLOAD = 20_000_000
+"""Largest accepted query upload, in bytes."""
+
+
+def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD) -> FastAPI:
+    """The app serving the store at `store_path` (StoreError when it is not a store)."""
+    from tilesearch import __version__
+
+    app = FastAPI(
+        title="tilesearch", version=__version__,
+        description="Explore a tilesearch store: map tiles of its images, searches by tile, "
+                    "by examples or by an uploaded image, results as JSON, GeoJSON or CSV. "
+                    "Errors answer {\"error\": kind, \"detail\": message}.")
+    app.state.store = StoreState(store_path)
+    app.state.max_upload = max_upload
+    app.include_router(routes_images.router)
+    app.include_router(routes_search.router)
+    _add_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TilesearchError)
+    async def tilesearch_error(request: Request, exc: TilesearchError) -> JSONResponse:
+        status, kind = error_status(exc)
+        return JSONResponse(body(kind, str(exc)), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                           for e in exc.errors())
+        return JSONResponse(body("invalid request", detail), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "not found" if exc.status_code == 404 else "http error"
+        return JSONResponse(body(kind, str(exc.detail)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(body("internal error", f"{type(exc).__name__}: {exc}"),
+                            status_code=500)
+
+
+def serve(store_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
+          open_browser: bool = False, **uvicorn_options: Any) -> None:
+    """Run the app with uvicorn until interrupted."""
+    import uvicorn
+
+    app = create_app(store_path)
+    url = f"http://{host}:{port}/"
+    print(f"tilesearch: serving {app.state.store.path} at {url}  (API docs: {url}docs)",
+          flush=True)
+    if open_browser:
+        import threading
+        import webbrowser
+
+        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
+    uvicorn.run(app, host=host, port=port, log_level="warning", **uvicorn_options)

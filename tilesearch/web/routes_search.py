@@ -1,0 +1,130 @@
+"""Searches: by tile ids (with positives and negatives) or by an uploaded image, answered as
+JSON, GeoJSON or CSV."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from PIL import Image
+from pydantic import ValidationError
+
+from tilesearch import api, export, geo
+from tilesearch.errors import InputError, QueryError
+from tilesearch.filters import SearchFilter
+from tilesearch.knn import SearchResult
+from tilesearch.tiling import Window
+from tilesearch.web.errors import TooLarge
+from tilesearch.web.routes_images import State, tile_out
+from tilesearch.web.schemas import ImageQueryParams, SearchRequest, SearchResponse, VisibleArea
+from tilesearch.web.state import StoreState
+
+router = APIRouter(prefix="/api")
+Format = Literal["json", "geojson", "csv"]
+MAX_UPLOAD_PIXELS = 50_000_000
+
+
+def search_filter(state: StoreState, images: list[int], bbox: Any,
+                  visible: VisibleArea | None) -> SearchFilter | None:
+    """The SearchFilter of image ids, a lon/lat box and a visible pixel area."""
+    paths = [state.image(i).path for i in images]
+    if visible is not None:
+        info = state.image(visible.image)
+        if not info.georeferenced:
+            raise QueryError(f"{Path(info.path).name} has no georeferencing, so results cannot "
+                             "be limited to the visible area; filter to the image instead")
+        c0, r0 = max(0, int(visible.col_off)), max(0, int(visible.row_off))
+        c1 = min(info.width, int(visible.col_off + visible.width) + 1)
+        r1 = min(info.height, int(visible.row_off + visible.height) + 1)
+        if c1 <= c0 or r1 <= r0:
+            raise QueryError("the visible area does not overlap the image")
+        assert info.crs is not None and info.transform is not None
+        _, boxes, _ = geo.lonlat_footprints(info.crs, info.transform,
+                                            [Window(c0, r0, c1 - c0, r1 - r0)])
+        bbox = boxes[0]
+        paths.append(info.path)
+    flt = SearchFilter(bbox=tuple(bbox) if bbox else None, images=tuple(dict.fromkeys(paths)))
+    return flt or None
+
+
+def respond(result: SearchResult, state: StoreState, fmt: Format) -> Any:
+    """The result as the SearchResponse JSON, or a GeoJSON or CSV download."""
+    if fmt == "geojson":
+        body = json.dumps(export.to_geojson(result, state.store()), allow_nan=False)
+        return Response(body, media_type="application/geo+json", headers={
+            "Content-Disposition": 'attachment; filename="tilesearch-results.geojson"'})
+    if fmt == "csv":
+        return Response(export.to_csv(result), media_type="text/csv", headers={
+            "Content-Disposition": 'attachment; filename="tilesearch-results.csv"'})
+    q = result.query
+    return {"query": q.description, "metric": result.metric,
+            "query_tile": tile_out(q.tile) if q.tile else None,
+            "results": [{"rank": h.rank, "distance": h.distance, **tile_out(h.tile)}
+                        for h in result.hits]}
+
+
+FormatParam = Annotated[Format, Query(alias="format", description="json, geojson or csv")]
+_FORMATS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/geo+json": {}, "text/csv": {}}}}
+
+
+@router.post("/search", response_model=SearchResponse, responses=_FORMATS,
+             summary="The k tiles most like a tile, or like positives and unlike negatives")
+def search(state: State, req: SearchRequest, fmt: FormatParam = "json") -> Any:
+    state.check_tiles([*req.positives, *req.negatives]
+                      + ([req.tile] if req.tile is not None else []))
+    tile, positives = req.tile, list(req.positives)
+    if req.negatives and not positives and tile is not None:
+        positives, tile = [tile], None  # api.search weighs negatives only beside positives
+    where = search_filter(state, req.images, req.bbox, req.visible)
+    with state.search_slots:
+        result = api.search(state.store(), tile=tile, positives=positives,
+                            negatives=req.negatives, k=req.k, metric=req.metric, where=where)
+    return respond(result, state, fmt)
+
+
+@router.post("/search/image", response_model=SearchResponse, responses=_FORMATS,
+             summary="The k tiles most like an uploaded image (PNG, JPEG, TIFF...)")
+def search_image(request: Request, state: State, file: Annotated[UploadFile, File()],
+                 params: Annotated[str, Form(description="ImageQueryParams as JSON")] = "{}",
+                 fmt: FormatParam = "json") -> Any:
+    try:
+        opts = ImageQueryParams.model_validate_json(params)
+    except ValidationError as exc:
+        raise QueryError(f"params: {exc.errors()[0]['msg']}") from exc
+    name = Path(file.filename or "upload").name
+    limit: int = request.app.state.max_upload
+    data = file.file.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"{name} is larger than the {limit // 1_000_000} MB upload limit")
+    pixels = decode_upload(name, data)
+    with tempfile.TemporaryDirectory(prefix="tilesearch-upload-") as tmp:
+        path = Path(tmp) / "query.png"
+        pixels.save(path)
+        where = search_filter(state, opts.images, opts.bbox, opts.visible)
+        with state.search_slots:
+            result = api.search(state.store(), image=path, k=opts.k, metric=opts.metric,
+                                where=where)
+    result.query.description = f"image {name}"
+    return respond(result, state, fmt)
+
+
+def decode_upload(name: str, data: bytes) -> Image.Image:
+    """The upload decoded as an RGB image; InputError when it is not a usable image."""
+    if not data:
+        raise InputError(name, "the upload is empty")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            size = probe.size
+            probe.verify()
+        if size[0] * size[1] > MAX_UPLOAD_PIXELS:
+            raise TooLarge(f"{name} has {size[0]} x {size[1]} px, more than the "
+                           f"{MAX_UPLOAD_PIXELS:,} px upload limit")
+        with Image.open(io.BytesIO(data)) as img:
+            return img.convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise InputError(name, f"not a readable image ({exc})") from exc

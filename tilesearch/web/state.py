@@ -1,0 +1,103 @@
+"""What the web app holds: the store (one read-only handle per worker thread), its images by
+id, and the caches of rendered map tiles and thumbnails."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+from typing import Any
+
+from tilesearch import geo, render
+from tilesearch.errors import QueryError
+from tilesearch.records import ImageInfo, TileMeta
+from tilesearch.store import Store
+from tilesearch.tiling import Window, offsets
+from tilesearch.web.errors import NotFound
+from tilesearch.web.imagery import LRU, Pyramid, encode_png, max_zoom
+
+
+class StoreState:
+    """The served store. Images are known by their store id; only their recorded paths are read."""
+
+    def __init__(self, path: str | Path, cache_size: int = 2048, searches: int = 1) -> None:
+        self.path = Path(path).resolve()
+        self.search_slots = threading.BoundedSemaphore(searches)
+        """How many searches run at once: one exact search already keeps every core busy
+        (BLAS threads); more at once only thrash (measured in benchmarks/bench_serve.py)."""
+        self._local = threading.local()
+        store = self.store()  # raises StoreError for a folder that is not a store
+        self.images: dict[int, ImageInfo] = {
+            im["id"]: im["info"] for im in store.images() if im["status"] == "done"}
+        self.n_tiles = {im["id"]: im["n_tiles"] for im in store.images()}
+        self.count = store.count
+        self.tile_size, self.stride = store.tile_size, store.stride
+        self.version = hashlib.sha1(
+            f"{self.path}:{store.manifest.get('created')}".encode()).hexdigest()[:12]
+        self.pyramid = Pyramid()
+        self.tiles_png = LRU(cache_size)
+        self.thumbs_png = LRU(cache_size)
+
+    def store(self) -> Store:
+        """This thread's read-only handle (SQLite connections are not shared across threads)."""
+        s = getattr(self._local, "store", None)
+        if s is None:
+            s = self._local.store = Store.open(self.path)
+        return s
+
+    def image(self, image_id: int) -> ImageInfo:
+        if image_id not in self.images:
+            raise NotFound(f"no indexed image with id {image_id} "
+                           f"(ids: {', '.join(map(str, sorted(self.images))) or 'none'})")
+        return self.images[image_id]
+
+    def check_tiles(self, ids: list[int]) -> None:
+        for i in ids:
+            if not 0 <= i < self.count:
+                raise NotFound(f"no tile with id {i} (tile ids run from 0 to {self.count - 1})")
+
+    def tile(self, tile_id: int) -> TileMeta:
+        self.check_tiles([tile_id])
+        return self.store().tile(tile_id)
+
+    def image_summary(self, image_id: int) -> dict[str, Any]:
+        info = self.images[image_id]
+        return {"id": image_id, "name": Path(info.path).name, "width": info.width,
+                "height": info.height, "tiles": self.n_tiles.get(image_id, 0),
+                "max_zoom": max_zoom(info.width, info.height),
+                "georeferenced": info.georeferenced, "crs": geo.short_crs(info.crs)}
+
+    def tile_at(self, image_id: int, col: float, row: float) -> TileMeta:
+        """The stored tile of an image containing pixel (col, row) whose centre is nearest."""
+        info = self.image(image_id)
+        if not (0 <= col < info.width and 0 <= row < info.height):
+            raise QueryError(f"pixel {col:.0f},{row:.0f} lies outside the image "
+                             f"({info.width} x {info.height})")
+        size = self.tile_size
+        cols = [c for c in offsets(info.width, size, self.stride) if c <= col < c + size]
+        rows = [r for r in offsets(info.height, size, self.stride) if r <= row < r + size]
+        windows = sorted((Window(c, r, size, size) for c in cols for r in rows),
+                         key=lambda w: (w.col_off + size / 2 - col) ** 2
+                         + (w.row_off + size / 2 - row) ** 2)
+        for w in windows:
+            meta = self.store().tile_at(image_id, w)
+            if meta is not None:
+                return meta
+        raise NotFound(f"no indexed tile at pixel {col:.0f},{row:.0f} of image {image_id} "
+                       "(it may be mostly nodata)")
+
+    def map_tile(self, image_id: int, z: int, x: int, y: int) -> bytes:
+        key = (image_id, z, x, y)
+        png = self.tiles_png.get(key)
+        if not isinstance(png, bytes):
+            png = self.pyramid.render(self.image(image_id), z, x, y)
+            self.tiles_png.put(key, png)
+        return png
+
+    def thumbnail(self, tile_id: int, size: int) -> bytes:
+        key = (tile_id, size)
+        png = self.thumbs_png.get(key)
+        if not isinstance(png, bytes):
+            png = encode_png(render.thumbnail(self.store(), self.tile(tile_id), size))
+            self.thumbs_png.put(key, png)
+        return png
