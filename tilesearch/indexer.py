@@ -91,7 +91,7 @@ def index_images(paths: Iterable[str | Path], store: Store, model: Fingerprinter
     files, bad_paths = find_images(paths)
     for err in bad_paths:
         report.failed.append((err.path, err.reason))
-    plans = _plan(files, store, bands, report)
+    plans = plan_images(files, store, bands, report)
     tick = progress(sum(len(p.windows) for p in plans)) if progress else None
     for plan in plans:
         try:
@@ -107,8 +107,10 @@ def index_images(paths: Iterable[str | Path], store: Store, model: Fingerprinter
     return report
 
 
-def _plan(files: list[Path], store: Store, bands: Sequence[int] | None,
-          report: IndexReport) -> list[_Plan]:
+def plan_images(files: list[Path], store: Store, bands: Sequence[int] | None,
+                report: IndexReport) -> list[_Plan]:
+    """The images still to index and their windows not yet committed; images that cannot be
+    used are recorded as failures, images already done listed in the report."""
     plans = []
     for f in files:
         try:
