@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from fakes import FakeModel
 
-from tilesearch.cluster import index_on_ray, import_ray, make_shards, use_cluster
+from tilesearch.cluster import import_ray, index_on_ray, make_shards, use_cluster
 from tilesearch.errors import MissingDependencyError
 from tilesearch.indexer import index_images, open_or_create_store
 from tilesearch.store import Store
@@ -129,3 +129,17 @@ def test_cluster_mode_and_missing_ray(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(MissingDependencyError, match=r"pip install 'tilesearch\[cluster\]'"):
         import_ray()
+
+
+@pytest.mark.slow
+def test_api_cluster_ray_with_the_real_model_matches_local(ray_cluster, tmp_path, make_geotiff):
+    from tilesearch import api
+
+    img = make_geotiff(tmp_path / "a.tif", 900, 700, crs="EPSG:32633", seed=4)
+    local = api.index(img, tmp_path / "local.tiles", cluster="local", recipe="plain")
+    on_ray = api.index(img, tmp_path / "ray.tiles", cluster="ray", workers=2, recipe="plain")
+    assert on_ray.tiles_added == local.tiles_added == 24
+    with Store.open(tmp_path / "local.tiles") as a, Store.open(tmp_path / "ray.tiles") as b:
+        (rows_a, va), (rows_b, vb) = _rows(a), _rows(b)
+    assert rows_a == rows_b
+    np.testing.assert_allclose(vb, va, rtol=1e-3, atol=1e-3)

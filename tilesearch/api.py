@@ -70,6 +70,8 @@ def index(paths: str | Path | Iterable[str | Path], store: str | Path, *,
     from tilesearch.cluster import use_cluster
 
     on_ray = use_cluster(cluster)
+    if on_ray and threads is None:
+        threads = 1  # one Ray worker per CPU, one inference thread each
     load = partial(load_fingerprinter, model, weights=weights, runtime=runtime,
                    tile_size=tile_size or 256, threads=threads, recipe=recipe, device=device)
     fp = load(device="cpu") if on_ray else load()  # on Ray the driver needs the identity only

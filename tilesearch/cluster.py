@@ -214,8 +214,7 @@ def _run(ray: Any, shards: list[Shard], make_model: Callable[[], Fingerprinter],
         compute=ActorPoolStrategy(size=size), num_cpus=0 if num_gpus else 1, num_gpus=num_gpus,
         fn_constructor_args=(make_model, store.identity.to_dict(), store.tile_size,
                              1.0 - store.max_invalid, batch_size),
-        max_restarts=-1, max_task_retries=3,
-    )
+    )  # Ray Data's actors restart when they die and retry their calls (its defaults)
     return out.iter_rows()
 
 
