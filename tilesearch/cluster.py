@@ -205,7 +205,9 @@ def _run(ray: Any, shards: list[Shard], make_model: Callable[[], Fingerprinter],
          batch_size: int, workers: int | None, num_gpus: float) -> Iterator[dict[str, Any]]:
     from ray.data import ActorPoolStrategy, DataContext
 
-    DataContext.get_current().execution_options.preserve_order = True
+    context = DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = False  # tilesearch shows its own, for every mode
     resources = ray.cluster_resources()
     size = workers or max(1, int(resources.get("GPU" if num_gpus else "CPU", 1)))
     ds = ray.data.from_items([s.to_row() for s in shards], override_num_blocks=len(shards))
