@@ -53,7 +53,8 @@ def images(tmp_path, make_geotiff):
 
 
 @pytest.mark.slow
-def test_ray_store_equals_local_store_and_resumes(ray_cluster, images, tmp_path):
+def test_ray_store_equals_local_store_and_resumes(ray_cluster, images, tmp_path,
+                                                  make_geotiff):
     with _store(tmp_path / "local.tiles") as local:
         expected_report = index_images([images], local, FakeModel(), batch_size=4)
         expected, expected_vecs = _rows(local)
@@ -103,8 +104,16 @@ def test_ray_store_equals_local_store_and_resumes(ray_cluster, images, tmp_path)
     assert len(again.indexed) == 2
     assert got == expected  # no duplicates, nothing lost, same ids
     np.testing.assert_allclose(vecs, expected_vecs, rtol=1e-6, atol=1e-6)
+    whole = make_geotiff(tmp_path / "whole.tif", 800, 800, crs="EPSG:3857")
+    cut = tmp_path / "cut.tif"  # its header reads, its pixel blocks do not: fails on a worker
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     with _store(partial) as store:
-        assert index_on_ray([images], store, FakeModel, workers=2).tiles_added == 0
+        last = index_on_ray([images, cut], store, FakeModel, workers=2)
+        assert last.tiles_added == 0 and len(last.already_done) == 2
+        assert [(Path(p).name, "corrupt" in r) for p, r in last.failed] == [
+            ("c.tif", False), ("d.tif", False), ("cut.tif", True)]
+        assert "cut.tif" in {Path(p).name for p, _ in store.failures()}
+        assert store.count >= len(expected)  # blocks before the cut may be readable
 
 
 def test_shards_cut_each_image_in_order():

@@ -232,7 +232,7 @@ def _commit(results: Iterator[dict[str, Any]], shards: list[Shard], store: Store
             path = shard.info.path
             if result["error"]:
                 failed.setdefault(path, str(result["error"]))
-            elif path not in failed:
+            else:  # kept even when another shard of the image failed: a rerun does the rest
                 tiles = _tiles(shard.info, store.tile_size, result)
                 vectors = np.frombuffer(result["vectors"], np.float32)
                 added[path] += len(store.append(ids[path], tiles,
