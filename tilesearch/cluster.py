@@ -210,6 +210,7 @@ def _run(ray: Any, shards: list[Shard], make_model: Callable[[], Fingerprinter],
     context.enable_progress_bars = False  # tilesearch shows its own, for every mode
     resources = ray.cluster_resources()
     size = workers or max(1, int(resources.get("GPU" if num_gpus else "CPU", 1)))
+    size = min(size, len(shards))  # an actor without a shard would only cost start-up
     ds = ray.data.from_items([s.to_row() for s in shards], override_num_blocks=len(shards))
     out = ds.map_batches(
         ShardFingerprinter, batch_size=1, batch_format="numpy",
