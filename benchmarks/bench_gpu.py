@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--tiles", type=int, default=2000)
+    ap.add_argument("--readers", type=int, default=min(8, os.cpu_count() or 1),
+                    help="reader threads feeding the GPU (the CLI's default on a GPU)")
     args = ap.parse_args(argv)
     if not cuda_available():
         print("no CUDA device: this benchmark needs a GPU that torch can see; nothing measured")
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
     gpu = load_model(device="cuda")
     res: dict[str, Any] = {"gpu": torch.cuda.get_device_name(0), "batch": args.batch,
+                           "readers": args.readers,
                            "torch": torch.__version__, "cpu_cores": os.cpu_count()}
     res["model_only_tiles_per_s"] = {
         dtype: round(model_rate(cuda_runner(_module(), dtype), args.batch), 1)
@@ -71,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.data.exists():
         with tempfile.TemporaryDirectory() as tmp:
             store = Store.create(Path(tmp) / "gpu.tiles", gpu.identity)
-            report = index_images([args.data], store, gpu, batch_size=args.batch)
+            report = index_images([args.data], store, gpu, batch_size=args.batch,
+                                  readers=args.readers)
             store.close()
         res["end_to_end_tiles_per_s"] = round(report.tiles_per_second, 1)
         res["end_to_end_tiles"] = report.tiles_added

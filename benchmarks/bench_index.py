@@ -50,11 +50,12 @@ class NullModel:
         return np.zeros((len(tiles), self.identity.dim), np.float32)
 
 
-def read_ceiling(data: Path, identity: ModelIdentity, batch: int) -> float:
+def read_ceiling(data: Path, identity: ModelIdentity, batch: int, readers: int = 1) -> float:
     """Tiles/s of the pipeline with a model that costs nothing."""
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.create(Path(tmp) / "null.tiles", identity)
-        report = index_images([data], store, NullModel(identity), batch_size=batch)
+        report = index_images([data], store, NullModel(identity), batch_size=batch,
+                              readers=readers)
         store.close()
     return report.tiles_per_second
 
@@ -107,6 +108,7 @@ def run(data: Path, model: str | None, runtime: str, batch: int,
     ceilings.append(model_ceiling(fp, batch=batch))
     ceiling = statistics.median(ceilings)
     reading = read_ceiling(data, fp.identity, batch)
+    reading_2 = read_ceiling(data, fp.identity, batch, readers=2)
     proto = prototype_pipeline(data, model, baseline_tiles) if baseline_tiles else 0.0
     # the prototype's own fingerprint: the plain network on the 256 px tile
     proto_plain = (prototype_pipeline(data, model, baseline_tiles, "plain")
@@ -121,6 +123,7 @@ def run(data: Path, model: str | None, runtime: str, batch: int,
         "ceilings_before_after": [round(c, 1) for c in ceilings],
         "ratio_to_ceiling": round(e2e / ceiling, 3), "target_ratio": 0.9, "store": size,
         "pipeline_without_model_tiles_per_s": round(reading, 1),
+        "pipeline_without_model_2_readers_tiles_per_s": round(reading_2, 1),
         "prototype_pipeline_tiles_per_s": round(proto, 2),
         "prototype_baseline_tiles": baseline_tiles,
         "speedup_vs_prototype": round(e2e / proto, 1) if proto else None,
@@ -159,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{res['speedup_vs_prototype_plain']:.1f}x")
     print(f"  pipeline alone  {res['pipeline_without_model_tiles_per_s']:8.1f} tiles/s "
           "(read, tile, store; a model that costs nothing)")
+    print(f"  ... 2 readers   {res['pipeline_without_model_2_readers_tiles_per_s']:8.1f} tiles/s")
     s = res["store"]
     print(f"  store           {s['bytes_per_tile'] or 0:8.0f} bytes/tile, "
           f"{s['ratio_vs_float32'] or 0:.1f}x against float32 pixels")
