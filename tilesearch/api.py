@@ -89,9 +89,10 @@ def index(paths: str | Path | Iterable[str | Path], store: str | Path, *,
         if on_ray:
             from tilesearch.cluster import index_on_ray
 
-            gpus = 1.0 if device == "cuda" else 0.0
-            return index_on_ray(list(paths), s, load, bands=bands, batch_size=batch_size or 64,
-                                workers=workers, num_gpus=gpus, progress=bar)
+            gpu = device == "cuda"  # each worker then takes one GPU
+            return index_on_ray(list(paths), s, load, bands=bands,
+                                batch_size=batch_size or (GPU_BATCH if gpu else 64),
+                                workers=workers, num_gpus=1.0 if gpu else 0.0, progress=bar)
         return index_images(list(paths), s, fp, bands=bands, batch_size=batch, progress=bar,
                             readers=readers)
 
