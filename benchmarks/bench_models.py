@@ -96,13 +96,33 @@ def run(batch: int, repeats: int, threads: int | None) -> list[dict[str, Any]]:
     return rows
 
 
+def sweep(batches: list[int], threads: list[int], repeats: int) -> list[dict[str, Any]]:
+    """Tiles/s of the default model on the auto runtime per (threads, batch): the batch size
+    and thread count the indexer uses are chosen from this table."""
+    rows = []
+    for n in threads:
+        model = load_model(threads=n)
+        for batch in batches:
+            rate = model_ceiling(model, batch=batch, repeats=repeats)
+            rows.append({"runtime": model.runtime, "threads": n, "batch": batch,
+                         "tiles_per_s": round(rate, 2)})
+            print(f"{model.runtime:10s} threads {n}  batch {batch:4d} {rate:8.1f} tiles/s")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--sweep", action="store_true",
+                        help="time the default model over batch sizes 8-128 and 1-2 threads")
     args = parser.parse_args(argv)
+    if args.sweep:
+        rows = sweep([8, 16, 32, 64, 128], [1, len(os.sched_getaffinity(0))], args.repeats)
+        save({"load_average": os.getloadavg(), "results": rows}, RESULTS.parent / "sweep.json")
+        return
     rows = run(args.batch, args.repeats, args.threads)
     report = {
         "batch": args.batch,

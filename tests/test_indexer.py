@@ -143,3 +143,18 @@ def test_sigkill_at_any_moment_loses_nothing_and_rerun_completes(tmp_path, make_
     assert got.keys() == expected.keys()
     for key, vec in expected.items():
         np.testing.assert_allclose(got[key], vec, rtol=1e-6)
+
+
+def test_several_reader_threads_give_the_same_store(tmp_path, make_geotiff):
+    images = [make_geotiff(tmp_path / f"r{n}.tif", 900, 800, crs="EPSG:32633", seed=n,
+                           alpha=True) for n in range(2)]
+    stores = []
+    for readers in (1, 3):
+        with _store(tmp_path / f"s{readers}.tiles") as store:
+            report = index_images(images, store, FakeModel(), batch_size=5, readers=readers)
+            assert len(report.indexed) == 2
+            metas = store.tiles(range(store.count))
+            stores.append(([(m.source, m.window, m.valid_fraction) for m in metas],
+                           np.asarray(store.vectors()).copy()))
+    assert stores[0][0] == stores[1][0] and len(stores[0][0]) > 50
+    np.testing.assert_array_equal(stores[0][1], stores[1][1])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +25,21 @@ from tilesearch.knn import (
     tile_query,
 )
 from tilesearch.models.base import Fingerprinter
+from tilesearch.models.device import GPU_BATCH
 from tilesearch.quality import RetrievalReport, TransformReport
 from tilesearch.store import Store
 
 
 def load_fingerprinter(model: str | None = None, *, weights: str | Path | None = None,
                        runtime: str = "auto", tile_size: int = 256,
-                       threads: int | None = None, recipe: str | None = None) -> Fingerprinter:
+                       threads: int | None = None, recipe: str | None = None,
+                       device: str = "auto") -> Fingerprinter:
     """A fingerprint model from the registry (default: efficientnet-lite0, default recipe)."""
     from tilesearch.models import DEFAULT_MODEL, DEFAULT_RECIPE, load_model
 
     return load_model(model or DEFAULT_MODEL, weights=weights, runtime=runtime,
-                      tile_size=tile_size, threads=threads, recipe=recipe or DEFAULT_RECIPE)
+                      tile_size=tile_size, threads=threads, recipe=recipe or DEFAULT_RECIPE,
+                      device=device)
 
 
 def _store_fingerprinter(s: Store, weights: str | Path | None, runtime: str) -> Fingerprinter:
@@ -47,12 +52,18 @@ def index(paths: str | Path | Iterable[str | Path], store: str | Path, *,
           model: str | None = None, weights: str | Path | None = None, runtime: str = "auto",
           tile_size: int | None = None, stride: int | None = None,
           max_invalid: float | None = None, bands: Sequence[int] | None = None,
-          batch_size: int = 64, threads: int | None = None, recipe: str | None = None,
-          progress: bool = False) -> IndexReport:
+          batch_size: int | None = None, threads: int | None = None,
+          recipe: str | None = None, progress: bool = False, device: str = "auto",
+          cluster: str = "auto", workers: int | None = None,
+          readers: int | None = None) -> IndexReport:
     """Tile and fingerprint every image under `paths` into the store at `store`.
 
     Creates the store, or appends to it (skipping images already done and resuming partly
     indexed ones). Unreadable or unusable images are listed in the report, not raised.
+    `device` is cpu, cuda or auto (cuda when there is one); `cluster` is local, ray or auto
+    (ray when $RAY_ADDRESS is set), `workers` the Ray actor pool size (see `cluster`).
+    The batch size defaults to 64 tiles on a CPU and 512 on a GPU, `readers` (threads reading
+    and decoding ahead of the model) to 1 on a CPU and up to 8 on a GPU.
     """
     if isinstance(paths, str | Path):
         paths = [paths]
@@ -61,12 +72,31 @@ def index(paths: str | Path | Iterable[str | Path], store: str | Path, *,
             model = model or s.identity.name
             recipe = recipe or s.identity.recipe
             tile_size = tile_size or s.tile_size
-    fp = load_fingerprinter(model, weights=weights, runtime=runtime,
-                            tile_size=tile_size or 256, threads=threads, recipe=recipe)
+    from tilesearch.cluster import import_ray, use_cluster
+
+    on_ray = use_cluster(cluster)
+    if on_ray:
+        import_ray()  # fail before any work when the extra is missing
+    if on_ray and threads is None:
+        threads = 1  # one Ray worker per CPU, one inference thread each
+    load = partial(load_fingerprinter, model, weights=weights, runtime=runtime,
+                   tile_size=tile_size or 256, threads=threads, recipe=recipe, device=device)
+    fp = load(device="cpu") if on_ray else load()  # on Ray the driver needs the identity only
+    on_gpu = getattr(fp, "device", "cpu") == "cuda"
+    batch = batch_size or (GPU_BATCH if on_gpu else 64)
+    readers = readers or (min(8, os.cpu_count() or 1) if on_gpu else 1)
+    bar = progress_bar if progress else None
     with open_or_create_store(store, fp, tile_size=tile_size, stride=stride,
                               max_invalid=max_invalid) as s:
-        return index_images(list(paths), s, fp, bands=bands, batch_size=batch_size,
-                            progress=progress_bar if progress else None)
+        if on_ray:
+            from tilesearch.cluster import index_on_ray
+
+            gpu = device == "cuda"  # each worker then takes one GPU
+            return index_on_ray(list(paths), s, load, bands=bands,
+                                batch_size=batch_size or (GPU_BATCH if gpu else 64),
+                                workers=workers, num_gpus=1.0 if gpu else 0.0, progress=bar)
+        return index_images(list(paths), s, fp, bands=bands, batch_size=batch, progress=bar,
+                            readers=readers)
 
 
 def _bar(total: int, desc: str) -> Any:

@@ -70,18 +70,31 @@ def cli() -> None:
 @click.option("--max-invalid", type=float, default=None,
               help="Drop tiles with a larger invalid (nodata) fraction [default: 0.5].")
 @click.option("--bands", default=None, help="Bands to use as RGB, e.g. 4,3,2 (1-based).")
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--batch-size", type=int, default=None,
+              help="Tiles per inference call [default: 64 on a CPU, 512 on a GPU].")
 @click.option("--threads", type=int, default=None, help="Inference threads [default: all].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="Where the model runs (auto: a CUDA GPU when there is one).")
+@click.option("--cluster", type=click.Choice(["auto", "local", "ray"]), default="auto",
+              show_default=True,
+              help="Run on a Ray cluster (auto: when RAY_ADDRESS is set; needs "
+                   "tilesearch[cluster]).")
+@click.option("--workers", type=int, default=None,
+              help="Ray workers, one model each [default: one per CPU, or GPU, of the cluster].")
+@click.option("--readers", type=int, default=None,
+              help="Threads reading tiles ahead of the model [default: 1, up to 8 on a GPU].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: Path | None,
               runtime: str, recipe: str | None, tile_size: int | None, stride: int | None,
-              max_invalid: float | None, bands: str | None, batch_size: int,
-              threads: int | None, quiet: bool) -> None:
+              max_invalid: float | None, bands: str | None, batch_size: int | None,
+              threads: int | None, device: str, cluster: str, workers: int | None,
+              readers: int | None, quiet: bool) -> None:
     """Tile and fingerprint every image under PATHS into a store (resumable)."""
     report = api.index(list(paths), store, model=model, weights=weights, runtime=runtime,
                        tile_size=tile_size, stride=stride, max_invalid=max_invalid,
                        bands=_ints(bands), batch_size=batch_size, threads=threads,
-                       recipe=recipe, progress=not quiet)
+                       recipe=recipe, progress=not quiet, device=device, cluster=cluster,
+                       workers=workers, readers=readers)
     click.echo(f"indexed {len(report.indexed)} image(s), {report.tiles_added} tiles in "
                f"{report.seconds:.1f} s ({report.tiles_per_second:.1f} tiles/s) into {store}")
     if report.already_done:

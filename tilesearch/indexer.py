@@ -5,7 +5,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -78,10 +80,13 @@ def _check_setting(store: Store, key: str, value: float | None) -> None:
 
 def index_images(paths: Iterable[str | Path], store: Store, model: Fingerprinter, *,
                  bands: Sequence[int] | None = None, batch_size: int = 64,
-                 progress: Callable[[int], Progress] | None = None) -> IndexReport:
+                 progress: Callable[[int], Progress] | None = None,
+                 readers: int = 1) -> IndexReport:
     """Fingerprint every image under `paths` into `store`; bad files are reported, not fatal.
 
-    Returns a report whose `indexed` lists (path, tiles added by this run).
+    Returns a report whose `indexed` lists (path, tiles added by this run). `readers` threads
+    read and decode batches ahead of the model (one keeps a CPU model fed; a GPU needs more),
+    each with its own open dataset; batches reach the model in order.
 
     `progress`, when given, is called once with the total number of tile windows to process
     and returns the callback that is then called after each batch.
@@ -91,11 +96,12 @@ def index_images(paths: Iterable[str | Path], store: Store, model: Fingerprinter
     files, bad_paths = find_images(paths)
     for err in bad_paths:
         report.failed.append((err.path, err.reason))
-    plans = _plan(files, store, bands, report)
+    plans = plan_images(files, store, bands, report)
     tick = progress(sum(len(p.windows) for p in plans)) if progress else None
     for plan in plans:
         try:
-            added = _index_one(plan, store, model, batch_size, tick, len(report.failed))
+            added = _index_one(plan, store, model, batch_size, tick, len(report.failed),
+                               readers)
             report.indexed.append((plan.info.path, added))
             report.tiles_added += added
         except InputError as exc:
@@ -107,8 +113,10 @@ def index_images(paths: Iterable[str | Path], store: Store, model: Fingerprinter
     return report
 
 
-def _plan(files: list[Path], store: Store, bands: Sequence[int] | None,
-          report: IndexReport) -> list[_Plan]:
+def plan_images(files: list[Path], store: Store, bands: Sequence[int] | None,
+                report: IndexReport) -> list[_Plan]:
+    """The images still to index and their windows not yet committed; images that cannot be
+    used are recorded as failures, images already done listed in the report."""
     plans = []
     for f in files:
         try:
@@ -151,22 +159,59 @@ def _resume_info(new: ImageInfo, old: ImageInfo) -> ImageInfo:
 
 
 def _index_one(plan: _Plan, store: Store, model: Fingerprinter, batch_size: int,
-               tick: Progress | None, failed: int) -> int:
+               tick: Progress | None, failed: int, readers: int = 1) -> int:
     info = plan.info
     image_id = store.begin_image(info)
     keep_from = 1.0 - store.max_invalid
     added = 0
-    with open_image(info.path, bands=info.bands, stretch=info.stretch) as src:
-        for n_windows, kept, pixels in prefetch(_read(src, plan.windows, batch_size, keep_from)):
-            if kept:
-                added += len(store.append(image_id, kept, model.embed(pixels)))
-            if tick:
-                tick(n_windows, failed)
+    for n_windows, kept, pixels in read_batches(info, plan.windows, batch_size, keep_from,
+                                                readers):
+        if kept:
+            added += len(store.append(image_id, kept, model.embed(pixels)))
+        if tick:
+            tick(n_windows, failed)
     if store.tile_count(image_id) == 0:
         raise InputError(info.path, f"no tile has at least {keep_from:.0%} valid pixels "
                                     "(empty or fully masked image?)")
     store.finish_image(image_id)
     return added
+
+
+Batch = tuple[int, list[Tile], np.ndarray]
+
+
+def read_batches(info: ImageInfo, windows: list[Window], batch_size: int, keep_from: float,
+                 readers: int = 1) -> Iterator[Batch]:
+    """(windows read, tiles kept, their stacked pixels) per batch, in order, read ahead by
+    one background thread (`readers` 1) or a pool of `readers` threads."""
+    if readers <= 1:
+        with open_image(info.path, bands=info.bands, stretch=info.stretch) as src:
+            yield from prefetch(_read(src, windows, batch_size, keep_from))
+        return
+    local = threading.local()
+    opened: list[RasterSource] = []
+
+    def read(batch: list[Window]) -> Batch:
+        if not hasattr(local, "src"):
+            local.src = open_image(info.path, bands=info.bands, stretch=info.stretch)
+            opened.append(local.src)
+        return next(_read(local.src, batch, len(batch), keep_from))
+
+    pending: deque[Future[Batch]] = deque()
+    pool = ThreadPoolExecutor(readers, thread_name_prefix="tilesearch-reader")
+    try:
+        for batch in batched(windows, batch_size):
+            pending.append(pool.submit(read, batch))
+            if len(pending) > readers:  # bounded: at most readers + 1 batches in memory
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True)
+        for src in opened:
+            src.close()
 
 
 def _read(src: RasterSource, windows: list[Window], batch_size: int,

@@ -173,17 +173,7 @@ class RasterSource:
         return tiles
 
     def _locate(self, tiles: list[Tile]) -> None:
-        info = self.info
-        if not tiles or info.crs is None or info.transform is None:
-            return
-        centres, boxes, _ = geo.lonlat_footprints(info.crs, info.transform,
-                                                  [t.window for t in tiles])
-        crs = geo.short_crs(info.crs)
-        for t, centre, box in zip(tiles, centres, boxes, strict=True):
-            t.crs = crs
-            t.bounds = geo.window_bounds(info.transform, t.window)
-            t.lonlat = centre
-            t.lonlat_bounds = box
+        locate_tiles(self.info, tiles)
 
     def read_resized(self, size: int) -> np.ndarray:
         """The whole image resampled to size x size (bilinear, overviews used when present)."""
@@ -192,6 +182,20 @@ class RasterSource:
         data = self._guard(lambda: self._ds.read(list(self.info.bands), out_shape=(
             len(self.info.bands), size, size), resampling=Resampling.bilinear))
         return _to_rgb8(data, self.info.stretch)
+
+
+def locate_tiles(info: ImageInfo, tiles: list[Tile]) -> None:
+    """Set the CRS, bounds and lon/lat footprint of `tiles` of a georeferenced image."""
+    if not tiles or info.crs is None or info.transform is None:
+        return
+    centres, boxes, _ = geo.lonlat_footprints(info.crs, info.transform,
+                                              [t.window for t in tiles])
+    crs = geo.short_crs(info.crs)
+    for t, centre, box in zip(tiles, centres, boxes, strict=True):
+        t.crs = crs
+        t.bounds = geo.window_bounds(info.transform, t.window)
+        t.lonlat = centre
+        t.lonlat_bounds = box
 
 
 def open_image(path: str | Path, bands: Sequence[int] | None = None,

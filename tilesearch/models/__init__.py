@@ -67,14 +67,17 @@ def load_model(
     tile_size: int = 256,
     threads: int | None = None,
     recipe: str = DEFAULT_RECIPE,
+    device: str = "auto",
 ) -> Fingerprinter:
     """A fingerprinter for model `name` on `runtime` ("auto" picks the fastest installed).
 
     `weights` overrides the model's default ImageNet weights file; `threads` defaults to all
     cores; `recipe` (see `models.recipes`) sets how tiles are shown to the network. Raises
     ModelError for an unknown model, runtime or recipe, or unusable weights, and
-    MissingDependencyError when the runtime's package is missing.
+    MissingDependencyError when the runtime's package is missing. `device` is "cpu", "cuda"
+    (torch on a GPU, see `models.device`) or "auto" (cuda when torch sees one).
     """
+    from tilesearch.models import device as dv
     from tilesearch.models import runtime as rt
     from tilesearch.models.recipes import apply_recipe, check_recipe
 
@@ -90,6 +93,10 @@ def load_model(
     identity = ModelIdentity(name, _sha256(path), entry.dim, entry.normalisation, recipe)
     spec = rt.NetworkSpec(identity, tile_size,
                           _memo(lambda: apply_recipe(entry.build(path), recipe)))
+    if dv.resolve_device(device) == "cuda":
+        dv.check_cuda_runtime(runtime)
+        return rt.CompiledFingerprinter(identity, "torch", dv.cuda_runner(spec.make_module()),
+                                        tile_size, max_batch=dv.GPU_BATCH, device="cuda")
     nthreads = threads or rt.default_threads()
     for choice in rt.installed_runtimes() if runtime == "auto" else [runtime]:
         try:

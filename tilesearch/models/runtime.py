@@ -244,24 +244,29 @@ class CompiledFingerprinter:
     """
 
     def __init__(
-        self, identity: ModelIdentity, runtime: str, runner: Runner, tile_size: int
+        self, identity: ModelIdentity, runtime: str, runner: Runner, tile_size: int,
+        max_batch: int | None = None, device: str = "cpu",
     ) -> None:
         self.identity = identity
         self.runtime = runtime
         self.tile_size = tile_size
+        self.max_batch = max_batch
+        self.device = device
         self._run = runner
 
     def __repr__(self) -> str:
-        return f"<Fingerprinter {self.identity.name} on {self.runtime}, {self.tile_size}px>"
+        return (f"<Fingerprinter {self.identity.name} on {self.runtime} ({self.device}), "
+                f"{self.tile_size}px>")
 
     def embed(self, tiles: np.ndarray) -> np.ndarray:
         """Fingerprints of uint8 tiles (N, tile, tile, 3) as float32 (N, dim)."""
         tiles = self._check(tiles)
         if len(tiles) == 0:
             return np.zeros((0, self.identity.dim), dtype=np.float32)
+        step = self.max_batch or MAX_BATCH
         parts = [
-            self._run(np.ascontiguousarray(tiles[i : i + MAX_BATCH]))
-            for i in range(0, len(tiles), MAX_BATCH)
+            self._run(np.ascontiguousarray(tiles[i : i + step]))
+            for i in range(0, len(tiles), step)
         ]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 

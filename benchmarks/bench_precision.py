@@ -1,0 +1,122 @@
+"""Would int8 inference on the CPU keep the ranking? Measured on real tiles, not assumed.
+
+    python benchmarks/bench_precision.py [--data ../shared/data/orthos] [--tiles 600]
+
+Quantizes the default model's OpenVINO graph to int8 with NNCF (post-training, calibrated on
+300 real ortho tiles), then on `--tiles` real tiles reports: recall@10 of each tile's int8
+neighbours against its float32 neighbours (adoption needs >= 0.99), and the model-only
+tiles/s of both graphs measured in the same run. bf16 is not measured on a CPU without
+AVX512-BF16 or AMX (OpenVINO runs such hints in f32 there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results_io import save
+
+from tilesearch.models import load_model
+from tilesearch.raster import find_images, open_image
+from tilesearch.tiling import tile_grid
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "orthos"
+
+
+def real_tiles(data: Path, n: int) -> np.ndarray:
+    """Up to `n` valid tiles spread evenly over the images' grids."""
+    files, _ = find_images([data])
+    out = []
+    for f in files:
+        with open_image(f) as src:
+            grid = tile_grid(src.info.width, src.info.height)
+            pick = grid[:: max(1, len(grid) // (n // len(files) * 2))]
+            out += [t.pixels for t in src.read_tiles(pick) if t.valid_fraction >= 0.99]
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(out), size=min(n, len(out)), replace=False)
+    return np.stack([out[i] for i in sorted(idx)])
+
+
+def recall_at_k(ref: np.ndarray, other: np.ndarray, k: int = 10) -> float:
+    """Mean overlap of each row's k nearest neighbours (itself excluded) under both."""
+    def knn(x: np.ndarray) -> np.ndarray:
+        d = (x * x).sum(1)[:, None] - 2 * x @ x.T + (x * x).sum(1)[None]
+        np.fill_diagonal(d, np.inf)
+        return np.argsort(d, axis=1)[:, :k]
+    a, b = knn(ref), knn(other)
+    return float(np.mean([len(set(x) & set(y)) / k for x, y in zip(a, b, strict=True)]))
+
+
+def rate(run: Any, tiles: np.ndarray, batch: int = 64, repeats: int = 5) -> float:
+    x = np.ascontiguousarray(tiles[:batch])
+    run(x)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run(x)
+        times.append(time.perf_counter() - t)
+    return batch / statistics.median(times)
+
+
+def embed(run: Any, tiles: np.ndarray, batch: int = 64) -> np.ndarray:
+    return np.concatenate([run(tiles[i:i + batch]) for i in range(0, len(tiles), batch)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--tiles", type=int, default=600)
+    args = ap.parse_args(argv)
+    if not args.data.exists():
+        print(f"skipped: {args.data} not found")
+        return 0
+    try:
+        import nncf
+        import openvino as ov
+    except ImportError:
+        print("skipped: needs nncf (pip install nncf) and openvino")
+        return 0
+    from tilesearch.models.runtime import cache_dir
+
+    fp = load_model(runtime="openvino")
+    xml = sorted(cache_dir().glob(
+        f"{fp.identity.name}-{fp.identity.weights_sha256[:16]}-{fp.identity.recipe}-256px-"
+        "openvino-*.xml"))[-1]
+    tiles = real_tiles(args.data, args.tiles)
+    core = ov.Core()
+    threads = len(os.sched_getaffinity(0))
+    cfg = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+    model = core.read_model(str(xml))
+    calib = [tiles[i:i + 4] for i in range(0, min(300, len(tiles)), 4)]
+    t0 = time.perf_counter()
+    q = nncf.quantize(model, nncf.Dataset(calib), subset_size=len(calib))
+    quant_s = time.perf_counter() - t0
+    runs = {}
+    for name, m in (("f32", model), ("int8", q)):
+        req = core.compile_model(m, "CPU", {**cfg, "INFERENCE_PRECISION_HINT": "f32"})
+        runs[name] = (lambda r: lambda b: np.asarray(r.infer({0: b})[0], np.float32))(
+            req.create_infer_request())
+    vecs = {name: embed(run, tiles) for name, run in runs.items()}
+    speeds = {name: rate(run, tiles) for name, run in runs.items()}
+    res = {
+        "tiles": len(tiles), "model": fp.identity.name, "recipe": fp.identity.recipe,
+        "recall_at_10_int8_vs_f32": round(recall_at_k(vecs["f32"], vecs["int8"]), 4),
+        "tiles_per_s": {k: round(v, 1) for k, v in speeds.items()},
+        "speedup_int8": round(speeds["int8"] / speeds["f32"], 2),
+        "quantize_s": round(quant_s, 1), "load_average": os.getloadavg(),
+    }
+    print(res)
+    save(res, "precision.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
