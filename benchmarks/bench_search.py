@@ -115,7 +115,9 @@ def prototype_search(
 
 def build_store(path: Path, vectors: np.ndarray, chunk: int = 20000) -> Store:
     """A real store holding `vectors`, with minimal tile records on fake image grids."""
-    store = Store.create(path, IDENTITY)
+    dim = vectors.shape[1]
+    store = Store.create(path, IDENTITY if dim == DIM else
+                         ModelIdentity("bench", "b" * 64, dim, "synthetic"))
     rows, cols = grid_shape(len(vectors))
     wins = windows(len(vectors))
     valid = np.ones((1, 1), bool)

@@ -1,0 +1,310 @@
+"""The search index at scale: build time, bytes, RAM, latency and recall@10 against exact.
+
+    python benchmarks/bench_ann.py --n 180000            # store with full vectors (default)
+    python benchmarks/bench_ann.py --n 10000000 --drop-full
+
+Fingerprints are synthesised from real ones so that their distribution is realistic: the
+orthomosaics in ../shared/data/orthos are indexed with the default model (cached under
+benchmarks/results/orthos.tiles), and each synthetic fingerprint is
+
+    x = a + t (b - a) + s (c - c'),   clipped at 0,
+
+where a is a random real fingerprint, b one of a's 10 nearest real neighbours, t ~ U(0, 1),
+(c, c') a random real fingerprint and its nearest neighbour and s ~ N(0, 0.25): points along
+the segments between real neighbours, moved by a small step along a real local difference,
+so the noise lies in the directions real fingerprints vary in (not isotropic). Queries are
+500 fresh samples (not in the store).
+
+n = 180,000: a real store (full vectors kept) is built, then ``ann.build``; queries go through
+``knn.nearest`` (k=10, overlap suppression, metadata from SQLite) and the raw
+``knn.ranked``, by the index and exactly; the prototype's method (a Python dict of lists,
+512-d, a loop and a full sort; see bench_search.py) is timed in the same run.
+n = 10,000,000 (--drop-full): 51 GB of float32 vectors do not fit this machine's disk, so
+the store is written codes-only, as ``build-index --drop-full`` leaves it: index trained on
+100,000 samples, vectors generated and added in chunks, the exact top 10 of every query
+tracked chunk by chunk, the tiles' metadata rows written to SQLite.
+
+Query figures come from a fresh process that opens the store (open time, RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from results_io import save
+
+from tilesearch import ann
+from tilesearch.store import Store
+
+HERE = Path(__file__).resolve().parent
+ORTHOS = HERE.parents[1] / "shared" / "data" / "orthos"
+REAL_STORE = HERE / "results" / "orthos.tiles"
+QUERIES, K = 500, 10
+
+
+# ----- realistic synthetic fingerprints ---------------------------------------------------------
+class Synth:
+    """Draws fingerprints from real ones (see the module docstring); rows are reproducible
+    from their draws, so exact vectors of any id can be rebuilt for recall."""
+
+    def __init__(self, real: np.ndarray) -> None:
+        self.real = real
+        unit = real / np.linalg.norm(real, axis=1, keepdims=True)
+        sim = unit @ unit.T
+        np.fill_diagonal(sim, -np.inf)
+        self.nn = np.argsort(-sim, axis=1)[:, :10]
+
+    def draws(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, 5) float64: a, b, t, c, s."""
+        a = rng.integers(0, len(self.real), n)
+        return np.stack([a, self.nn[a, rng.integers(0, 10, n)], rng.random(n),
+                         rng.integers(0, len(self.real), n), rng.normal(0, 0.25, n)], 1)
+
+    def vectors(self, d: np.ndarray) -> np.ndarray:
+        a, b, c = d[:, 0].astype(int), d[:, 1].astype(int), d[:, 3].astype(int)
+        r = self.real
+        x = r[a] + d[:, 2:3].astype(np.float32) * (r[b] - r[a])
+        x += d[:, 4:5].astype(np.float32) * (r[c] - r[self.nn[c, 0]])
+        return np.maximum(x, 0, out=x)
+
+
+def real_fingerprints() -> np.ndarray:
+    if not (REAL_STORE / "manifest.json").exists():
+        if not ORTHOS.is_dir():
+            sys.exit(f"no real imagery at {ORTHOS}")
+        from tilesearch import api
+
+        api.index(ORTHOS, REAL_STORE, progress=True)
+    with Store.open(REAL_STORE) as s:
+        return np.array(s.vectors(), np.float32)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+# ----- building -----------------------------------------------------------------------------------
+def write_store(path: Path, synth: Synth, n: int, full: bool, seed: int,
+                queries: np.ndarray) -> dict[str, Any]:
+    """Write an n-tile store; returns timings and the exact top K of the queries."""
+    from bench_search import IMAGES, build_store, grid_shape
+
+    from tilesearch.models.base import ModelIdentity
+
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    draws = synth.draws(n, rng)
+    qn = unit(queries)
+    top_s = np.full((len(queries), K), -np.inf, np.float32)
+    top_i = np.zeros((len(queries), K), np.int64)
+    chunk = 200_000
+    if full:
+        vecs = synth.vectors(draws)
+        store = build_store(path, vecs)
+        store.close()
+        gen_s = time.perf_counter() - t0
+        _track(qn, unit(vecs), 0, top_s, top_i)
+        with Store.open(path, writable=True) as s:
+            t1 = time.perf_counter()
+            report = ann.build(s)
+            build_s = time.perf_counter() - t1
+    else:
+        identity = ModelIdentity("efficientnet-lite0", "b" * 64, synth.real.shape[1], "synth")
+        s = Store.create(path, identity)
+        spec = ann.choose_spec(n)
+        import faiss
+
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        t1 = time.perf_counter()
+        index = faiss.index_factory(s.dim, spec.factory, faiss.METRIC_INNER_PRODUCT)
+        index.train(unit(synth.vectors(synth.draws(ann.TRAIN_MAX, rng))))
+        train_s = time.perf_counter() - t1
+        for lo in range(0, n, chunk):
+            x = unit(synth.vectors(draws[lo:lo + chunk]))
+            index.add(x)
+            _track(qn, x, lo, top_s, top_i)
+            print(f"  added {lo + len(x):,}/{n:,} ({time.perf_counter() - t0:.0f} s)",
+                  file=sys.stderr, flush=True)
+        build_s = time.perf_counter() - t1
+        _codes_only_store(s, index, spec, n, IMAGES, grid_shape(n))
+        gen_s = 0.0
+        report = ann.BuildReport("built", n, spec.factory, int(index.sa_code_size()),
+                                 build_s, True)
+        s.close()
+        print(f"  trained in {train_s:.0f} s", file=sys.stderr)
+    return {"draws": draws, "top_s": top_s, "top_i": top_i, "generate_store_s": gen_s,
+            "build_index_s": build_s, "report": report.to_dict()}
+
+
+def _track(qn: np.ndarray, x: np.ndarray, offset: int, top_s: np.ndarray,
+           top_i: np.ndarray) -> None:
+    """Merge the exact top K of the queries over rows `x` (ids from `offset`)."""
+    sims = qn @ x.T
+    part = np.argpartition(-sims, K - 1, axis=1)[:, :K]
+    s_all = np.concatenate([top_s, np.take_along_axis(sims, part, 1)], 1)
+    i_all = np.concatenate([top_i, part + offset], 1)
+    best = np.argsort(-s_all, axis=1, kind="stable")[:, :K]
+    top_s[:] = np.take_along_axis(s_all, best, 1)
+    top_i[:] = np.take_along_axis(i_all, best, 1)
+
+
+def _codes_only_store(s: Store, index: Any, spec: ann.IndexSpec, n: int, images: int,
+                      shape: tuple[int, int]) -> None:
+    """Metadata rows of n tiles on fake image grids, unit norms, and the index: the layout
+    ``build-index --drop-full`` leaves (written directly: 51 GB of vectors would not fit)."""
+    import faiss
+
+    from tilesearch.records import ImageInfo
+
+    rows, cols = shape
+    per = rows * cols
+    with s.db:
+        s.db.execute("BEGIN")
+        for img in range(images):
+            info = ImageInfo(path=f"/bench/img{img:02d}.tif", width=(cols + 1) * 128,
+                             height=(rows + 1) * 128, band_count=3, dtype="uint8",
+                             bands=(1, 2, 3), crs=None, transform=None, mask="zero",
+                             size_bytes=0, mtime=0.0)
+            s.db.execute("INSERT INTO images(id, path, info, status, n_tiles, updated) "
+                         "VALUES (?, ?, ?, 'done', ?, 0)",
+                         (img + 1, info.path, json.dumps(info.to_dict()),
+                          min(per, n - img * per)))
+        s.db.executemany(
+            "INSERT INTO tiles(id, image_id, col_off, row_off, width, height, valid) "
+            "VALUES (?, ?, ?, ?, 256, 256, 1.0)",
+            ((i, i // per + 1, (i % per % cols) * 128, (i % per // cols) * 128)
+             for i in range(n)))
+    with open(s.path / "norms.f32", "wb") as f:
+        f.write(np.ones(n, np.float32).tobytes())
+    name = "ann/index-bench.faiss"
+    (s.path / "ann").mkdir(exist_ok=True)
+    faiss.write_index(index, str(s.path / name))
+    s.manifest.update(full_from=n, vectors_file=f"vectors-{n}.f32")
+    (s.path / f"vectors-{n}.f32").touch()
+    s.set_manifest("ann", {"file": name, "factory": spec.factory, "nprobe": spec.nprobe,
+                           "metric": "cosine", "count": n,
+                           "code_bytes": int(index.sa_code_size()), "built": time.time()})
+
+
+# ----- querying (in a fresh process) -------------------------------------------------------------
+def query_process(store: str, queries_file: str, out: str, exact: bool) -> None:
+    """Open the store, answer every query by index (and exactly when full vectors exist)."""
+    from tilesearch.knn import nearest, ranked
+
+    t0 = time.perf_counter()
+    s = Store.open(store)
+    index = ann.cached(s)
+    ranked(s, np.load(queries_file)[0], K)  # first query: pages the index in
+    open_s = time.perf_counter() - t0
+    qs = np.load(queries_file)
+    res: dict[str, Any] = {"open_and_first_query_s": open_s}
+    lat, ids = [], []
+    for q in qs:
+        t = time.perf_counter()
+        i, _ = ranked(s, q, K)
+        lat.append(time.perf_counter() - t)
+        ids.append(i)
+    res |= _stats("ranked_index", lat)
+    res["ids"] = [i.tolist() for i in ids]
+    lat = []
+    for q in qs[:100]:
+        t = time.perf_counter()
+        nearest(s, q, K)
+        lat.append(time.perf_counter() - t)
+    res |= _stats("nearest_index", lat)
+    t = time.perf_counter()
+    assert index is not None
+    index.index.search(unit(qs).astype(np.float32), K)
+    res["batch_queries_per_s"] = len(qs) / (time.perf_counter() - t)
+    if exact:
+        lat = []
+        for q in qs[:50]:
+            t = time.perf_counter()
+            ranked(s, q, K, exact=True)
+            lat.append(time.perf_counter() - t)
+        res |= _stats("ranked_exact", lat)
+    res["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(out).write_text(json.dumps(res))
+
+
+def _stats(name: str, lat: list[float]) -> dict[str, float]:
+    ms = sorted(x * 1e3 for x in lat)
+    return {f"{name}_p50_ms": statistics.median(ms),
+            f"{name}_p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))]}
+
+
+def recall(synth: Synth, built: dict[str, Any], queries: np.ndarray,
+           ids: list[list[int]]) -> float:
+    """Tie-aware recall@K: a returned id counts if its exact similarity reaches the K-th."""
+    qn, hits = unit(queries), 0
+    for q, got, kth in zip(qn, ids, built["top_s"][:, -1], strict=True):
+        if got:
+            sims = unit(synth.vectors(built["draws"][np.asarray(got)])) @ q
+            hits += int((sims >= kth - 1e-5).sum())
+    return hits / (K * len(queries))
+
+
+def prototype_seconds(n: int) -> float:
+    """The prototype's dict-of-lists loop at n tiles (512-d, bench_search), 3 queries."""
+    from bench_search import _measure_lists, make_fingerprints, tile_name, windows
+
+    vecs = make_fingerprints(n)
+    names = [tile_name(i, w) for i, w in windows(n)]
+    return float(_measure_lists(vecs, names, np.arange(3))["prototype_lists_median_s"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=180_000)
+    ap.add_argument("--drop-full", action="store_true")
+    ap.add_argument("--no-prototype", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--query-process", nargs=4, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.query_process:
+        query_process(*a.query_process[:3], exact=a.query_process[3] == "1")
+        return
+    synth = Synth(real_fingerprints())
+    queries = synth.vectors(synth.draws(QUERIES, np.random.default_rng(a.seed + 99)))
+    with tempfile.TemporaryDirectory(prefix="bench-ann-", dir=HERE / "results") as tmp:
+        path = Path(tmp) / "store.tiles"
+        built = write_store(path, synth, a.n, not a.drop_full, a.seed, queries)
+        bytes_on_disk = Store.open(path).bytes_on_disk()
+        np.save(Path(tmp) / "q.npy", queries)
+        out = Path(tmp) / "q.json"
+        subprocess.run([sys.executable, __file__, "--query-process", str(path),
+                        str(Path(tmp) / "q.npy"), str(out), "0" if a.drop_full else "1"],
+                       check=True)
+        q = json.loads(out.read_text())
+    res = {"n": a.n, "dim": int(synth.real.shape[1]), "full_vectors_kept": not a.drop_full,
+           "real_fingerprints": len(synth.real), "queries": QUERIES, "k": K,
+           "generate_store_s": built["generate_store_s"],
+           "build_index_s": built["build_index_s"], "index": built["report"],
+           "bytes_on_disk": bytes_on_disk, "bytes_per_tile": bytes_on_disk / a.n,
+           "recall_at_10": recall(synth, built, queries, q.pop("ids")), **q,
+           "cpu_count": os.cpu_count()}
+    if not a.no_prototype and a.n <= 200_000:
+        res["prototype_s"] = prototype_seconds(a.n)
+        res["speedup_p50_vs_prototype"] = res["prototype_s"] * 1e3 / res["ranked_index_p50_ms"]
+        res["speedup_nearest_vs_prototype"] = (res["prototype_s"] * 1e3
+                                               / res["nearest_index_p50_ms"])
+    print(json.dumps(res, indent=2))
+    save(res, HERE / "results" / f"ann-{a.n}{'-codes' if a.drop_full else ''}.json")
+
+
+if __name__ == "__main__":
+    main()
