@@ -13,7 +13,7 @@ where a is a random real fingerprint, b one of a's 10 nearest real neighbours, t
 (c, c') a random real fingerprint and its nearest neighbour and s ~ N(0, 0.25): points along
 the segments between real neighbours, moved by a small step along a real local difference,
 so the noise lies in the directions real fingerprints vary in (not isotropic). Queries are
-500 fresh samples (not in the store).
+fresh samples (not in the store; 500 by default).
 
 n = 180,000: a real store (full vectors kept) is built, then ``ann.build``; queries go through
 ``knn.nearest`` (k=10, overlap suppression, metadata from SQLite) and the raw
@@ -273,13 +273,14 @@ def main() -> None:
     ap.add_argument("--drop-full", action="store_true")
     ap.add_argument("--no-prototype", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--queries", type=int, default=QUERIES)
     ap.add_argument("--query-process", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.query_process:
         query_process(*a.query_process[:3], exact=a.query_process[3] == "1")
         return
     synth = Synth(real_fingerprints())
-    queries = synth.vectors(synth.draws(QUERIES, np.random.default_rng(a.seed + 99)))
+    queries = synth.vectors(synth.draws(a.queries, np.random.default_rng(a.seed + 99)))
     with tempfile.TemporaryDirectory(prefix="bench-ann-", dir=HERE / "results") as tmp:
         path = Path(tmp) / "store.tiles"
         built = write_store(path, synth, a.n, not a.drop_full, a.seed, queries)
@@ -291,7 +292,7 @@ def main() -> None:
                        check=True)
         q = json.loads(out.read_text())
     res = {"n": a.n, "dim": int(synth.real.shape[1]), "full_vectors_kept": not a.drop_full,
-           "real_fingerprints": len(synth.real), "queries": QUERIES, "k": K,
+           "real_fingerprints": len(synth.real), "queries": a.queries, "k": K,
            "generate_store_s": built["generate_store_s"],
            "build_index_s": built["build_index_s"], "index": built["report"],
            "bytes_on_disk": bytes_on_disk, "bytes_per_tile": bytes_on_disk / a.n,

@@ -1,10 +1,19 @@
 """tilesearch: find similar places in huge aerial and drone imagery.
 
 Pipeline, one module per stage: raster (reading) -> tiling -> models (fingerprinting)
--> store -> search -> export / render; `api` ties them together, `cli` is a thin shell.
+-> store -> search index (ann) -> search (knn) -> export / render; `api` ties them
+together, `cli` and `web` are thin shells.
 """
 
-from tilesearch.api import check_transforms, evaluate, index, info, load_fingerprinter, search
+from tilesearch.api import (
+    build_index,
+    check_transforms,
+    evaluate,
+    index,
+    info,
+    load_fingerprinter,
+    search,
+)
 from tilesearch.errors import (
     InputError,
     MissingDependencyError,
@@ -33,6 +42,7 @@ __all__ = [
     "Store",
     "StoreError",
     "TilesearchError",
+    "build_index",
     "check_transforms",
     "evaluate",
     "index",
