@@ -7,7 +7,9 @@ tiles alike) and is built once, then reused from benchmarks/results/serve-store-
 `tilesearch serve` runs in a subprocess on 127.0.0.1 (a free port); each client is a thread
 with its own HTTP connection posting `/api/search` for a random tile id (k=10) back to back
 until the time is up. Prints p50/p90/p99 latency, requests per second and errors; the server
-is stopped at the end. Only loopback traffic; bounded in time.
+is stopped at the end. Only loopback traffic; bounded in time. By default the store gets its
+search index first (`tilesearch build-index`, as the README advises for big stores);
+`--exact` measures exact search instead (the index is removed from the cached store).
 """
 
 from __future__ import annotations
@@ -46,6 +48,20 @@ def ensure_store(n: int) -> Path:
     build_store(path, make_fingerprints(n)).close()
     print(f"built {path} in {time.perf_counter() - t0:.0f} s", flush=True)
     return path
+
+
+def set_index(path: Path, wanted: bool) -> None:
+    """Build the store's search index (or forget it, for exact search)."""
+    from tilesearch import ann
+    from tilesearch.store import Store
+
+    with Store.open(path, writable=True) as s:
+        if wanted:
+            r = ann.build(s, force=True)
+            print(f"search index {r.action}: {r.factory} in {r.seconds:.1f} s", flush=True)
+        elif s.manifest.get("ann"):
+            s.manifest.pop("ann")
+            s.set_manifest("format", s.manifest["format"])
 
 
 def free_port() -> int:
@@ -109,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--blas-threads", default=None,
                         help="OMP/OpenBLAS/MKL threads of the server (default: numpy's own)")
+    parser.add_argument("--exact", action="store_true", help="no search index: exact search")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     store = ensure_store(args.n)
+    set_index(store, not args.exact)
     env = {v: args.blas_threads for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                           "MKL_NUM_THREADS")} if args.blas_threads else {}
     port = free_port()
@@ -129,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{res['requests']} requests, {res['errors']} errors, {res['rps']:.1f} req/s, "
           f"p50 {res['p50_ms']:.0f} ms, p90 {res['p90_ms']:.0f} ms, p99 {res['p99_ms']:.0f} ms")
     save({"n": args.n, "clients": args.clients, "seconds": args.seconds, "k": args.k,
+          "search_index": not args.exact,
           "blas_threads": args.blas_threads, "cpus": os.cpu_count(),
           "machine": platform.platform(), "single_client": single, **res}, args.out)
     return 1 if res["errors"] else 0

@@ -1,0 +1,124 @@
+"""Compact fingerprints: bytes per tile, compression, and ranking quality of each codec.
+
+    python benchmarks/bench_codecs.py [--codecs "SQfp16" "PCA128,SQ8" ...]
+
+For each FAISS codec (trained on the fingerprints it encodes, no labels):
+- bytes per tile of the codes, and the compression against the float32 pixels of the indexed
+  images: per tile, the orthos' float32 pixels divided by the number of tiles (the measure of
+  `tilesearch info`), and per 128 px stride cell (196,608 bytes: what each tile adds at 4x
+  overlap; the prototype's 175x was the same measure at 2x overlap);
+- recall@10 against exact full-precision cosine search, tie-aware, on the real orthomosaic
+  fingerprints (each of 300 tiles queries all, itself included), from the codes alone and
+  after exact re-ranking of 256 candidates (what a store with full vectors kept does);
+- mAP and P@10 on UC Merced (2,100 images, class labels as relevance) from the codes alone,
+  beside the exact figure: how much of the retrieval quality the codes keep.
+
+Fingerprints: the default model and recipe. The orthos store is cached in
+benchmarks/results/orthos.tiles (bench_ann.py makes it), UC Merced embeddings in
+benchmarks/results/ucm-fingerprints.npz.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from bench_ann import real_fingerprints, unit
+from results_io import save
+
+from tilesearch import quality
+from tilesearch.store import Store
+
+HERE = Path(__file__).resolve().parent
+UCM = HERE.parents[1] / "shared" / "data" / "ucmerced"
+UCM_CACHE = HERE / "results" / "ucm-fingerprints.npz"
+CODECS = ["SQfp16", "SQ8", "PCA256,SQ8", "PCA128,SQ8", "PCA64,SQ8", "PCA128,SQ4",
+          "PCA256,PQ64"]
+STRIDE_CELL = 128 * 128 * 3 * 4
+
+
+def ucm_fingerprints() -> tuple[np.ndarray, list[str]]:
+    if UCM_CACHE.exists():
+        z = np.load(UCM_CACHE)
+        return z["x"], list(z["labels"])
+    from tilesearch.api import load_fingerprinter
+
+    paths, labels = quality.labelled_images(UCM)
+    model = load_fingerprinter()
+    x = quality.embed_all(model, quality.read_resized(paths, 256))
+    np.savez(UCM_CACHE, x=x, labels=np.asarray(labels))
+    return x, labels
+
+
+def encode(codec: str, x: np.ndarray) -> tuple[np.ndarray, int, float]:
+    """Decoded unit vectors of `x` through `codec`, its bytes per vector, training seconds."""
+    import faiss
+
+    xn = unit(x).astype(np.float32)
+    index = faiss.index_factory(x.shape[1], codec, faiss.METRIC_INNER_PRODUCT)
+    t0 = time.perf_counter()
+    index.train(xn)
+    secs = time.perf_counter() - t0
+    return index.sa_decode(index.sa_encode(xn)), int(index.sa_code_size()), secs
+
+
+def recall(exact: np.ndarray, approx: np.ndarray, queries: np.ndarray,
+           rerank: int = 0, k: int = 10) -> float:
+    """Tie-aware recall@k of ranking by `approx` against `exact` (unit vectors)."""
+    s_true = exact[queries] @ exact.T
+    s_apx = exact[queries] @ approx.T
+    kth = np.sort(s_true, axis=1)[:, -k]
+    depth = max(rerank, k)
+    cand = np.argsort(-s_apx, axis=1)[:, :depth]
+    if rerank:
+        order = np.argsort(-np.take_along_axis(s_true, cand, 1), axis=1)
+        cand = np.take_along_axis(cand, order, 1)
+    got = np.take_along_axis(s_true, cand[:, :k], 1)
+    return float((got >= kth[:, None] - 1e-6).mean())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--codecs", nargs="+", default=CODECS)
+    a = ap.parse_args()
+    ortho = real_fingerprints()
+    with Store.open(HERE / "results" / "orthos.tiles") as s:
+        pixel_bytes = sum(i["info"].width * i["info"].height for i in s.images()) * 12
+    per_tile_pixels = pixel_bytes / len(ortho)
+    ucm, labels = ucm_fingerprints()
+    queries = np.random.default_rng(0).choice(len(ortho), 300, replace=False)
+    exact_ucm = quality.retrieval_metrics(quality.pairwise_distances(ucm), labels).overall
+    rows: list[dict[str, Any]] = [{"codec": "float32 (exact)", "bytes": ortho.shape[1] * 4,
+                                   "recall@10": 1.0, "recall@10_rerank256": 1.0,
+                                   "ucm_mAP": exact_ucm["mAP"], "ucm_P@10": exact_ucm["P@10"]}]
+    ex = unit(ortho)
+    for codec in a.codecs:
+        dec, nbytes, secs = encode(codec, ortho)
+        dec_ucm, _, _ = encode(codec, ucm)
+        m = quality.retrieval_metrics(quality.pairwise_distances(dec_ucm), labels).overall
+        rows.append({"codec": codec, "bytes": nbytes, "train_s": secs,
+                     "recall@10": recall(ex, dec, queries),
+                     "recall@10_rerank256": recall(ex, dec, queries, rerank=256),
+                     "ucm_mAP": m["mAP"], "ucm_P@10": m["P@10"]})
+    print(f"{'codec':<16} {'bytes':>6} {'x pixels':>9} {'x cell':>7} {'recall@10':>9} "
+          f"{'+rerank':>8} {'UCM mAP':>8} {'UCM P@10':>8}")
+    for r in rows:
+        r["ratio_vs_pixels"] = per_tile_pixels / r["bytes"]
+        r["ratio_vs_stride_cell"] = STRIDE_CELL / r["bytes"]
+        print(f"{r['codec']:<16} {r['bytes']:>6} {r['ratio_vs_pixels']:>9.0f} "
+              f"{r['ratio_vs_stride_cell']:>7.0f} {r['recall@10']:>9.3f} "
+              f"{r['recall@10_rerank256']:>8.3f} {r['ucm_mAP']:>8.3f} {r['ucm_P@10']:>8.3f}")
+    save({"ortho_tiles": len(ortho), "ucm_images": len(ucm),
+          "float32_pixel_bytes_per_tile": per_tile_pixels, "codecs": rows},
+         HERE / "results" / "codecs.json")
+
+
+if __name__ == "__main__":
+    main()
