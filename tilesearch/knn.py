@@ -141,7 +141,7 @@ def ranked(store: Store, vector: np.ndarray, m: int, metric: str = DEFAULT_METRI
 def _ranked_ann(store: Store, index: ann.AnnIndex, q: np.ndarray, m: int,
                 allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     rerank = store.full_from == 0
-    ids, d = index.search(q, max(m * ann.RERANK, ann.RERANK_MIN) if rerank else m, allowed)
+    ids, d = index.search(q, max(m, ann.RERANK_MIN) if rerank else m, allowed)
     if rerank and len(ids):
         vecs = store.full_vectors(0, store.count)
         order = np.argsort(ids)
