@@ -8,8 +8,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from tilesearch import geo, render
+from tilesearch import api, geo, render
 from tilesearch.errors import QueryError
+from tilesearch.models.base import Fingerprinter
 from tilesearch.records import ImageInfo, TileMeta
 from tilesearch.store import Store
 from tilesearch.tiling import Window, offsets
@@ -37,6 +38,15 @@ class StoreState:
         self.pyramid = Pyramid()
         self.tiles_png = LRU(cache_size)
         self.thumbs_png = LRU(cache_size)
+        self._model: Fingerprinter | None = None
+        self._model_lock = threading.Lock()
+
+    def fingerprinter(self) -> Fingerprinter:
+        """The store's model, loaded on the first image search and kept for the next ones."""
+        with self._model_lock:
+            if self._model is None:
+                self._model = api.store_fingerprinter(self.store())
+            return self._model
 
     def store(self) -> Store:
         """This thread's read-only handle (SQLite connections are not shared across threads)."""
