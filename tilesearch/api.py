@@ -247,6 +247,35 @@ def build_index(store: str | Path, *, codec: str | None = None, nprobe: int | No
                          rebuild=rebuild, keep_full=keep_full, force=force)
 
 
+OVERVIEW_FOLDER = "overviews"
+"""Store subfolder for the overviews (VRT + .ovr) of images whose own folder is not writable."""
+
+
+def build_overviews(store: str | Path,
+                    echo: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Build external overviews for the store's images lacking them, so that `tilesearch serve`
+    draws zoomed-out maps of big rasters fast (see `raster.build_overviews`).
+
+    Returns one record per image: path, source (the file read for reduced reads), levels built
+    (empty when it had overviews already or is small) and error (None, or why it failed)."""
+    from tilesearch import raster
+    from tilesearch.errors import InputError
+
+    with Store.open(store) as s:
+        paths = [im["info"].path for im in s.images() if im["status"] == "done"]
+        folder = s.path / OVERVIEW_FOLDER
+    out: list[dict[str, Any]] = []
+    for path in paths:
+        if echo:
+            echo(f"overviews: {path}")
+        try:
+            source, levels = raster.build_overviews(path, folder)
+            out.append({"path": path, "source": str(source), "levels": levels, "error": None})
+        except InputError as exc:
+            out.append({"path": path, "source": path, "levels": [], "error": exc.reason})
+    return out
+
+
 def evaluate(folder: str | Path, *, model: str | None = None,
              weights: str | Path | None = None, runtime: str = "auto",
              metric: str = DEFAULT_METRIC, expand: int = 0, alpha: float = 3.0,

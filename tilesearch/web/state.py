@@ -35,7 +35,7 @@ class StoreState:
         self.tile_size, self.stride = store.tile_size, store.stride
         self.version = hashlib.sha1(
             f"{self.path}:{store.manifest.get('created')}".encode()).hexdigest()[:12]
-        self.pyramid = Pyramid()
+        self.pyramid = Pyramid(self.path / api.OVERVIEW_FOLDER)
         self.tiles_png = LRU(cache_size)
         self.thumbs_png = LRU(cache_size)
         self._model: Fingerprinter | None = None
