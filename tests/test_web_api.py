@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import index_images
 from fakes import FakeModel
 from PIL import Image
 
@@ -220,6 +221,27 @@ def test_a_tile_with_negatives_only_weighs_the_negatives(client, fake_store):
     assert want.hits == api.search(fake_store.path, tile=3, negatives=[4], k=4).hits
     assert body["query"] == "1 positive(s), 1 negative(s)"
     assert [h["tile_id"] for h in body["results"]] == [h.tile.tile_id for h in want.hits]
+
+
+def test_images_indexed_after_start_are_served(client, fake_store, make_geotiff):
+    from tilesearch.store import Store
+
+    assert len(client.get("/api/images").json()) == 2
+    assert client.get("/api/images/3/tiles/0/0/0.png").status_code == 404
+    c = make_geotiff(fake_store.path.parent / "c.tif", 600, 500, crs="EPSG:32633", seed=7)
+    with Store.open(fake_store.path, writable=True) as s:
+        new = index_images(s, [c], seed=5)
+    assert new == list(range(24, 24 + len(new))) and new
+    imgs = client.get("/api/images").json()
+    assert [(i["id"], i["name"], i["tiles"]) for i in imgs][-1] == (3, "c.tif", len(new))
+    facts = client.get("/api/info").json()
+    assert facts["tiles"] == 24 + len(new) and facts["images"] == 3
+    assert [i["name"] for i in facts["images_list"]] == ["a.tif", "b.tif", "c.tif"]
+    assert client.get("/api/images/3/tiles/0/0/0.png").status_code == 200
+    assert client.get(f"/api/tiles/{new[-1]}").json()["image"] == "c.tif"
+    body = client.post("/api/search", json={"tile": new[0], "k": 30}).json()
+    assert body["query_tile"]["image"] == "c.tif"
+    assert {h["image"] for h in body["results"]} == {"a.tif", "b.tif", "c.tif"}
 
 
 def test_serve_command_starts_uvicorn_with_the_store(monkeypatch, fake_store, capsys):
