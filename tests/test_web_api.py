@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import index_images
 from fakes import FakeModel
 from PIL import Image
 
@@ -166,35 +167,81 @@ def test_upload_limits_and_validation(client):
     assert r.status_code == 400
 
 
-def test_upload_search_uses_the_store_model(client, monkeypatch, tmp_path, make_geotiff,
-                                            build_store):
+def test_upload_search_uses_the_store_model_loaded_once(client, monkeypatch, tmp_path,
+                                                        make_geotiff, build_store):
     store = build_store([make_geotiff(tmp_path / "c.tif", 600, 500, crs="EPSG:32633", seed=3)],
                         path=tmp_path / "fm", dim=22)
-    calls = []
+    loads, models = [], []
 
     def fake_fp(s, weights, runtime):
-        calls.append(s.path)
+        loads.append(s.path)
         model = FakeModel()
         model.identity = s.identity
+        models.append(model)
         return model
 
     monkeypatch.setattr(api, "_store_fingerprinter", fake_fp)
     store.close()
     with TestClient(create_app(store.path)) as c:
-        r = c.post("/api/search/image", files={"file": ("roof.png", png_bytes((300, 200)))},
-                   data={"params": json.dumps({"k": 3})})
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["query"] == "image roof.png" and 1 <= len(body["results"]) <= 3 and calls
+        assert not loads  # nothing loaded before the first upload
+        bodies = []
+        for seed in (0, 1):
+            r = c.post("/api/search/image",
+                       files={"file": ("roof.png", png_bytes((300, 200), seed=seed))},
+                       data={"params": json.dumps({"k": 3})})
+            assert r.status_code == 200, r.text
+            bodies.append(r.json())
+    assert len(loads) == 1 and models[0].calls == 2  # one model, used by both uploads
+    body = bodies[0]
+    assert body["query"] == "image roof.png" and 1 <= len(body["results"]) <= 3
     dists = [h["distance"] for h in body["results"]]
     assert dists == sorted(dists) and body["results"][0]["image"] == "c.tif"
+
+
+def test_search_uses_a_given_model_and_checks_it(tmp_path, make_geotiff, build_store,
+                                                 monkeypatch):
+    from tilesearch.errors import ModelMismatchError
+
+    store = build_store([make_geotiff(tmp_path / "c.tif", 600, 500, crs="EPSG:32633", seed=3)],
+                        path=tmp_path / "fm", dim=22)
+    monkeypatch.setattr(api, "_store_fingerprinter", lambda *a: pytest.fail("model loaded"))
+    query = tmp_path / "q.png"
+    query.write_bytes(png_bytes((300, 200)))
+    model = FakeModel()
+    model.identity = store.identity
+    result = api.search(store, image=query, k=3, model=model)
+    assert model.calls == 1 and result.hits
+    with pytest.raises(ModelMismatchError):
+        api.search(store, image=query, k=3, model=FakeModel())  # another model's identity
 
 
 def test_a_tile_with_negatives_only_weighs_the_negatives(client, fake_store):
     body = client.post("/api/search", json={"tile": 3, "negatives": [4], "k": 4}).json()
     want = api.search(fake_store.path, positives=[3], negatives=[4], k=4)
+    assert want.hits == api.search(fake_store.path, tile=3, negatives=[4], k=4).hits
     assert body["query"] == "1 positive(s), 1 negative(s)"
     assert [h["tile_id"] for h in body["results"]] == [h.tile.tile_id for h in want.hits]
+
+
+def test_images_indexed_after_start_are_served(client, fake_store, make_geotiff):
+    from tilesearch.store import Store
+
+    assert len(client.get("/api/images").json()) == 2
+    assert client.get("/api/images/3/tiles/0/0/0.png").status_code == 404
+    c = make_geotiff(fake_store.path.parent / "c.tif", 600, 500, crs="EPSG:32633", seed=7)
+    with Store.open(fake_store.path, writable=True) as s:
+        new = index_images(s, [c], seed=5)
+    assert new == list(range(24, 24 + len(new))) and new
+    imgs = client.get("/api/images").json()
+    assert [(i["id"], i["name"], i["tiles"]) for i in imgs][-1] == (3, "c.tif", len(new))
+    facts = client.get("/api/info").json()
+    assert facts["tiles"] == 24 + len(new) and facts["images"] == 3
+    assert [i["name"] for i in facts["images_list"]] == ["a.tif", "b.tif", "c.tif"]
+    assert client.get("/api/images/3/tiles/0/0/0.png").status_code == 200
+    assert client.get(f"/api/tiles/{new[-1]}").json()["image"] == "c.tif"
+    body = client.post("/api/search", json={"tile": new[0], "k": 30}).json()
+    assert body["query_tile"]["image"] == "c.tif"
+    assert {h["image"] for h in body["results"]} == {"a.tif", "b.tif", "c.tif"}
 
 
 def test_serve_command_starts_uvicorn_with_the_store(monkeypatch, fake_store, capsys):

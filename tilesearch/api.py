@@ -48,6 +48,18 @@ def _store_fingerprinter(s: Store, weights: str | Path | None, runtime: str) -> 
                               tile_size=s.tile_size, recipe=s.identity.recipe)
 
 
+def store_fingerprinter(store: str | Path | Store, *, weights: str | Path | None = None,
+                        runtime: str = "auto") -> Fingerprinter:
+    """The fingerprinter of the model a store was made with, to reuse across image searches
+    (`search(..., model=)`)."""
+    s = store if isinstance(store, Store) else Store.open(store)
+    try:
+        return _store_fingerprinter(s, weights, runtime)
+    finally:
+        if s is not store:
+            s.close()
+
+
 def index(paths: str | Path | Iterable[str | Path], store: str | Path, *,
           model: str | None = None, weights: str | Path | None = None, runtime: str = "auto",
           tile_size: int | None = None, stride: int | None = None,
@@ -129,7 +141,8 @@ def search(store: str | Path | Store, *, tile: int | None = None,
            k: int = 10, metric: str = DEFAULT_METRIC, exclude_self: bool = True,
            suppress_overlaps: bool = True, expand: int = 0, alpha: float = 3.0,
            where: SearchFilter | None = None, weights: str | Path | None = None,
-           runtime: str = "auto", offset: int = 0, exact: bool = False) -> SearchResult:
+           runtime: str = "auto", offset: int = 0, exact: bool = False,
+           model: Fingerprinter | None = None) -> SearchResult:
     """The k tiles most like a query: a tile id, an image file, a lon/lat point, or several
     positive tile ids ("more like these"), optionally with negative ones ("not like those").
 
@@ -138,7 +151,9 @@ def search(store: str | Path | Store, *, tile: int | None = None,
     `expand` > 0 replaces the query by its alpha query expansion over that many neighbours;
     `where` restricts the search to an area or to some images (see `filters.SearchFilter`).
     `offset` pages through a long ranking (hits ``offset + 1 .. offset + k``). The store's
-    search index answers when one was built (`build_index`), unless `exact`.
+    search index answers when one was built (`build_index`), unless `exact`. An image query
+    uses `model` when given (it must be the store's model, see `store_fingerprinter`) instead
+    of loading the store's model for this one search.
     """
     by_tiles = tile is not None or bool(positives)
     if offset < 0:
@@ -149,7 +164,9 @@ def search(store: str | Path | Store, *, tile: int | None = None,
         raise QueryError("negative examples go with a tile id or positive tile ids")
     s = store if isinstance(store, Store) else Store.open(store)
     try:
-        q = _query(s, tile, image, lonlat, list(positives), list(negatives), weights, runtime)
+        if image is not None and model is None:
+            model = _store_fingerprinter(s, weights, runtime)
+        q = _query(s, tile, image, lonlat, list(positives), list(negatives), model)
         examples = [q.tile] if q.tile else []
         examples += s.tiles(list(positives) + list(negatives)) if positives or negatives else []
         hits = nearest(s, q.vector, k=offset + k, metric=metric,
@@ -164,11 +181,12 @@ def search(store: str | Path | Store, *, tile: int | None = None,
 
 def _query(s: Store, tile: int | None, image: str | Path | None,
            lonlat: tuple[float, float] | None, positives: list[int], negatives: list[int],
-           weights: str | Path | None, runtime: str) -> Query:
+           model: Fingerprinter | None) -> Query:
     if lonlat is not None:
         return lonlat_query(s, *lonlat)
     if image is not None:
-        return image_query(s, image, _store_fingerprinter(s, weights, runtime))
+        assert model is not None
+        return image_query(s, image, model)  # checks the model against the store
     if not positives and not negatives and tile is not None:
         return tile_query(s, tile)
     pos = ([tile] if tile is not None else []) + positives
@@ -227,6 +245,35 @@ def build_index(store: str | Path, *, codec: str | None = None, nprobe: int | No
     with Store.open(store, writable=True) as s:
         return ann.build(s, codec=codec or ann.DEFAULT_CODEC, nprobe=nprobe or ann.NPROBE,
                          rebuild=rebuild, keep_full=keep_full, force=force)
+
+
+OVERVIEW_FOLDER = "overviews"
+"""Store subfolder for the overviews (VRT + .ovr) of images whose own folder is not writable."""
+
+
+def build_overviews(store: str | Path,
+                    echo: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Build external overviews for the store's images lacking them, so that `tilesearch serve`
+    draws zoomed-out maps of big rasters fast (see `raster.build_overviews`).
+
+    Returns one record per image: path, source (the file read for reduced reads), levels built
+    (empty when it had overviews already or is small) and error (None, or why it failed)."""
+    from tilesearch import raster
+    from tilesearch.errors import InputError
+
+    with Store.open(store) as s:
+        paths = [im["info"].path for im in s.images() if im["status"] == "done"]
+        folder = s.path / OVERVIEW_FOLDER
+    out: list[dict[str, Any]] = []
+    for path in paths:
+        if echo:
+            echo(f"overviews: {path}")
+        try:
+            source, levels = raster.build_overviews(path, folder)
+            out.append({"path": path, "source": str(source), "levels": levels, "error": None})
+        except InputError as exc:
+            out.append({"path": path, "source": path, "levels": [], "error": exc.reason})
+    return out
 
 
 def evaluate(folder: str | Path, *, model: str | None = None,

@@ -343,11 +343,36 @@ def demo_cmd(out: Path, data: Path | None, queries: int, k: int, seed: int) -> N
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--open/--no-open", "open_browser", default=False, show_default=True,
               help="Open the page in a web browser.")
-def serve_cmd(store: Path, host: str, port: int, open_browser: bool) -> None:
+@click.option("--build-overviews", is_flag=True,
+              help="First build overviews for images lacking them (see 'tilesearch overviews').")
+def serve_cmd(store: Path, host: str, port: int, open_browser: bool,
+              build_overviews: bool) -> None:
     """Explore STORE in a local web app: click a place, see where else it occurs."""
     from tilesearch.web import serve
 
-    serve(store, host=host, port=port, open_browser=open_browser)
+    serve(store, host=host, port=port, open_browser=open_browser,
+          build_overviews=build_overviews)
+
+
+@cli.command("overviews")
+@click.argument("store", type=click.Path(path_type=Path))
+def overviews_cmd(store: Path) -> None:
+    """Build overviews for STORE's images lacking them (fast zoomed-out maps in 'serve').
+
+    A writable GeoTIFF gets IMAGE.ovr beside it (the image itself is untouched); other images
+    get a VRT and its .ovr in STORE/overviews/."""
+    failed = 0
+    for r in api.build_overviews(store, echo=lambda m: click.echo(m, err=True)):
+        if r["error"]:
+            failed += 1
+            click.echo(f"{r['path']}: failed: {r['error']}")
+        elif r["levels"]:
+            where = "beside it" if r["source"] == r["path"] else f"via {r['source']}"
+            click.echo(f"{r['path']}: built 1/{', 1/'.join(map(str, r['levels']))} {where}")
+        else:
+            click.echo(f"{r['path']}: has overviews already (or is small)")
+    if failed:
+        sys.exit(1)
 
 
 def main() -> None:

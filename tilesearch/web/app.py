@@ -69,11 +69,19 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def serve(store_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
-          open_browser: bool = False, **uvicorn_options: Any) -> None:
-    """Run the app with uvicorn until interrupted."""
+          open_browser: bool = False, build_overviews: bool = False,
+          **uvicorn_options: Any) -> None:
+    """Run the app with uvicorn until interrupted; `build_overviews` first builds overviews
+    for the store's images lacking them (`api.build_overviews`)."""
     import uvicorn
 
     app = create_app(store_path)
+    if build_overviews:
+        from tilesearch import api
+
+        for r in api.build_overviews(store_path, echo=lambda m: print(m, flush=True)):
+            if r["error"]:
+                print(f"tilesearch: no overviews for {r['path']}: {r['error']}", flush=True)
     url = f"http://{host}:{port}/"
     print(f"tilesearch: serving {app.state.store.path} at {url}  (API docs: {url}docs)",
           flush=True)

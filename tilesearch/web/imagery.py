@@ -2,8 +2,9 @@
 
 Zoom ``zmax`` shows the image at full resolution; each zoom below halves it. Tile (z, x, y) is
 256 x 256 px on screen and covers ``256 * 2**(zmax - z)`` image pixels on each side. Reduced
-reads come from the raster's own overviews; for an image without overviews, coarse zooms are cut
-from an in-memory preview read once (the overview this tool builds).
+reads come from the raster's own overviews (``<image>.ovr`` or a VRT with overviews in the
+store's overview folder, see `tilesearch overviews`); for an image without overviews, coarse zooms
+are cut from an in-memory preview read once (slow on a big image: build its overviews).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from tilesearch.raster import open_image
+from tilesearch.raster import RasterSource, open_image, overview_source
 from tilesearch.records import ImageInfo
 from tilesearch.tiling import Window
 
@@ -83,7 +85,8 @@ class LRU:
 class Pyramid:
     """Renders map tiles of images as PNG bytes, with previews for images lacking overviews."""
 
-    def __init__(self, previews: int = 4) -> None:
+    def __init__(self, overview_dir: str | Path | None = None, previews: int = 4) -> None:
+        self.overview_dir = overview_dir
         self._previews = LRU(previews)
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -96,12 +99,17 @@ class Pyramid:
         if preview is not None and scale >= preview.factor:
             pixels, valid = _cut(preview, window, ow, oh)
         else:
-            with open_image(info.path, bands=info.bands, stretch=info.stretch) as src:
+            with self._open(info) as src:
                 pixels, valid = src.read_scaled(window, ow, oh)
         rgba = np.zeros((TILE, TILE, 4), np.uint8)
         rgba[:oh, :ow, :3] = pixels
         rgba[:oh, :ow, 3] = np.where(valid, 255, 0)
         return encode_png(rgba)
+
+    def _open(self, info: ImageInfo) -> RasterSource:
+        """The image, or its VRT with overviews in the overview folder."""
+        return open_image(overview_source(info.path, self.overview_dir), bands=info.bands,
+                          stretch=info.stretch)
 
     def _preview(self, info: ImageInfo) -> Preview | None:
         """The image's preview, read once; None when the raster has overviews of its own."""
@@ -111,7 +119,7 @@ class Pyramid:
             cached = self._previews.get(info.path)
             if isinstance(cached, Preview) or cached is False:
                 return cached or None
-            with open_image(info.path, bands=info.bands, stretch=info.stretch) as src:
+            with self._open(info) as src:
                 if src.overview_factors:
                     self._previews.put(info.path, False)
                     return None

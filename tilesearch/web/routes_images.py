@@ -20,7 +20,9 @@ CACHE_CONTROL = "public, max-age=86400, immutable"
 
 
 def get_state(request: Request) -> StoreState:
+    """The served store, brought up to date with images indexed since the last request."""
     state: StoreState = request.app.state.store
+    state.refresh()
     return state
 
 

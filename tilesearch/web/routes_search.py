@@ -77,12 +77,9 @@ _FORMATS: dict[int | str, dict[str, Any]] = {
 def search(state: State, req: SearchRequest, fmt: FormatParam = "json") -> Any:
     state.check_tiles([*req.positives, *req.negatives]
                       + ([req.tile] if req.tile is not None else []))
-    tile, positives = req.tile, list(req.positives)
-    if req.negatives and not positives and tile is not None:
-        positives, tile = [tile], None  # api.search weighs negatives only beside positives
     where = search_filter(state, req.images, req.bbox, req.visible)
     with state.search_slots:
-        result = api.search(state.store(), tile=tile, positives=positives,
+        result = api.search(state.store(), tile=req.tile, positives=req.positives,
                             negatives=req.negatives, k=req.k, metric=req.metric, where=where)
     return respond(result, state, fmt)
 
@@ -106,9 +103,10 @@ def search_image(request: Request, state: State, file: Annotated[UploadFile, Fil
         path = Path(tmp) / "query.png"
         pixels.save(path)
         where = search_filter(state, opts.images, opts.bbox, opts.visible)
+        model = state.fingerprinter()
         with state.search_slots:
             result = api.search(state.store(), image=path, k=opts.k, metric=opts.metric,
-                                where=where)
+                                where=where, model=model)
     result.query.description = f"image {name}"
     return respond(result, state, fmt)
 

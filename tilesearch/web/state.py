@@ -8,10 +8,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from tilesearch import geo, render
+from tilesearch import api, geo, render
 from tilesearch.errors import QueryError
+from tilesearch.models.base import Fingerprinter
 from tilesearch.records import ImageInfo, TileMeta
-from tilesearch.store import Store
+from tilesearch.store import MANIFEST, Store
 from tilesearch.tiling import Window, offsets
 from tilesearch.web.errors import NotFound
 from tilesearch.web.imagery import LRU, Pyramid, encode_png, max_zoom
@@ -26,24 +27,68 @@ class StoreState:
         """How many searches run at once: one exact search already keeps every core busy
         (BLAS threads); more at once only thrash (measured in benchmarks/bench_serve.py)."""
         self._local = threading.local()
-        store = self.store()  # raises StoreError for a folder that is not a store
-        self.images: dict[int, ImageInfo] = {
-            im["id"]: im["info"] for im in store.images() if im["status"] == "done"}
-        self.n_tiles = {im["id"]: im["n_tiles"] for im in store.images()}
-        self.count = store.count
+        self._refresh_lock = threading.Lock()
+        self._generation = 0
+        self._seen: tuple[Any, ...] | None = None
+        self.images: dict[int, ImageInfo] = {}
+        self.n_tiles: dict[int, int] = {}
+        self.count = 0
+        self.refresh()  # raises StoreError for a folder that is not a store
+        store = self.store()
         self.tile_size, self.stride = store.tile_size, store.stride
         self.version = hashlib.sha1(
             f"{self.path}:{store.manifest.get('created')}".encode()).hexdigest()[:12]
-        self.pyramid = Pyramid()
+        self.pyramid = Pyramid(self.path / api.OVERVIEW_FOLDER)
         self.tiles_png = LRU(cache_size)
         self.thumbs_png = LRU(cache_size)
+        self._model: Fingerprinter | None = None
+        self._model_lock = threading.Lock()
+
+    def fingerprinter(self) -> Fingerprinter:
+        """The store's model, loaded on the first image search and kept for the next ones."""
+        with self._model_lock:
+            if self._model is None:
+                self._model = api.store_fingerprinter(self.store())
+            return self._model
 
     def store(self) -> Store:
-        """This thread's read-only handle (SQLite connections are not shared across threads)."""
-        s = getattr(self._local, "store", None)
+        """This thread's read-only handle (SQLite connections are not shared across threads),
+        reopened after the store changed (`refresh`)."""
+        s: Store | None = getattr(self._local, "store", None)
+        if s is not None and self._local.generation != self._generation:
+            s.close()
+            s = None
         if s is None:
             s = self._local.store = Store.open(self.path)
+            self._local.generation = self._generation
         return s
+
+    def refresh(self) -> bool:
+        """Re-read the images and the tile count if the store changed since last looked (tiles
+        appended, images finished, manifest rewritten by build-index); True when it had.
+        One small SQLite query and a stat, so it runs before every request."""
+        seen = self._look()
+        if seen == self._seen:
+            return False
+        with self._refresh_lock:
+            seen = self._look()
+            if seen == self._seen:
+                return False
+            self._generation += 1  # every thread reopens its handle (count, manifest, vectors)
+            store = self.store()
+            rows = store.images()
+            self.images = {im["id"]: im["info"] for im in rows if im["status"] == "done"}
+            self.n_tiles = {im["id"]: im["n_tiles"] for im in rows}
+            self.count = store.count
+            self._seen = seen
+            return True
+
+    def _look(self) -> tuple[Any, ...]:
+        """What changes when the store does: tile count, last image update, manifest mtime."""
+        row = self.store().db.execute(
+            "SELECT (SELECT COALESCE(MAX(id) + 1, 0) FROM tiles), "
+            "(SELECT COUNT(*) FROM images), (SELECT MAX(updated) FROM images)").fetchone()
+        return (*row, (self.path / MANIFEST).stat().st_mtime_ns)
 
     def image(self, image_id: int) -> ImageInfo:
         if image_id not in self.images:
