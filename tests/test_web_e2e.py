@@ -1,6 +1,7 @@
 """End to end in headless Chromium (Debian's `chromium`, driven by Playwright): open the page on
 a small store, click a point, see k results, mark one negative, search again, download the
-GeoJSON. The screenshot is saved to tests/artifacts/web-e2e.png."""
+GeoJSON; on synthetic images and on crops of the real orthomosaics indexed with the real model.
+Screenshots are saved to tests/artifacts/web-e2e-{synthetic,real}.png."""
 
 from __future__ import annotations
 
@@ -30,18 +31,56 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def server(tmp_path, make_geotiff, build_store):
+def real_crops(folder: Path, orthos: Path, size: int = 1024) -> list[Path]:
+    """A size x size crop from the middle of each real orthomosaic, as GeoTIFFs."""
+    import rasterio
+    from rasterio.windows import Window
+
+    out = []
+    for src_path in sorted(orthos.glob("*.tif")):
+        with rasterio.open(src_path) as src:
+            win = Window((src.width - size) // 2, (src.height - size) // 2, size, size)
+            profile = src.profile | {"width": size, "height": size,
+                                     "transform": src.window_transform(win), "driver": "GTiff",
+                                     "tiled": True, "blockxsize": 256, "blockysize": 256,
+                                     "compress": "deflate"}
+            profile.pop("photometric", None)
+            data = src.read(window=win)
+            mask = src.dataset_mask(window=win)
+        dst_path = folder / src_path.name
+        with rasterio.open(dst_path, "w", **profile) as dst:
+            dst.write(data)
+            if src.count == 3:
+                dst.write_mask(mask)
+        out.append(dst_path)
+    return out
+
+
+@pytest.fixture(params=["synthetic", "real"])
+def server(request, tmp_path, make_geotiff, build_store):
+    """The app on two images: seeded synthetic GeoTIFFs with fake fingerprints, or crops of the
+    real orthomosaics indexed with the real default model (skipped without ../shared/data)."""
     import uvicorn
 
     from tilesearch.web import create_app
 
-    images = [make_geotiff(tmp_path / f"{n}.tif", 1400, 1100, crs="EPSG:32633", seed=s)
-              for n, s in (("north", 4), ("south", 5))]
-    store = build_store(images, path=tmp_path / "e2e.tiles")
-    store.close()
+    if request.param == "real":
+        from tilesearch import api
+
+        orthos = Path(__file__).resolve().parents[2] / "shared" / "data" / "orthos"
+        if not orthos.is_dir():
+            pytest.skip(f"real data not found at {orthos}")
+        path = tmp_path / "e2e.tiles"
+        report = api.index(real_crops(tmp_path, orthos), path)
+        assert report.ok and report.tiles_added > 2 * K
+    else:
+        images = [make_geotiff(tmp_path / f"{n}.tif", 1400, 1100, crs="EPSG:32633", seed=s)
+                  for n, s in (("north", 4), ("south", 5))]
+        store = build_store(images, path=tmp_path / "e2e.tiles")
+        store.close()
+        path = store.path
     port = free_port()
-    config = uvicorn.Config(create_app(store.path), host="127.0.0.1", port=port,
+    config = uvicorn.Config(create_app(path), host="127.0.0.1", port=port,
                             log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -50,12 +89,13 @@ def server(tmp_path, make_geotiff, build_store):
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}/"
+    yield f"http://127.0.0.1:{port}/", request.param
     srv.should_exit = True
     thread.join(10)
 
 
 def test_click_search_mark_negative_and_download(server, tmp_path):
+    server, kind = server
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                     args=["--no-sandbox", "--disable-gpu"])
@@ -91,13 +131,16 @@ def test_click_search_mark_negative_and_download(server, tmp_path):
             assert sum(f["properties"]["role"] == "hit" for f in features) == K
             assert page.locator("#message.error").count() == 0
             ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "web-e2e.png"))
+            page.screenshot(path=str(ARTIFACTS / f"web-e2e-{kind}.png"))
             assert not outside, f"the page fetched from elsewhere: {outside[:3]}"
         finally:
             browser.close()
 
 
 def test_page_shows_errors(server):
+    server, kind = server
+    if kind == "real":
+        pytest.skip("one store is enough for the error display")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                     args=["--no-sandbox", "--disable-gpu"])
