@@ -62,7 +62,7 @@ def encode(codec: str, x: np.ndarray) -> tuple[np.ndarray, int, float]:
     import faiss
 
     xn = unit(x).astype(np.float32)
-    index = faiss.index_factory(x.shape[1], codec, faiss.METRIC_INNER_PRODUCT)
+    index = faiss.index_factory(x.shape[1], codec, faiss.METRIC_L2)
     t0 = time.perf_counter()
     index.train(xn)
     secs = time.perf_counter() - t0

@@ -82,8 +82,8 @@ def test_ivf_index_above_threshold(store: Store, monkeypatch: pytest.MonkeyPatch
     index = ann.load(store)
     assert index is not None and index.spec.is_ivf and index.spec.nprobe == 12
     assert index_recall(store, clustered(30, 5), 10) >= 0.95
-    assert ann.choose_spec(10_000_000).factory == "PCA128,IVF4096,SQ8"
-    assert ann.choose_spec(180_000).factory == "PCA128,IVF512,SQ8"
+    assert ann.choose_spec(10_000_000).factory == "PCA256,IVF4096,SQ8"
+    assert ann.choose_spec(180_000).factory == "PCA256,IVF512,SQ8"
 
 
 def test_appended_tiles_are_searched_then_added_incrementally(store: Store) -> None:

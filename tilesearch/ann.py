@@ -34,7 +34,7 @@ EXACT_BELOW = 20_000
 """Stores smaller than this are searched exactly (a few ms); `build` makes no index."""
 IVF_ABOVE = 50_000
 """From this size on the codes sit in an inverted file; below it they are scanned in full."""
-DEFAULT_CODEC = "PCA128,SQ8"
+DEFAULT_CODEC = "PCA256,SQ8"
 """Codec (FAISS factory string, without the IVF part) used unless one is given."""
 NPROBE = 32
 """Inverted lists visited per query by default."""
@@ -104,9 +104,9 @@ class AnnIndex:
         faiss.omp_set_num_threads(1)  # one query: threads only add sync cost (measured)
         q = _normalised(np.asarray(query, np.float32).reshape(1, -1))
         params = self._params(allowed, faiss)
-        sims, ids = self.index.search(q, min(m, self.count), params=params)
-        keep = ids[0] >= 0
-        return ids[0][keep].astype(np.int64), (1.0 - sims[0][keep]).astype(np.float32)
+        sq, ids = self.index.search(q, min(m, self.count), params=params)
+        keep = ids[0] >= 0  # unit vectors: squared L2 = 2 (1 - cosine)
+        return ids[0][keep].astype(np.int64), (0.5 * sq[0][keep]).astype(np.float32)
 
     def _params(self, allowed: np.ndarray | None, faiss: Any) -> Any:
         sel = None
@@ -201,13 +201,22 @@ def build(store: Store, *, codec: str = DEFAULT_CODEC, nprobe: int = NPROBE,
 
 
 def _train(store: Store, spec: IndexSpec, seed: int) -> Any:
-    faiss = _faiss()
+    _faiss()
     vecs = store.vectors()
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(vecs), min(len(vecs), TRAIN_MAX), replace=False))
-    index = faiss.index_factory(store.dim, spec.factory, faiss.METRIC_INNER_PRODUCT)
+    index = new_index(store.dim, spec)
     index.train(_normalised(vecs[pick]))
     return index
+
+
+def new_index(dim: int, spec: IndexSpec) -> Any:
+    """An untrained FAISS index for `spec` over unit vectors, compared by squared L2.
+
+    On unit vectors L2 ranks as cosine does, and unlike inner product it is unbiased after
+    the PCA's centring (<q - mu, x - mu> is not <q, x> up to a constant; |q - x| is)."""
+    faiss = _faiss()
+    return faiss.index_factory(dim, spec.factory, faiss.METRIC_L2)
 
 
 def _add(store: Store, index: Any, start: int, stop: int) -> None:
