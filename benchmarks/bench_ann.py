@@ -195,7 +195,8 @@ def _codes_only_store(s: Store, index: Any, spec: ann.IndexSpec, n: int, images:
     faiss.write_index(index, str(s.path / name))
     s.manifest.update(full_from=n, vectors_file=f"vectors-{n}.f32")
     (s.path / f"vectors-{n}.f32").touch()
-    s.set_manifest("ann", {"file": name, "factory": spec.factory, "nprobe": spec.nprobe,
+    s.set_manifest("ann", {"file": name, "space": ann.SPACE, "factory": spec.factory,
+                           "nprobe": spec.nprobe,
                            "metric": "cosine", "count": n,
                            "code_bytes": int(index.sa_code_size()), "built": time.time()})
 

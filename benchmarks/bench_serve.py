@@ -57,7 +57,7 @@ def set_index(path: Path, wanted: bool) -> None:
 
     with Store.open(path, writable=True) as s:
         if wanted:
-            r = ann.build(s, force=True)
+            r = ann.build(s, force=True, rebuild=True)
             print(f"search index {r.action}: {r.factory} in {r.seconds:.1f} s", flush=True)
         elif s.manifest.get("ann"):
             s.manifest.pop("ann")

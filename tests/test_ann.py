@@ -148,3 +148,16 @@ def test_paging_and_cli(store: Store, tmp_path: Path) -> None:
     assert out.exit_code == 0 and "up to date" in out.output
     out = CliRunner().invoke(cli, ["info", str(path)])
     assert "search index: SQ8 over 3,000 tiles, 32 bytes a tile" in out.output
+
+
+def test_outdated_index_is_refused_until_rebuilt(store: Store) -> None:
+    ann.build(store, codec=CODEC, force=True)
+    entry = dict(store.manifest["ann"])
+    entry.pop("space")
+    store.set_manifest("ann", entry)
+    with pytest.raises(StoreError, match=r"older tilesearch.*--rebuild"):
+        ann.load(store)
+    with pytest.raises(StoreError, match="older tilesearch"):
+        ann.build(store, codec=CODEC)
+    assert ann.build(store, codec=CODEC, rebuild=True).action == "built"
+    assert ann.load(store) is not None
