@@ -185,7 +185,7 @@ def build(store: Store, *, codec: str = DEFAULT_CODEC, nprobe: int = NPROBE,
             raise
         old = None  # an unreadable or outdated index is replaced
     n = store.count
-    if old is None and n < EXACT_BELOW and not force:
+    if not store.manifest.get("ann") and n < EXACT_BELOW and not force:
         return BuildReport("none", n, None, None, time.perf_counter() - t0, False)
     spec = choose_spec(n, codec, nprobe)
     if old is not None and not rebuild and old.spec.is_ivf == spec.is_ivf:
