@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -203,33 +202,41 @@ def _codes_only_store(s: Store, index: Any, spec: ann.IndexSpec, n: int, images:
 
 # ----- querying (in a fresh process) -------------------------------------------------------------
 def query_process(store: str, queries_file: str, out: str, exact: bool) -> None:
-    """Open the store, answer every query by index (and exactly when full vectors exist)."""
+    """Open the store, answer every query by index (at several nprobe for an IVF index) and
+    exactly when full vectors exist; memory from /proc/self/status."""
     from tilesearch.knn import nearest, ranked
 
     t0 = time.perf_counter()
     s = Store.open(store)
     index = ann.cached(s)
-    ranked(s, np.load(queries_file)[0], K)  # first query: pages the index in
-    open_s = time.perf_counter() - t0
+    assert index is not None
     qs = np.load(queries_file)
-    res: dict[str, Any] = {"open_and_first_query_s": open_s}
-    lat, ids = [], []
-    for q in qs:
-        t = time.perf_counter()
-        i, _ = ranked(s, q, K)
-        lat.append(time.perf_counter() - t)
-        ids.append(i)
-    res |= _stats("ranked_index", lat)
-    res["ids"] = [i.tolist() for i in ids]
+    ranked(s, qs[0], K)  # first query: pages the index in
+    res: dict[str, Any] = {"open_and_first_query_s": time.perf_counter() - t0, "sweep": {}}
+    default = index.spec
+    for nprobe in (8, 16, 32, 64) if default.is_ivf else (default.nprobe,):
+        index.spec = ann.IndexSpec(default.factory, nprobe, default.metric)
+        lat, ids = [], []
+        for q in qs:
+            t = time.perf_counter()
+            i, _ = ranked(s, q, K)
+            lat.append(time.perf_counter() - t)
+            ids.append(i.tolist())
+        res["sweep"][nprobe] = {**_stats("ranked_index", lat), "ids": ids}
+    index.spec = default
+    res |= {k: v for k, v in res["sweep"][default.nprobe].items() if k != "ids"}
+    res["ids"] = res["sweep"][default.nprobe]["ids"]
     lat = []
     for q in qs[:100]:
         t = time.perf_counter()
         nearest(s, q, K)
         lat.append(time.perf_counter() - t)
     res |= _stats("nearest_index", lat)
+    import faiss
+
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
     t = time.perf_counter()
-    assert index is not None
-    index.index.search(unit(qs).astype(np.float32), K)
+    index.index.search(unit(qs).astype(np.float32), K, params=index._params(None, faiss))
     res["batch_queries_per_s"] = len(qs) / (time.perf_counter() - t)
     if exact:
         lat = []
@@ -238,8 +245,19 @@ def query_process(store: str, queries_file: str, out: str, exact: bool) -> None:
             ranked(s, q, K, exact=True)
             lat.append(time.perf_counter() - t)
         res |= _stats("ranked_exact", lat)
-    res["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res |= memory()
     Path(out).write_text(json.dumps(res))
+
+
+def memory() -> dict[str, float]:
+    """Peak and current resident memory (MB), split into anonymous memory (what the process
+    needs) and file pages (memory-mapped codes and vectors: page cache the OS can drop)."""
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
+            fields[f"{key}_mb"] = int(value.split()[0]) / 1024
+    return fields
 
 
 def _stats(name: str, lat: list[float]) -> dict[str, float]:
@@ -292,12 +310,16 @@ def main() -> None:
                         str(Path(tmp) / "q.npy"), str(out), "0" if a.drop_full else "1"],
                        check=True)
         q = json.loads(out.read_text())
+    sweep = {int(p): {k: v for k, v in r.items() if k != "ids"}
+             | {"recall_at_10": recall(synth, built, queries, r["ids"])}
+             for p, r in q.pop("sweep").items()}
     res = {"n": a.n, "dim": int(synth.real.shape[1]), "full_vectors_kept": not a.drop_full,
            "real_fingerprints": len(synth.real), "queries": a.queries, "k": K,
            "generate_store_s": built["generate_store_s"],
            "build_index_s": built["build_index_s"], "index": built["report"],
            "bytes_on_disk": bytes_on_disk, "bytes_per_tile": bytes_on_disk / a.n,
            "recall_at_10": recall(synth, built, queries, q.pop("ids")), **q,
+           "nprobe_sweep": sweep,
            "cpu_count": os.cpu_count()}
     if not a.no_prototype and a.n <= 200_000:
         res["prototype_s"] = prototype_seconds(a.n)
