@@ -13,7 +13,7 @@ import numpy as np
 from tilesearch import ann
 from tilesearch.errors import QueryError, StoreError
 from tilesearch.models.base import Fingerprinter
-from tilesearch.records import TileMeta
+from tilesearch.records import Footprint, TileMeta
 from tilesearch.store import Store
 
 METRICS = ("euclidean", "cosine")
@@ -243,19 +243,19 @@ class _Footprints:
     Cells are `size` px (at least the tile size), so a tile can only overlap tiles hashed in
     its own cell or the 8 around it."""
 
-    def __init__(self, size: int, tiles: Sequence[TileMeta] = ()) -> None:
+    def __init__(self, size: int, tiles: Sequence[TileMeta | Footprint] = ()) -> None:
         self.size = max([size] + [max(t.window.width, t.window.height) for t in tiles])
-        self.cells: dict[tuple[int, int, int], list[TileMeta]] = {}
+        self.cells: dict[tuple[int, int, int], list[TileMeta | Footprint]] = {}
         for t in tiles:
             self.add(t)
 
-    def _cell(self, t: TileMeta) -> tuple[int, int, int]:
+    def _cell(self, t: TileMeta | Footprint) -> tuple[int, int, int]:
         return t.image_id, t.window.col_off // self.size, t.window.row_off // self.size
 
-    def add(self, t: TileMeta) -> None:
+    def add(self, t: TileMeta | Footprint) -> None:
         self.cells.setdefault(self._cell(t), []).append(t)
 
-    def overlaps(self, t: TileMeta) -> bool:
+    def overlaps(self, t: TileMeta | Footprint) -> bool:
         image, cx, cy = self._cell(t)
         return any(_overlap(t, other)
                    for dx in (-1, 0, 1) for dy in (-1, 0, 1)
@@ -266,22 +266,22 @@ def _filter(store: Store, cand: np.ndarray, dist: np.ndarray, k: int,
             exclude: list[TileMeta], suppress: bool) -> list[Hit]:
     excluded = _Footprints(store.tile_size, exclude)
     d = dict(zip(cand.tolist(), dist.tolist(), strict=True))
-    kept: list[TileMeta] = []
+    kept: list[int] = []
     seen = _Footprints(store.tile_size)
     start, step = 0, 2 * k + 8
     while start < len(cand) and len(kept) < k:
-        for meta in store.tiles(cand[start:start + step].tolist()):
-            if excluded.overlaps(meta) or (suppress and seen.overlaps(meta)):
+        for fp in store.footprints(cand[start:start + step].tolist()):
+            if excluded.overlaps(fp) or (suppress and seen.overlaps(fp)):
                 continue
-            kept.append(meta)
-            seen.add(meta)
+            kept.append(fp.tile_id)
+            seen.add(fp)
             if len(kept) == k:
                 break
         start, step = start + step, step * 2
-    return [Hit(i + 1, float(d[t.tile_id]), t) for i, t in enumerate(kept)]
+    return [Hit(i + 1, float(d[t.tile_id]), t) for i, t in enumerate(store.tiles(kept))]
 
 
-def _overlap(a: TileMeta, b: TileMeta) -> bool:
+def _overlap(a: TileMeta | Footprint, b: TileMeta | Footprint) -> bool:
     return a.image_id == b.image_id and a.window.overlaps(b.window)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -88,6 +88,14 @@ class Tile:
     @cached_property
     def valid_fraction(self) -> float:
         return float(np.count_nonzero(self.valid)) / self.valid.size if self.valid.size else 0.0
+
+
+class Footprint(NamedTuple):
+    """Where a stored tile lies, and nothing else: what overlap tests need."""
+
+    tile_id: int
+    image_id: int
+    window: Window
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from tilesearch.web.imagery import LRU, Pyramid, encode_png, max_zoom
 class StoreState:
     """The served store. Images are known by their store id; only their recorded paths are read."""
 
-    def __init__(self, path: str | Path, cache_size: int = 2048, searches: int = 1) -> None:
+    def __init__(self, path: str | Path, cache_size: int = 2048, searches: int = 2) -> None:
         self.path = Path(path).resolve()
         self.search_slots = threading.BoundedSemaphore(searches)
         """How many searches run at once: one exact search already keeps every core busy
