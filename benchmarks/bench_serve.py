@@ -70,8 +70,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(store: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "tilesearch.cli", "serve", str(store), "--port", str(port)]
+def start_server(store: Path, port: int, env: dict[str, str],
+                 workers: int = 1) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "tilesearch.cli", "serve", str(store), "--port", str(port),
+           "--workers", str(workers)]
     proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
     url = f"http://127.0.0.1:{port}/api/info"
     deadline = time.monotonic() + 60
@@ -126,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blas-threads", default=None,
                         help="OMP/OpenBLAS/MKL threads of the server (default: numpy's own)")
     parser.add_argument("--exact", action="store_true", help="no search index: exact search")
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     store = ensure_store(args.n)
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {v: args.blas_threads for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                           "MKL_NUM_THREADS")} if args.blas_threads else {}
     port = free_port()
-    proc = start_server(store, port, env)
+    proc = start_server(store, port, env, args.workers)
     base = f"http://127.0.0.1:{port}"
     try:
         single = load(base, args.n, 1, min(5.0, args.seconds), args.k)  # warm, one client
@@ -147,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{res['requests']} requests, {res['errors']} errors, {res['rps']:.1f} req/s, "
           f"p50 {res['p50_ms']:.0f} ms, p90 {res['p90_ms']:.0f} ms, p99 {res['p99_ms']:.0f} ms")
     save({"n": args.n, "clients": args.clients, "seconds": args.seconds, "k": args.k,
-          "search_index": not args.exact,
+          "search_index": not args.exact, "workers": args.workers,
           "blas_threads": args.blas_threads, "cpus": os.cpu_count(),
           "machine": platform.platform(), "single_client": single, **res}, args.out)
     return 1 if res["errors"] else 0

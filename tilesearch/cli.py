@@ -345,13 +345,15 @@ def demo_cmd(out: Path, data: Path | None, queries: int, k: int, seed: int) -> N
               help="Open the page in a web browser.")
 @click.option("--build-overviews", is_flag=True,
               help="First build overviews for images lacking them (see 'tilesearch overviews').")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Server processes (more serve more concurrent users on more cores).")
 def serve_cmd(store: Path, host: str, port: int, open_browser: bool,
-              build_overviews: bool) -> None:
+              build_overviews: bool, workers: int) -> None:
     """Explore STORE in a local web app: click a place, see where else it occurs."""
     from tilesearch.web import serve
 
     serve(store, host=host, port=port, open_browser=open_browser,
-          build_overviews=build_overviews)
+          build_overviews=build_overviews, workers=workers)
 
 
 @cli.command("overviews")

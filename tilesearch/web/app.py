@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +69,20 @@ def _add_error_handlers(app: FastAPI) -> None:
                             status_code=500)
 
 
+STORE_ENV = "TILESEARCH_SERVE_STORE"
+
+
+def app_from_env() -> FastAPI:
+    """The app for the store named by $TILESEARCH_SERVE_STORE (for uvicorn worker processes)."""
+    return create_app(os.environ[STORE_ENV])
+
+
 def serve(store_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
-          open_browser: bool = False, build_overviews: bool = False,
+          open_browser: bool = False, build_overviews: bool = False, workers: int = 1,
           **uvicorn_options: Any) -> None:
     """Run the app with uvicorn until interrupted; `build_overviews` first builds overviews
-    for the store's images lacking them (`api.build_overviews`)."""
+    for the store's images lacking them (`api.build_overviews`). `workers` > 1 runs that many
+    server processes (searches hold Python's GIL for part of their time)."""
     import uvicorn
 
     app = create_app(store_path)
@@ -90,4 +100,9 @@ def serve(store_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
         import webbrowser
 
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    uvicorn.run(app, host=host, port=port, log_level="warning", **uvicorn_options)
+    if workers > 1:
+        os.environ[STORE_ENV] = str(app.state.store.path)
+        uvicorn.run("tilesearch.web.app:app_from_env", factory=True, workers=workers,
+                    host=host, port=port, log_level="warning", **uvicorn_options)
+    else:
+        uvicorn.run(app, host=host, port=port, log_level="warning", **uvicorn_options)
