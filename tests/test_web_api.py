@@ -259,3 +259,12 @@ def test_serve_command_starts_uvicorn_with_the_store(monkeypatch, fake_store, ca
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8765
     assert seen["app"].state.store.count == 24
     assert "http://127.0.0.1:8765/" in capsys.readouterr().out
+
+
+def test_worker_processes_build_the_app_from_the_environment(fake_store, monkeypatch):
+    from tilesearch.web.app import STORE_ENV, app_from_env
+
+    fake_store.close()
+    monkeypatch.setenv(STORE_ENV, str(fake_store.path))
+    with TestClient(app_from_env()) as c:
+        assert c.get("/api/info").json()["tiles"] == 24
