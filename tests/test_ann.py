@@ -82,6 +82,10 @@ def test_ivf_index_above_threshold(store: Store, monkeypatch: pytest.MonkeyPatch
     index = ann.load(store)
     assert index is not None and index.spec.is_ivf and index.spec.nprobe == 12
     assert index_recall(store, clustered(30, 5), 10) >= 0.95
+    v = store.vectors()[[5, 2999]]
+    dec = index.decode(np.array([5, 2999]))  # IVF codes decode by id, through a direct map
+    cos = (dec * v).sum(1) / np.linalg.norm(v, axis=1) / np.linalg.norm(dec, axis=1)
+    assert cos.min() > 0.999
     assert ann.choose_spec(10_000_000).factory == "PCA256,IVF4096,SQ8"
     assert ann.choose_spec(180_000).factory == "PCA256,IVF512,SQ8"
 

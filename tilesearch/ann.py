@@ -125,8 +125,9 @@ class AnnIndex:
     def decode(self, ids: np.ndarray) -> np.ndarray:
         """Approximate (unit-length) fingerprints of coded tiles, from their codes."""
         ids = np.asarray(ids, dtype=np.int64)
-        if self.spec.is_ivf:
-            _faiss().extract_index_ivf(self.index).make_direct_map()
+        if self.spec.is_ivf and not getattr(self, "_direct_map", False):
+            _faiss().extract_index_ivf(self.index).make_direct_map()  # once: O(tiles)
+            self._direct_map = True
         return np.stack([self.index.reconstruct(int(i)) for i in ids]) if len(ids) else \
             np.zeros((0, self.index.d), np.float32)
 
@@ -212,7 +213,6 @@ def build(store: Store, *, codec: str = DEFAULT_CODEC, nprobe: int = NPROBE,
 
 
 def _train(store: Store, spec: IndexSpec, seed: int) -> Any:
-    _faiss()
     vecs = store.vectors()
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(vecs), min(len(vecs), TRAIN_MAX), replace=False))
