@@ -165,3 +165,11 @@ def test_outdated_index_is_refused_until_rebuilt(store: Store) -> None:
         ann.build(store, codec=CODEC)
     assert ann.build(store, codec=CODEC, rebuild=True).action == "built"
     assert ann.load(store) is not None
+
+
+def test_other_metrics_fall_back_to_exact_while_full_vectors_are_kept(store: Store) -> None:
+    q = clustered(1, 8)[0]
+    exact = ranked(store, q, 10, "euclidean", exact=True)
+    ann.build(store, codec=CODEC, force=True)
+    ids, d = ranked(store, q, 10, "euclidean")
+    assert np.array_equal(ids, exact[0]) and np.allclose(d, exact[1])

@@ -173,14 +173,14 @@ def test_upload_search_uses_the_store_model_loaded_once(client, monkeypatch, tmp
                         path=tmp_path / "fm", dim=22)
     loads, models = [], []
 
-    def fake_fp(s, weights, runtime):
+    def fake_fp(s, weights=None, runtime="auto"):
         loads.append(s.path)
         model = FakeModel()
         model.identity = s.identity
         models.append(model)
         return model
 
-    monkeypatch.setattr(api, "_store_fingerprinter", fake_fp)
+    monkeypatch.setattr(api, "store_fingerprinter", fake_fp)
     store.close()
     with TestClient(create_app(store.path)) as c:
         assert not loads  # nothing loaded before the first upload
@@ -204,7 +204,7 @@ def test_search_uses_a_given_model_and_checks_it(tmp_path, make_geotiff, build_s
 
     store = build_store([make_geotiff(tmp_path / "c.tif", 600, 500, crs="EPSG:32633", seed=3)],
                         path=tmp_path / "fm", dim=22)
-    monkeypatch.setattr(api, "_store_fingerprinter", lambda *a: pytest.fail("model loaded"))
+    monkeypatch.setattr(api, "store_fingerprinter", lambda *a: pytest.fail("model loaded"))
     query = tmp_path / "q.png"
     query.write_bytes(png_bytes((300, 200)))
     model = FakeModel()

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from tilesearch.errors import MissingDependencyError, QueryError, StoreError
+from tilesearch.errors import MissingDependencyError, StoreError
 from tilesearch.store import Store
 
 EXACT_BELOW = 20_000
@@ -253,16 +253,6 @@ def _commit(store: Store, index: Any, spec: IndexSpec, count: int,
                                "code_bytes": int(index.sa_code_size()), "built": time.time()})
     if old is not None and old.path != store.path / name:
         old.path.unlink(missing_ok=True)
-
-
-def check_metric(index: AnnIndex | None, metric: str) -> bool:
-    """Whether `index` can answer a `metric` query (it is built for cosine only)."""
-    if index is None:
-        return False
-    if metric != index.spec.metric:
-        raise QueryError(f"the search index answers {index.spec.metric} queries; "
-                         f"use --metric {index.spec.metric} or search exactly with --exact")
-    return True
 
 
 _LOADED: weakref.WeakKeyDictionary[Store, tuple[str, AnnIndex | None]] = \

@@ -17,6 +17,7 @@ from tilesearch.knn import (
     DEFAULT_METRIC,
     Query,
     SearchResult,
+    check_tile_id,
     combine_examples,
     fingerprints,
     image_query,
@@ -42,19 +43,14 @@ def load_fingerprinter(model: str | None = None, *, weights: str | Path | None =
                       device=device)
 
 
-def _store_fingerprinter(s: Store, weights: str | Path | None, runtime: str) -> Fingerprinter:
-    """The model, weights and recipe a store was made with."""
-    return load_fingerprinter(s.identity.name, weights=weights, runtime=runtime,
-                              tile_size=s.tile_size, recipe=s.identity.recipe)
-
-
 def store_fingerprinter(store: str | Path | Store, *, weights: str | Path | None = None,
                         runtime: str = "auto") -> Fingerprinter:
-    """The fingerprinter of the model a store was made with, to reuse across image searches
-    (`search(..., model=)`)."""
+    """The model, weights and recipe a store was made with, loaded (to reuse across image
+    searches: `search(..., model=)`)."""
     s = store if isinstance(store, Store) else Store.open(store)
     try:
-        return _store_fingerprinter(s, weights, runtime)
+        return load_fingerprinter(s.identity.name, weights=weights, runtime=runtime,
+                                  tile_size=s.tile_size, recipe=s.identity.recipe)
     finally:
         if s is not store:
             s.close()
@@ -165,7 +161,7 @@ def search(store: str | Path | Store, *, tile: int | None = None,
     s = store if isinstance(store, Store) else Store.open(store)
     try:
         if image is not None and model is None:
-            model = _store_fingerprinter(s, weights, runtime)
+            model = store_fingerprinter(s, weights=weights, runtime=runtime)
         q = _query(s, tile, image, lonlat, list(positives), list(negatives), model)
         examples = [q.tile] if q.tile else []
         examples += s.tiles(list(positives) + list(negatives)) if positives or negatives else []
@@ -191,7 +187,7 @@ def _query(s: Store, tile: int | None, image: str | Path | None,
         return tile_query(s, tile)
     pos = ([tile] if tile is not None else []) + positives
     for i in pos + negatives:
-        tile_query(s, i)  # checks the id
+        check_tile_id(s, i)
     vector = combine_examples(fingerprints(s, sorted(pos)),
                               fingerprints(s, sorted(negatives)) if negatives else None)
     desc = f"{len(pos)} positive(s)" + (f", {len(negatives)} negative(s)" if negatives else "")
@@ -303,7 +299,7 @@ def check_transforms(store: str | Path, *, samples: int = 100, seed: int = 0,
     from tilesearch import quality as ev
 
     with Store.open(store) as s:
-        fp = _store_fingerprinter(s, weights, runtime)
+        fp = store_fingerprinter(s, weights=weights, runtime=runtime)
         n = min(samples, s.count) * (len(ev.TRANSFORMS) + 1)
         tick = _count_bar(n, "fingerprinting") if progress else None
         return ev.transform_check(s, fp, samples=samples, seed=seed, metric=metric,

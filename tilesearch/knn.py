@@ -120,7 +120,12 @@ def ranked(store: Store, vector: np.ndarray, m: int, metric: str = DEFAULT_METRI
     the index was built are scanned exactly and merged in. Otherwise an exact scan."""
     q = _check_query(store, vector, metric)
     index = None if exact else ann.cached(store)
-    if index is not None and ann.check_metric(index, metric):
+    if index is not None and metric != index.spec.metric:
+        if store.full_from:
+            raise QueryError(f"{store.path} keeps only compact codes, which answer "
+                             f"{index.spec.metric} queries; use --metric {index.spec.metric}")
+        index = None  # full vectors are kept: another metric is answered exactly
+    if index is not None:
         ids, d = _ranked_ann(store, index, q, m, allowed)
         start = index.count
     else:
@@ -143,12 +148,7 @@ def _ranked_ann(store: Store, index: ann.AnnIndex, q: np.ndarray, m: int,
     rerank = store.full_from == 0
     ids, d = index.search(q, max(m, ann.RERANK_MIN) if rerank else m, allowed)
     if rerank and len(ids):
-        vecs = store.full_vectors(0, store.count)
-        order = np.argsort(ids)
-        dots = np.asarray(vecs[ids[order]], np.float32) @ q
-        exact = np.empty_like(d)
-        exact[order] = _from_dots(dots, store.sq_norms()[ids[order]], q, "cosine")
-        d = exact
+        d = _from_dots(fingerprints(store, ids) @ q, store.sq_norms()[ids], q, "cosine")
     return ids, d
 
 
@@ -158,10 +158,9 @@ def index_recall(store: Store, queries: np.ndarray, k: int = 10) -> float:
     at the k-th place do not count as misses."""
     found = 0
     for q in np.atleast_2d(queries):
-        _, exact_d = ranked(store, q, k, exact=True)
-        ids, _ = ranked(store, q, k)
-        d = distances(store, q, DEFAULT_METRIC)[ids] if len(ids) else exact_d[:0]
-        found += int((d <= exact_d[-1] + 1e-6).sum())
+        d = distances(store, q)
+        kth = np.partition(d, k - 1)[k - 1]
+        found += int((d[ranked(store, q, k)[0]] <= kth + 1e-6).sum())
     return found / (k * len(np.atleast_2d(queries)))
 
 
@@ -285,11 +284,16 @@ def _overlap(a: TileMeta | Footprint, b: TileMeta | Footprint) -> bool:
     return a.image_id == b.image_id and a.window.overlaps(b.window)
 
 
-def tile_query(store: Store, tile_id: int) -> Query:
-    """Query by a stored tile's id."""
+def check_tile_id(store: Store, tile_id: int) -> None:
+    """QueryError unless `tile_id` is a tile of the store."""
     if not 0 <= tile_id < store.count:
         raise QueryError(f"no tile {tile_id} in {store.path} "
                          f"(tile ids run from 0 to {store.count - 1})")
+
+
+def tile_query(store: Store, tile_id: int) -> Query:
+    """Query by a stored tile's id."""
+    check_tile_id(store, tile_id)
     meta = store.tile(tile_id)
     return Query(fingerprints(store, [tile_id])[0], f"tile {tile_id}", tile=meta)
 
