@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results_io import save
+from results_io import save, tiles_per_second
 
 from tilesearch.models import load_model
 from tilesearch.raster import find_images, open_image
@@ -56,14 +55,7 @@ def recall_at_k(ref: np.ndarray, other: np.ndarray, k: int = 10) -> float:
 
 
 def rate(run: Any, tiles: np.ndarray, batch: int = 64, repeats: int = 5) -> float:
-    x = np.ascontiguousarray(tiles[:batch])
-    run(x)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        run(x)
-        times.append(time.perf_counter() - t)
-    return batch / statistics.median(times)
+    return tiles_per_second(run, np.ascontiguousarray(tiles[:batch]), repeats)
 
 
 def embed(run: Any, tiles: np.ndarray, batch: int = 64) -> np.ndarray:

@@ -47,6 +47,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from results_io import tiles_per_second
+
 from tilesearch.quality import labelled_images, read_resized, retrieval_metrics
 
 RESULTS = Path(__file__).resolve().parent / "results" / "quality.json"
@@ -226,15 +228,9 @@ def openvino_runner(module: Any, threads: int) -> Callable[[np.ndarray], np.ndar
     return run
 
 
-def tiles_per_second(run: Callable[[np.ndarray], np.ndarray], repeats: int) -> float:
+def model_rate(run: Callable[[np.ndarray], np.ndarray], repeats: int) -> float:
     tiles = np.random.default_rng(0).integers(0, 256, (BATCH, TILE, TILE, 3), dtype=np.uint8)
-    run(tiles)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run(tiles)
-        times.append(time.perf_counter() - start)
-    return BATCH / statistics.median(times)
+    return tiles_per_second(run, tiles, repeats)
 
 
 # ----- features ---------------------------------------------------------------------------------
@@ -594,13 +590,13 @@ def timings(args: argparse.Namespace) -> dict[str, float]:
         run = openvino_runner(fingerprint_module(build_lite(name), tr, size), args.threads)
         ratios = []
         for _ in range(args.repeats):
-            b = tiles_per_second(base_run, 1)
-            v = tiles_per_second(run, 1)
+            b = model_rate(base_run, 1)
+            v = model_rate(run, 1)
             base_rates.append(b)
             ratios.append(v / b)
         speeds[f"{key} ratio"] = statistics.median(ratios)
         print(f"  speed {key:<20} {statistics.median(ratios):5.2f} x default", flush=True)
-    base_rates.append(tiles_per_second(base_run, args.repeats))
+    base_rates.append(model_rate(base_run, args.repeats))
     speeds["lite0"] = statistics.median(base_rates)
     for key in [k for k in speeds if k.endswith(" ratio")]:
         speeds[key[: -len(" ratio")]] = speeds["lite0"] * speeds[key]
