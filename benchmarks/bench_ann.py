@@ -98,7 +98,7 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 # ----- building -----------------------------------------------------------------------------------
 def write_store(path: Path, synth: Synth, n: int, full: bool, seed: int,
-                queries: np.ndarray) -> dict[str, Any]:
+                queries: np.ndarray, codec: str = ann.DEFAULT_CODEC) -> dict[str, Any]:
     """Write an n-tile store; returns timings and the exact top K of the queries."""
     from bench_search import IMAGES, build_store, grid_shape
 
@@ -119,12 +119,12 @@ def write_store(path: Path, synth: Synth, n: int, full: bool, seed: int,
         _track(qn, unit(vecs), 0, top_s, top_i)
         with Store.open(path, writable=True) as s:
             t1 = time.perf_counter()
-            report = ann.build(s)
+            report = ann.build(s, codec=codec)
             build_s = time.perf_counter() - t1
     else:
         identity = ModelIdentity("efficientnet-lite0", "b" * 64, synth.real.shape[1], "synth")
         s = Store.create(path, identity)
-        spec = ann.choose_spec(n)
+        spec = ann.choose_spec(n, codec)
         import faiss
 
         faiss.omp_set_num_threads(os.cpu_count() or 1)
@@ -293,6 +293,7 @@ def main() -> None:
     ap.add_argument("--no-prototype", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--queries", type=int, default=QUERIES)
+    ap.add_argument("--codec", default=ann.DEFAULT_CODEC, help="FAISS codec (ann.DEFAULT_CODEC)")
     ap.add_argument("--query-process", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.query_process:
@@ -302,7 +303,7 @@ def main() -> None:
     queries = synth.vectors(synth.draws(a.queries, np.random.default_rng(a.seed + 99)))
     with tempfile.TemporaryDirectory(prefix="bench-ann-", dir=HERE / "results") as tmp:
         path = Path(tmp) / "store.tiles"
-        built = write_store(path, synth, a.n, not a.drop_full, a.seed, queries)
+        built = write_store(path, synth, a.n, not a.drop_full, a.seed, queries, a.codec)
         bytes_on_disk = Store.open(path).bytes_on_disk()
         np.save(Path(tmp) / "q.npy", queries)
         out = Path(tmp) / "q.json"
@@ -327,7 +328,8 @@ def main() -> None:
         res["speedup_nearest_vs_prototype"] = (res["prototype_s"] * 1e3
                                                / res["nearest_index_p50_ms"])
     print(json.dumps(res, indent=2))
-    save(res, HERE / "results" / f"ann-{a.n}{'-codes' if a.drop_full else ''}.json")
+    tag = "" if a.codec == ann.DEFAULT_CODEC else "-" + a.codec.replace(",", "-")
+    save(res, HERE / "results" / f"ann-{a.n}{'-codes' if a.drop_full else ''}{tag}.json")
 
 
 if __name__ == "__main__":

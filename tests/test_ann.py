@@ -173,3 +173,30 @@ def test_other_metrics_fall_back_to_exact_while_full_vectors_are_kept(store: Sto
     ann.build(store, codec=CODEC, force=True)
     ids, d = ranked(store, q, 10, "euclidean")
     assert np.array_equal(ids, exact[0]) and np.allclose(d, exact[1])
+
+
+def test_refining_codec_reranks_by_finer_codes(store: Store, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Codes-only stores: a coarse first stage proposes, full-dimension 8-bit codes decide."""
+    monkeypatch.setattr(ann, "IVF_ABOVE", 1000)
+    queries = clustered(40, 9)
+    exact = [set(ranked(store, q, 10, exact=True)[0].tolist()) for q in queries]
+    coarse = Store.create(tmp_path / "coarse.tiles", IDENTITY)
+    add_image(coarse, "/a.tif", store.vectors())
+
+    def recall(s: Store) -> float:
+        got = [set(ranked(s, q, 10)[0].tolist()) for q in queries]
+        return float(np.mean([len(a & b) / 10 for a, b in zip(got, exact, strict=True)]))
+
+    ann.build(coarse, codec="PCA12,SQ8", force=True, keep_full=False)
+    ann.build(store, codec="PCA12,SQ8,Refine(SQ8)", force=True, keep_full=False)
+    index = ann.load(store)
+    assert index is not None and index.spec.is_refine
+    assert index.spec.factory == "PCA12,IVF64,SQ8,Refine(SQ8)"
+    assert recall(coarse) < 0.5 and recall(store) >= 0.9
+    allowed = np.zeros(store.count, bool)
+    allowed[::7] = True
+    ids, _ = ranked(store, queries[0], 10, allowed=allowed)
+    assert len(ids) == 10 and all(i % 7 == 0 for i in ids)
+    assert ann.choose_spec(10_000_000, "PCA256,SQ8,Refine(SQ8)").factory == \
+        "PCA256,IVF4096,SQ8,Refine(SQ8)"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 import weakref
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from tilesearch import augment
 from tilesearch.errors import MissingDependencyError, StoreError
 from tilesearch.store import Store
 
@@ -41,6 +43,9 @@ NPROBE = 32
 RERANK_MIN = 256
 """With full vectors kept, at least this many candidates from the codes are re-ranked exactly
 (recall@10 0.985 at 180,000 tiles, benchmarks/bench_ann.py)."""
+REFINE_FACTOR = 4
+"""With a refining codec (``...,Refine(SQ8)``) the first-stage codes propose this many times
+the candidates asked for (and at least `RERANK_MIN`), and the finer codes rank them."""
 TRAIN_MAX = 100_000
 """At most this many fingerprints (a seeded sample) train the codec and the IVF."""
 _ADD_CHUNK = 50_000
@@ -68,6 +73,20 @@ class IndexSpec:
     def is_ivf(self) -> bool:
         return "IVF" in self.factory
 
+    @property
+    def is_refine(self) -> bool:
+        """Second-stage codes re-rank the first stage's candidates (``Refine(...)``)."""
+        return ",Refine(" in self.factory or self.factory.endswith(",RFlat")
+
+
+def _split_refine(codec: str) -> tuple[str, str]:
+    """``"PCA256,SQ8,Refine(SQ8)"`` -> ``("PCA256,SQ8", ",Refine(SQ8)")``."""
+    for mark in (",Refine(", ",RFlat"):
+        at = codec.find(mark)
+        if at >= 0:
+            return codec[:at], codec[at:]
+    return codec, ""
+
 
 def choose_spec(n: int, codec: str = DEFAULT_CODEC, nprobe: int = NPROBE) -> IndexSpec:
     """The index for a store of `n` tiles: exhaustive codes, or IVF with about sqrt(n) lists
@@ -75,8 +94,9 @@ def choose_spec(n: int, codec: str = DEFAULT_CODEC, nprobe: int = NPROBE) -> Ind
     if n < IVF_ABOVE:
         return IndexSpec(codec, nprobe)
     nlist = int(min(65536, 2 ** round(math.log2(math.sqrt(n)))))
-    pre, _, quant = codec.rpartition(",")
-    return IndexSpec(f"{pre + ',' if pre else ''}IVF{nlist},{quant}", nprobe)
+    first, refine = _split_refine(codec)
+    pre, _, quant = first.rpartition(",")
+    return IndexSpec(f"{pre + ',' if pre else ''}IVF{nlist},{quant}{refine}", nprobe)
 
 
 def _normalised(x: np.ndarray) -> np.ndarray:
@@ -105,12 +125,12 @@ class AnnIndex:
         faiss = _faiss()
         faiss.omp_set_num_threads(1)  # one query: threads only add sync cost (measured)
         q = _normalised(np.asarray(query, np.float32).reshape(1, -1))
-        params = self._params(allowed, faiss)
+        params = self._params(allowed, faiss, m)
         sq, ids = self.index.search(q, min(m, self.count), params=params)
         keep = ids[0] >= 0  # unit vectors: squared L2 = 2 (1 - cosine)
         return ids[0][keep].astype(np.int64), (0.5 * sq[0][keep]).astype(np.float32)
 
-    def _params(self, allowed: np.ndarray | None, faiss: Any) -> Any:
+    def _params(self, allowed: np.ndarray | None, faiss: Any, m: int = 10) -> Any:
         sel = None
         if allowed is not None:
             bits = np.packbits(np.asarray(allowed[: self.count], bool), bitorder="little")
@@ -118,14 +138,20 @@ class AnnIndex:
             sel = faiss.IDSelectorBitmap(self.count, faiss.swig_ptr(bits))
         inner = (faiss.SearchParametersIVF(sel=sel, nprobe=self.spec.nprobe)
                  if self.spec.is_ivf else faiss.SearchParameters(sel=sel))
-        if isinstance(self.index, faiss.IndexPreTransform):
-            return faiss.SearchParametersPreTransform(index_params=inner)
+        refine = isinstance(self.index, faiss.IndexRefine)
+        base = faiss.downcast_index(self.index.base_index) if refine else self.index
+        if isinstance(base, faiss.IndexPreTransform):
+            inner = faiss.SearchParametersPreTransform(index_params=inner)
+        if refine:  # the selector acts on the first stage's candidates
+            factor = max(REFINE_FACTOR, math.ceil(RERANK_MIN / max(m, 1)))
+            return faiss.IndexRefineSearchParameters(k_factor=factor, base_index_params=inner)
         return inner
 
     def decode(self, ids: np.ndarray) -> np.ndarray:
         """Approximate (unit-length) fingerprints of coded tiles, from their codes."""
         ids = np.asarray(ids, dtype=np.int64)
-        if self.spec.is_ivf and not getattr(self, "_direct_map", False):
+        if self.spec.is_ivf and not self.spec.is_refine \
+                and not getattr(self, "_direct_map", False):
             _faiss().extract_index_ivf(self.index).make_direct_map()  # once: O(tiles)
             self._direct_map = True
         return np.stack([self.index.reconstruct(int(i)) for i in ids]) if len(ids) else \
@@ -167,14 +193,15 @@ class BuildReport:
         return dict(self.__dict__)
 
 
-def build(store: Store, *, codec: str = DEFAULT_CODEC, nprobe: int = NPROBE,
+def build(store: Store, *, codec: str | None = None, nprobe: int | None = None,
           rebuild: bool = False, keep_full: bool = True, force: bool = False,
           seed: int = 0) -> BuildReport:
     """Build or extend the store's index; see the module docstring.
 
     Extends the existing index with tiles appended since it was built unless `rebuild` (which
     needs the full vectors) or the store has grown past `IVF_ABOVE` since. `force` builds one
-    even below `EXACT_BELOW`. `keep_full=False` then drops the encoded tiles' full vectors."""
+    even below `EXACT_BELOW`. `keep_full=False` then drops the encoded tiles' full vectors.
+    `codec` and `nprobe` default to the existing index's, else `DEFAULT_CODEC` and `NPROBE`."""
     t0 = time.perf_counter()
     _faiss().omp_set_num_threads(os.cpu_count() or 1)
     if not store.writable:
@@ -186,13 +213,20 @@ def build(store: Store, *, codec: str = DEFAULT_CODEC, nprobe: int = NPROBE,
             raise
         old = None  # an unreadable or outdated index is replaced
     n = store.count
+    if old is not None and store.manifest["ann"].get("augment") != _augment_stamp(store):
+        rebuild = True  # the index encodes other vectors than searches now compare
     if not store.manifest.get("ann") and n < EXACT_BELOW and not force:
         return BuildReport("none", n, None, None, time.perf_counter() - t0, False)
+    if codec is None:
+        codec = re.sub(r"IVF\d+,", "", old.spec.factory) if old else DEFAULT_CODEC
+    if nprobe is None:
+        nprobe = old.spec.nprobe if old else NPROBE
     spec = choose_spec(n, codec, nprobe)
     if old is not None and not rebuild and old.spec.is_ivf == spec.is_ivf:
         if old.count == n:
             if not keep_full:
                 store.drop_full_before(n)
+                augment.drop_file(store)
             return BuildReport("up to date", n, old.spec.factory, old.code_bytes,
                                time.perf_counter() - t0, store.full_from > 0)
         spec, start, action = old.spec, old.count, "extended"
@@ -208,16 +242,23 @@ def build(store: Store, *, codec: str = DEFAULT_CODEC, nprobe: int = NPROBE,
     _commit(store, index, spec, n, old)
     if not keep_full:
         store.drop_full_before(n)
+        augment.drop_file(store)
     return BuildReport(action, n, spec.factory, int(index.sa_code_size()),
                        time.perf_counter() - t0, not keep_full or store.full_from > 0)
 
 
+def _augment_stamp(store: Store) -> float | None:
+    """Which augmentation (if any) the vectors searches compare come from."""
+    e = augment.entry(store)
+    return float(e["built"]) if e else None
+
+
 def _train(store: Store, spec: IndexSpec, seed: int) -> Any:
-    vecs = store.vectors()
+    n = len(store.vectors())
     rng = np.random.default_rng(seed)
-    pick = np.sort(rng.choice(len(vecs), min(len(vecs), TRAIN_MAX), replace=False))
+    pick = np.sort(rng.choice(n, min(n, TRAIN_MAX), replace=False))
     index = new_index(store.dim, spec)
-    index.train(_normalised(vecs[pick]))
+    index.train(_normalised(augment.rows(store, pick)))
     return index
 
 
@@ -233,7 +274,8 @@ def new_index(dim: int, spec: IndexSpec) -> Any:
 def _add(store: Store, index: Any, start: int, stop: int) -> None:
     for lo in range(start, stop, _ADD_CHUNK):
         hi = min(stop, lo + _ADD_CHUNK)
-        index.add(_normalised(store.full_vectors(lo, hi)))
+        for _, vecs, _ in augment.segments(store, lo, hi):  # what searches compare
+            index.add(_normalised(vecs))
 
 
 def _commit(store: Store, index: Any, spec: IndexSpec, count: int,
@@ -250,7 +292,8 @@ def _commit(store: Store, index: Any, spec: IndexSpec, count: int,
     store.set_manifest("ann", {"file": name, "space": SPACE, "factory": spec.factory,
                                "nprobe": spec.nprobe,
                                "metric": spec.metric, "count": count,
-                               "code_bytes": int(index.sa_code_size()), "built": time.time()})
+                               "code_bytes": int(index.sa_code_size()), "built": time.time(),
+                               "augment": _augment_stamp(store)})
     if old is not None and old.path != store.path / name:
         old.path.unlink(missing_ok=True)
 

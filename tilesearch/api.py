@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tilesearch import ann
+from tilesearch.augment import entry as augment_entry
 from tilesearch.errors import QueryError
 from tilesearch.filters import SearchFilter, allowed_mask
 from tilesearch.indexer import IndexReport, Progress, index_images, open_or_create_store
@@ -146,10 +147,11 @@ def search(store: str | Path | Store, *, tile: int | None = None,
     overlaps a better-ranked hit is suppressed, so the k hits are k different places.
     `expand` > 0 replaces the query by its alpha query expansion over that many neighbours;
     `where` restricts the search to an area or to some images (see `filters.SearchFilter`).
-    `offset` pages through a long ranking (hits ``offset + 1 .. offset + k``). The store's
-    search index answers when one was built (`build_index`), unless `exact`. An image query
-    uses `model` when given (it must be the store's model, see `store_fingerprinter`) instead
-    of loading the store's model for this one search.
+    On an augmented store an image query is expanded by the augmentation's k unless `expand`
+    says otherwise. `offset` pages through a long ranking (hits ``offset + 1 .. offset + k``).
+    The store's search index answers when one was built (`build_index`), unless `exact`. An
+    image query uses `model` when given (it must be the store's model, see
+    `store_fingerprinter`) instead of loading the store's model for this one search.
     """
     by_tiles = tile is not None or bool(positives)
     if offset < 0:
@@ -163,6 +165,9 @@ def search(store: str | Path | Store, *, tile: int | None = None,
         if image is not None and model is None:
             model = store_fingerprinter(s, weights=weights, runtime=runtime)
         q = _query(s, tile, image, lonlat, list(positives), list(negatives), model)
+        aug = augment_entry(s)
+        if aug and image is not None and expand == 0:  # into the store's augmented space
+            expand, alpha = int(aug["k"]), float(aug["alpha"])
         examples = [q.tile] if q.tile else []
         examples += s.tiles(list(positives) + list(negatives)) if positives or negatives else []
         hits = nearest(s, q.vector, k=offset + k, metric=metric,
@@ -214,6 +219,7 @@ def info(store: str | Path | Store) -> dict[str, Any]:
             "lonlat_bbox": list(bbox) if bbox else None,
             "failures": [{"path": p, "reason": r} for p, r in s.failures()],
             "search_index": _index_facts(s, pixel_bytes),
+            "augment": augment_entry(s),
         }
     finally:
         if s is not store:
@@ -231,16 +237,27 @@ def _index_facts(s: Store, pixel_bytes: int) -> dict[str, Any] | None:
 
 
 def build_index(store: str | Path, *, codec: str | None = None, nprobe: int | None = None,
-                rebuild: bool = False, keep_full: bool = True,
-                force: bool = False) -> ann.BuildReport:
+                rebuild: bool = False, keep_full: bool = True, force: bool = False,
+                augment: int | None = None, alpha: float = 3.0,
+                progress: bool = False) -> ann.BuildReport:
     """Build, extend or rebuild the store's approximate search index (see `tilesearch.ann`).
 
     Without `rebuild` an existing index is extended with the tiles appended since it was
     built. `keep_full=False` drops full-precision fingerprints of encoded tiles (smaller store,
-    no exact re-ranking). Stores under `ann.EXACT_BELOW` tiles get none unless `force`."""
+    no exact re-ranking). Stores under `ann.EXACT_BELOW` tiles get none unless `force`.
+    `augment` = k > 0 (re)computes database-side augmentation over k neighbours from other
+    places (`tilesearch.augment`), 0 removes it, None leaves it as it is."""
+    from tilesearch import augment as dba
+
+    build = partial(ann.build, codec=codec, nprobe=nprobe, force=force)
     with Store.open(store, writable=True) as s:
-        return ann.build(s, codec=codec or ann.DEFAULT_CODEC, nprobe=nprobe or ann.NPROBE,
-                         rebuild=rebuild, keep_full=keep_full, force=force)
+        if augment == 0:
+            dba.remove(s)
+        elif augment is not None:
+            build(s, rebuild=rebuild)  # candidates for the neighbour search
+            tick = _count_bar(s.count, "augmenting") if progress else None
+            dba.build(s, augment, alpha, progress=tick)
+        return build(s, rebuild=rebuild, keep_full=keep_full)
 
 
 OVERVIEW_FOLDER = "overviews"
@@ -275,11 +292,16 @@ def build_overviews(store: str | Path,
 def evaluate(folder: str | Path, *, model: str | None = None,
              weights: str | Path | None = None, runtime: str = "auto",
              metric: str = DEFAULT_METRIC, expand: int = 0, alpha: float = 3.0,
-             tile_size: int = 256, recipe: str | None = None,
+             tile_size: int = 256, recipe: str | None = None, augment: int = 0,
              progress: bool = False) -> RetrievalReport:
     """Retrieval quality on a labelled ``<class>/<image>`` folder: every image queries all the
-    others, relevant = same class; mAP over all ranks and precision@1/5/10."""
+    others, relevant = same class; mAP over all ranks and precision@1/5/10. `augment` = k > 0
+    evaluates database-side augmentation over k neighbours (as `build_index(augment=k)`)."""
     from tilesearch import quality as ev
+    from tilesearch.augment import augment_set
+
+    if augment and metric != "cosine":
+        raise QueryError("augmentation compares unit vectors: use the cosine metric")
 
     paths, labels = ev.labelled_images(folder)
     fp = load_fingerprinter(model, weights=weights, runtime=runtime, tile_size=tile_size,
@@ -287,6 +309,8 @@ def evaluate(folder: str | Path, *, model: str | None = None,
     tiles = ev.read_resized(paths, tile_size)
     tick = _count_bar(len(tiles), "fingerprinting") if progress else None
     vectors = ev.embed_all(fp, tiles, progress=tick)
+    if augment:
+        vectors = augment_set(vectors, augment, alpha)
     dist = ev.expanded_distances(vectors, metric, expand, alpha)
     return ev.retrieval_metrics(dist, labels, metric)
 

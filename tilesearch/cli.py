@@ -207,7 +207,7 @@ def _print_table(result: SearchResult) -> None:
 @cli.command("build-index")
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--codec", default=None,
-              help="FAISS codec factory string [default: PCA128,SQ8 (128 bytes a tile)].")
+              help="FAISS codec factory string [default: PCA256,SQ8 (258 bytes a tile)].")
 @click.option("--nprobe", type=click.IntRange(min=1), default=None,
               help="Inverted lists visited per query (IVF indexes) [default: 32].")
 @click.option("--rebuild", is_flag=True, help="Retrain from scratch instead of extending.")
@@ -215,13 +215,19 @@ def _print_table(result: SearchResult) -> None:
               help="Drop the full-precision fingerprints once encoded: a much smaller store, "
                    "but no exact re-ranking (lower recall) and no retraining.")
 @click.option("--force", is_flag=True, help="Build one even for a small store.")
+@click.option("--augment", type=click.IntRange(min=0), default=None, metavar="K",
+              help="Database-side augmentation: search each tile as the weighted mean of it "
+                   "and its K nearest tiles from other places (finds 'the same kind of "
+                   "place' better; 10 is a good K; 0 removes it). See docs/quality.md.")
 def build_index_cmd(store: Path, codec: str | None, nprobe: int | None, rebuild: bool,
-                    drop_full: bool, force: bool) -> None:
+                    drop_full: bool, force: bool, augment: int | None) -> None:
     """Build (or extend with new tiles) the approximate search index of STORE."""
     from tilesearch.ann import EXACT_BELOW
 
     r = api.build_index(store, codec=codec, nprobe=nprobe, rebuild=rebuild,
-                        keep_full=not drop_full, force=force)
+                        keep_full=not drop_full, force=force, augment=augment, progress=True)
+    if augment is not None:
+        click.echo(f"augmentation: {'removed' if augment == 0 else f'{augment} neighbours'}")
     if r.action == "none":
         click.echo(f"{r.tiles:,} tiles: under {EXACT_BELOW:,}, exact search is fast; no index "
                    "built (use --force to build one anyway)")
@@ -283,12 +289,16 @@ def _print_info(f: dict[str, Any]) -> None:
 @click.option("--expand", type=click.IntRange(min=0), default=0, show_default=True,
               help="Alpha query expansion over this many neighbours (0: off).")
 @click.option("--recipe", default=None, help="plain, rot4-128 or d4-128 [default: the default].")
+@click.option("--augment", type=click.IntRange(min=0), default=0, show_default=True,
+              metavar="K", help="Database-side augmentation over K neighbours (0: off), "
+                                "as 'build-index --augment K'.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report.")
 def evaluate_cmd(folder: Path, model: str | None, weights: Path | None, runtime: str,
-                 metric: str, expand: int, recipe: str | None, json_out: Path | None) -> None:
+                 metric: str, expand: int, recipe: str | None, augment: int,
+                 json_out: Path | None) -> None:
     """Retrieval quality on a labelled FOLDER of <class>/<image> files (mAP, P@1/5/10)."""
     report = api.evaluate(folder, model=model, weights=weights, runtime=runtime, metric=metric,
-                          expand=expand, recipe=recipe, progress=True)
+                          expand=expand, recipe=recipe, augment=augment, progress=True)
     names = list(report.overall)
     click.echo(f"{report.images} images, {report.classes} classes, {metric} distance")
     click.echo(f"{'class':<22}" + "".join(f"{n:>8}" for n in names))

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tilesearch import ann
+from tilesearch import ann, augment
 from tilesearch.errors import QueryError, StoreError
 from tilesearch.models.base import Fingerprinter
 from tilesearch.records import Footprint, TileMeta
@@ -65,14 +65,17 @@ class SearchResult:
 def distances(store: Store, vector: np.ndarray, metric: str = DEFAULT_METRIC,
               start: int = 0, stop: int | None = None) -> np.ndarray:
     """Exact distance from `vector` to the fingerprints of tiles ``start .. stop - 1`` (default
-    all) as squared L2 or 1 - cosine; those tiles must keep full-precision vectors."""
+    all) as squared L2 or 1 - cosine; those tiles must keep full-precision vectors. On an
+    augmented store the tiles' augmented vectors are compared (`tilesearch.augment`)."""
     q = _check_query(store, vector, metric)
     stop = store.count if stop is None else stop
-    vecs, norms = store.full_vectors(start, stop), store.sq_norms()[start:stop]
-    dots = np.empty(len(norms), dtype=np.float32)
-    for lo in range(0, len(norms), _CHUNK):
-        dots[lo:lo + _CHUNK] = vecs[lo:lo + _CHUNK] @ q
-    return _from_dots(dots, norms, q, metric)
+    out = np.empty(stop - start, dtype=np.float32)
+    for first, vecs, norms in augment.segments(store, start, stop):
+        dots = np.empty(len(norms), dtype=np.float32)
+        for lo in range(0, len(norms), _CHUNK):
+            dots[lo:lo + _CHUNK] = vecs[lo:lo + _CHUNK] @ q
+        out[first - start:first - start + len(norms)] = _from_dots(dots, norms, q, metric)
+    return out
 
 
 def _check_query(store: Store, vector: np.ndarray, metric: str) -> np.ndarray:
@@ -82,6 +85,9 @@ def _check_query(store: Store, vector: np.ndarray, metric: str) -> np.ndarray:
     if q.shape[0] != store.dim:
         raise QueryError(f"query fingerprint has {q.shape[0]} values, the store's "
                          f"model gives {store.dim}")
+    if metric != "cosine" and augment.entry(store):
+        raise QueryError(f"{store.path} is augmented (build-index --augment), which compares "
+                         "unit vectors: use --metric cosine")
     return q
 
 
@@ -94,13 +100,14 @@ def _from_dots(dots: np.ndarray, norms: np.ndarray, q: np.ndarray, metric: str) 
 
 
 def fingerprints(store: Store, ids: Sequence[int] | np.ndarray) -> np.ndarray:
-    """Fingerprints of tiles `ids`: full precision where the store keeps them, else decoded
-    from the search index's codes (scaled to the tile's stored norm)."""
+    """Fingerprints of tiles `ids` as searches compare them: full precision where the store
+    keeps them (augmented on an augmented store), else decoded from the search index's codes
+    (scaled to the tile's stored norm)."""
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     out = np.empty((len(ids), store.dim), np.float32)
     full = ids >= store.full_from
     if full.any():
-        out[full] = store.full_vectors(store.full_from, store.count)[ids[full] - store.full_from]
+        out[full] = augment.rows(store, ids[full])
     if not full.all():
         index = ann.cached(store)
         if index is None:
@@ -148,7 +155,8 @@ def _ranked_ann(store: Store, index: ann.AnnIndex, q: np.ndarray, m: int,
     rerank = store.full_from == 0
     ids, d = index.search(q, max(m, ann.RERANK_MIN) if rerank else m, allowed)
     if rerank and len(ids):
-        d = _from_dots(fingerprints(store, ids) @ q, store.sq_norms()[ids], q, "cosine")
+        x = fingerprints(store, ids)
+        d = _from_dots(x @ q, np.einsum("nd,nd->n", x, x), q, "cosine")
     return ids, d
 
 

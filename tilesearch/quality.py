@@ -175,8 +175,11 @@ class TransformReport:
 def transform_check(store: Any, model: Fingerprinter, *, samples: int = 100, seed: int = 0,
                     metric: str = DEFAULT_METRIC,
                     progress: Callable[[int], None] | None = None) -> TransformReport:
-    """Query `store` with transformed copies of `samples` random indexed tiles (seeded)."""
-    from tilesearch.knn import distances
+    """Query `store` with transformed copies of `samples` random indexed tiles (seeded).
+
+    On an augmented store the copies are expanded into its space, as image searches are."""
+    from tilesearch.augment import entry
+    from tilesearch.knn import distances, expand_query
     from tilesearch.tiling import Window
 
     store.check_model(model.identity)
@@ -195,6 +198,10 @@ def transform_check(store: Any, model: Fingerprinter, *, samples: int = 100, see
         queries += [np.ascontiguousarray(f(tile)) for f in TRANSFORMS.values()]
         queries.append(shifted)
     vectors = embed_all(model, np.stack(queries), progress=progress)
+    aug = entry(store)
+    if aug:
+        vectors = np.stack([expand_query(store, v, int(aug["k"]), float(aug["alpha"]))
+                            for v in vectors])
     ranks = np.empty((len(ids), len(names)), np.int64)
     for i, src_id in enumerate(ids):
         for j in range(len(names)):

@@ -1,0 +1,169 @@
+"""Database-side augmentation: search vectors from each tile's neighbours at other places."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import write_png
+from fakes import FakeModel
+from test_ann import IDENTITY, add_image, clustered
+
+from tilesearch import ann, api, augment
+from tilesearch.cli import cli
+from tilesearch.errors import QueryError, StoreError
+from tilesearch.indexer import index_images, open_or_create_store
+from tilesearch.knn import distances, index_recall, nearest, ranked
+from tilesearch.quality import retrieval_metrics
+from tilesearch.store import Store
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def brute_force(store: Store, k: int, alpha: float) -> np.ndarray:
+    """Every tile's augmented vector, the slow way: its k most similar non-overlapping tiles."""
+    u = unit(np.asarray(store.vectors(), np.float64))
+    fps = store.footprints(list(range(store.count)))
+    out = np.empty_like(u)
+    for i, a in enumerate(fps):
+        sims = u @ u[i]
+        for j, b in enumerate(fps):
+            if a.image_id == b.image_id and a.window.overlaps(b.window):
+                sims[j] = -np.inf
+        top = np.argsort(-sims, kind="stable")[:k]
+        out[i] = unit(u[i] + (np.clip(sims[top], 0, None) ** alpha) @ u[top])
+    return out
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    """A closed store of two fake images on 128 px grids (500 tiles)."""
+    with Store.create(tmp_path / "s.tiles", IDENTITY) as s:
+        add_image(s, "/a.tif", clustered(300, 1), cols=20)
+        add_image(s, "/b.tif", clustered(200, 2), cols=20)
+    return tmp_path / "s.tiles"
+
+
+def test_combine_is_the_documented_formula() -> None:
+    own = np.array([[1.0, 0.0]], np.float32)
+    nbrs = np.array([[[0.0, 1.0], [0.6, 0.8]]], np.float32)
+    got = augment.combine(own, nbrs, np.array([[-0.2, 0.5]], np.float32), alpha=2.0)
+    want = unit(np.array([1.0 + 0.25 * 0.6, 0.25 * 0.8]))
+    np.testing.assert_allclose(got[0], want, rtol=1e-6)
+
+
+def test_augmenting_a_labelled_set_ranks_same_class_higher() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 6, 300)
+    centres = rng.gamma(1.0, 1.0, (6, 16))
+    x = centres[labels] + rng.normal(0, 0.6, (300, 16))
+    before = retrieval_metrics(1 - unit(x) @ unit(x).T, labels.tolist()).overall["mAP"]
+    aug = augment.augment_set(x, k=10)
+    after = retrieval_metrics(1 - aug @ aug.T, labels.tolist()).overall["mAP"]
+    assert np.allclose(np.linalg.norm(aug, axis=1), 1, atol=1e-5)
+    assert after > before + 0.05
+
+
+def test_store_augmentation_skips_overlapping_tiles(path: Path) -> None:
+    api.build_index(path, augment=4)  # small store: exact neighbours, no index
+    store = Store.open(path)
+    e = augment.entry(store)
+    assert e is not None and (e["k"], e["count"]) == (4, 500)
+    aug = np.fromfile(store.path / e["file"], np.float32).reshape(500, -1)
+    np.testing.assert_allclose(aug, brute_force(store, 4, 3.0), atol=2e-5)
+    q = clustered(1, 7)[0]
+    np.testing.assert_allclose(distances(store, q), 1 - aug @ unit(q), atol=1e-5)
+    with pytest.raises(QueryError, match="cosine"):
+        ranked(store, q, 5, "euclidean")
+    assert api.info(store)["augment"]["k"] == 4
+
+
+def test_appended_tiles_are_raw_until_augmented_again(path: Path) -> None:
+    api.build_index(path, augment=4)
+    store = Store.open(path, writable=True)
+    add_image(store, "/c.tif", clustered(50, 3), cols=10)
+    raw = store.vectors()[500:]
+    q = clustered(1, 8)[0]
+    np.testing.assert_allclose(distances(store, q)[500:], 1 - unit(raw) @ unit(q), atol=1e-5)
+    old = augment.entry(store)
+    assert old is not None
+    store.close()
+    api.build_index(path, augment=4)
+    store = Store.open(path)
+    new = augment.entry(store)
+    assert new is not None and new["count"] == 550
+    assert not (store.path / old["file"]).exists()  # the previous file is replaced
+
+
+def test_index_encodes_augmented_vectors_and_follows_changes(path: Path) -> None:
+    api.build_index(path, codec="SQ8", augment=5, force=True)
+    s = Store.open(path)
+    assert s.manifest["ann"]["augment"] == augment.entry(s)["built"]  # type: ignore[index]
+    assert index_recall(s, clustered(30, 5), 10) >= 0.95  # against exact augmented search
+    s.close()
+    report = api.build_index(path, augment=0)  # removed: searches compare raw fingerprints
+    assert (report.action, report.factory) == ("built", "SQ8")  # retrained, same codec
+    s = Store.open(path, writable=True)
+    assert augment.entry(s) is None and not list(path.glob("augmented-*"))
+    assert s.manifest["ann"]["augment"] is None
+    assert ann.build(s).action == "up to date"
+    q = clustered(1, 4)[0]
+    np.testing.assert_allclose(distances(s, q), 1 - unit(s.vectors()) @ unit(q), atol=1e-5)
+
+
+def test_drop_full_keeps_augmented_codes(path: Path) -> None:
+    api.build_index(path, codec="SQ8", augment=5, force=True)
+    with Store.open(path) as s:
+        q = clustered(1, 9)[0]
+        before = ranked(s, q, 10)[0]
+    api.build_index(path, keep_full=False)
+    with Store.open(path, writable=True) as s:
+        assert not list(path.glob("augmented-*")) and s.full_from == 500
+        assert len(set(ranked(s, q, 10)[0].tolist()) & set(before.tolist())) >= 9
+        with pytest.raises(StoreError, match="dropped"):
+            augment.build(s)
+        with pytest.raises(StoreError, match="cannot be removed"):
+            augment.remove(s)
+
+
+def test_image_queries_are_expanded_into_the_augmented_space(tmp_path: Path) -> None:
+    for i in range(3):
+        write_png(tmp_path / f"i{i}.png", 640, 512, seed=i)
+    model = FakeModel()
+    with open_or_create_store(tmp_path / "s.tiles", model, tile_size=None, stride=None,
+                              max_invalid=None) as s:
+        index_images([tmp_path / f"i{i}.png" for i in range(3)], s, model)
+    api.build_index(tmp_path / "s.tiles", augment=3)
+    with Store.open(tmp_path / "s.tiles") as s:
+        got = api.search(s, image=tmp_path / "i1.png", k=5, model=model)
+        raw = model.embed(got.query.pixels[None])[0]  # type: ignore[index]
+        want = nearest(s, raw, 5, expand=3)
+        plain = nearest(s, raw, 5)
+    assert [h.tile.tile_id for h in got.hits] == [h.tile.tile_id for h in want]
+    assert [h.distance for h in got.hits] != [h.distance for h in plain]
+
+
+def test_cli_augment_and_evaluate(path: Path, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    out = CliRunner().invoke(cli, ["build-index", str(path), "--augment", "3"])
+    assert out.exit_code == 0, out.output
+    assert "augmentation: 3 neighbours" in out.output
+    for cls, seeds in (("fields", (1, 2, 3)), ("blobs", (7, 8, 9))):
+        (tmp_path / cls).mkdir()
+        for s in seeds:
+            write_png(tmp_path / cls / f"{cls}{s}.png", 256, 256, seed=s)
+    monkeypatch.setattr(api, "load_fingerprinter", lambda *a, **k: FakeModel())
+    plain = api.evaluate(tmp_path, recipe="plain")
+    aug = api.evaluate(tmp_path, recipe="plain", augment=2)
+    assert plain.overall != aug.overall
+    out = CliRunner().invoke(cli, ["evaluate", str(tmp_path), "--augment", "2", "--json",
+                                   str(tmp_path / "e.json")])
+    assert out.exit_code == 0, out.output
+    assert json.loads((tmp_path / "e.json").read_text())["overall"] == aug.overall
+    with pytest.raises(QueryError, match="cosine"):
+        api.evaluate(tmp_path, metric="euclidean", augment=2)
