@@ -144,8 +144,10 @@ def test_image_queries_are_expanded_into_the_augmented_space(tmp_path: Path) -> 
         raw = model.embed(got.query.pixels[None])[0]  # type: ignore[index]
         want = nearest(s, raw, 5, expand=3)
         plain = nearest(s, raw, 5)
+        off = api.search(s, image=tmp_path / "i1.png", k=5, model=model, expand=0)
     assert [h.tile.tile_id for h in got.hits] == [h.tile.tile_id for h in want]
     assert [h.distance for h in got.hits] != [h.distance for h in plain]
+    assert [h.distance for h in off.hits] == [h.distance for h in plain]  # expansion off
 
 
 def test_cli_augment_and_evaluate(path: Path, tmp_path: Path,

@@ -136,7 +136,7 @@ def search(store: str | Path | Store, *, tile: int | None = None,
            image: str | Path | None = None, lonlat: tuple[float, float] | None = None,
            positives: Sequence[int] = (), negatives: Sequence[int] = (),
            k: int = 10, metric: str = DEFAULT_METRIC, exclude_self: bool = True,
-           suppress_overlaps: bool = True, expand: int = 0, alpha: float = 3.0,
+           suppress_overlaps: bool = True, expand: int | None = None, alpha: float = 3.0,
            where: SearchFilter | None = None, weights: str | Path | None = None,
            runtime: str = "auto", offset: int = 0, exact: bool = False,
            model: Fingerprinter | None = None) -> SearchResult:
@@ -147,11 +147,12 @@ def search(store: str | Path | Store, *, tile: int | None = None,
     overlaps a better-ranked hit is suppressed, so the k hits are k different places.
     `expand` > 0 replaces the query by its alpha query expansion over that many neighbours;
     `where` restricts the search to an area or to some images (see `filters.SearchFilter`).
-    On an augmented store an image query is expanded by the augmentation's k unless `expand`
-    says otherwise. `offset` pages through a long ranking (hits ``offset + 1 .. offset + k``).
-    The store's search index answers when one was built (`build_index`), unless `exact`. An
-    image query uses `model` when given (it must be the store's model, see
-    `store_fingerprinter`) instead of loading the store's model for this one search.
+    `expand` None means 0, except for an image query on an augmented store, which is expanded
+    by the augmentation's k (`tilesearch.augment`). `offset` pages through a long ranking
+    (hits ``offset + 1 .. offset + k``). The store's search index answers when one was built
+    (`build_index`), unless `exact`. An image query uses `model` when given (it must be the
+    store's model, see `store_fingerprinter`) instead of loading the store's model for this
+    one search.
     """
     by_tiles = tile is not None or bool(positives)
     if offset < 0:
@@ -166,13 +167,13 @@ def search(store: str | Path | Store, *, tile: int | None = None,
             model = store_fingerprinter(s, weights=weights, runtime=runtime)
         q = _query(s, tile, image, lonlat, list(positives), list(negatives), model)
         aug = augment_entry(s)
-        if aug and image is not None and expand == 0:  # into the store's augmented space
+        if expand is None and aug and image is not None:  # into the store's augmented space
             expand, alpha = int(aug["k"]), float(aug["alpha"])
         examples = [q.tile] if q.tile else []
         examples += s.tiles(list(positives) + list(negatives)) if positives or negatives else []
         hits = nearest(s, q.vector, k=offset + k, metric=metric,
                        exclude=examples if exclude_self else None,
-                       suppress_overlaps=suppress_overlaps, expand=expand, alpha=alpha,
+                       suppress_overlaps=suppress_overlaps, expand=expand or 0, alpha=alpha,
                        allowed=allowed_mask(s, where) if where else None, exact=exact)
         return SearchResult(query=q, hits=hits[offset:], metric=metric, store=str(s.path))
     finally:

@@ -130,8 +130,9 @@ def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: 
               help="Keep the query tile and the tiles overlapping it.")
 @click.option("--allow-overlaps", is_flag=True,
               help="Keep hits that overlap a better-ranked hit.")
-@click.option("--expand", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Alpha query expansion over this many neighbours (0: off).")
+@click.option("--expand", type=click.IntRange(min=0), default=None,
+              help="Alpha query expansion over this many neighbours (0: off) [default: 0; for "
+                   "an image query on an augmented store, the augmentation's K].")
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,
               help="Skip this many best hits (page through a long ranking).")
 @click.option("--exact", is_flag=True, help="Scan every fingerprint; ignore the search index.")
@@ -147,7 +148,8 @@ def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: 
 def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | None,
                positives: tuple[int, ...], negatives: tuple[int, ...], bbox: str | None,
                within: Path | None, in_images: tuple[str, ...], not_in_images: tuple[str, ...],
-               k: int, metric: str, include_self: bool, allow_overlaps: bool, expand: int,
+               k: int, metric: str, include_self: bool, allow_overlaps: bool,
+               expand: int | None,
                offset: int, exact: bool, json_out: Path | None,
                geojson: Path | None, csv_out: Path | None, sheet: Path | None,
                weights: Path | None, runtime: str) -> None:
