@@ -1,0 +1,103 @@
+"""Database-side augmentation (build-index --augment K): what it gives and what it costs.
+
+    python benchmarks/bench_augment.py
+
+- UC Merced (fingerprints of the default model, cached by bench_codecs.py): mAP and P@k of
+  the plain fingerprints and of augmentation over k = 5, 10, 20, for queries that are stored
+  items (as `tilesearch evaluate --augment k` measures), and for outside queries (an image's
+  raw fingerprint against the others' augmented ones), as they are and after the alpha query
+  expansion that image searches on an augmented store apply.
+- Label-free, on a copy of the orthomosaics' store (bench_ann.py caches it): how often a
+  transformed copy of a tile finds its source at rank 1 and in the top 10, without
+  augmentation, with it (copies expanded, as image searches are), and with it but the copies
+  left raw; plus the time `build-index --augment 10` took.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from bench_ann import REAL_STORE, real_fingerprints
+from bench_codecs import ucm_fingerprints
+from results_io import save
+
+from tilesearch import api, knn, quality
+from tilesearch.augment import augment_set, combine, unit
+from tilesearch.store import Store
+
+HERE = Path(__file__).resolve().parent
+K = 10
+
+
+def scores(sim: np.ndarray, labels: list[str]) -> dict[str, float]:
+    return quality.retrieval_metrics(1.0 - sim, labels).overall
+
+
+def ucm(rows: dict[str, Any]) -> None:
+    x, labels = ucm_fingerprints()
+    u = unit(x)
+    rows["ucm plain"] = scores(u @ u.T, labels)
+    for k in (5, 10, 20):
+        a = augment_set(x, k)
+        rows[f"ucm augment {k}"] = scores(a @ a.T, labels)
+        rows[f"ucm augment {k} + query expansion {k}"] = scores(
+            1 - quality.expanded_distances(a, "cosine", k), labels)
+        raw = u @ a.T  # outside queries: raw fingerprint against the augmented others
+        rows[f"ucm augment {k}, outside query raw"] = scores(raw, labels)
+        s = raw.copy()
+        np.fill_diagonal(s, -np.inf)  # the query's own augmented copy is not in the store
+        top = np.argsort(-s, axis=1)[:, :k]
+        e = combine(u, a[top], np.take_along_axis(s, top, 1))
+        rows[f"ucm augment {k}, outside query expanded"] = scores(e @ a.T, labels)
+
+
+def label_free(rows: dict[str, Any]) -> None:
+    real_fingerprints()  # indexes the orthos into REAL_STORE once
+    with tempfile.TemporaryDirectory(prefix="bench-augment-", dir=HERE / "results") as tmp:
+        path = Path(tmp) / "orthos.tiles"
+        shutil.copytree(REAL_STORE, path)
+        with Store.open(path) as s:
+            model = api.store_fingerprinter(s)
+            rows["orthos plain"] = quality.transform_check(s, model).to_dict()
+        t = time.perf_counter()
+        api.build_index(path, augment=K)
+        rows["orthos augment seconds"] = time.perf_counter() - t
+        with Store.open(path) as s:
+            rows["orthos tiles"] = s.count
+            rows[f"orthos augment {K}"] = quality.transform_check(s, model).to_dict()
+            expand = knn.expand_query
+            knn.expand_query = lambda store, v, k, alpha=3.0: v  # type: ignore[assignment]
+            try:
+                rows[f"orthos augment {K}, copies raw"] = quality.transform_check(
+                    s, model).to_dict()
+            finally:
+                knn.expand_query = expand
+
+
+def main() -> None:
+    rows: dict[str, Any] = {}
+    ucm(rows)
+    for name, r in rows.items():
+        print(f"{name:<45} mAP {r['mAP']:.3f}  P@1 {r['P@1']:.3f}  P@10 {r['P@10']:.3f}")
+    label_free(rows)
+    for name in ("orthos plain", f"orthos augment {K}", f"orthos augment {K}, copies raw"):
+        r = rows[name]
+        print(f"{name}: rank 1 " + ", ".join(f"{t} {v:.2f}" for t, v in r["rank1"].items()))
+        print(" " * len(name) + "  top 10 " + ", ".join(f"{t} {v:.2f}"
+                                                      for t, v in r["top10"].items()))
+    print(f"build-index --augment {K} on {rows['orthos tiles']:,} tiles: "
+          f"{rows['orthos augment seconds']:.1f} s")
+    save(rows, HERE / "results" / "augment.json")
+
+
+if __name__ == "__main__":
+    main()
