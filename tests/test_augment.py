@@ -155,6 +155,8 @@ def test_cli_augment_and_evaluate(path: Path, tmp_path: Path,
     out = CliRunner().invoke(cli, ["build-index", str(path), "--augment", "3"])
     assert out.exit_code == 0, out.output
     assert "augmentation: 3 neighbours" in out.output
+    out = CliRunner().invoke(cli, ["info", str(path)])
+    assert "augmented: 3 neighbours, alpha 3" in out.output
     for cls, seeds in (("fields", (1, 2, 3)), ("blobs", (7, 8, 9))):
         (tmp_path / cls).mkdir()
         for s in seeds:

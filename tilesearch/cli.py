@@ -273,6 +273,10 @@ def _print_info(f: dict[str, Any]) -> None:
                       "codes against pixels)"
                       + (f"; {ix['tiles_not_indexed']:,} newer tiles searched exactly"
                          if ix["tiles_not_indexed"] else "")))
+    if aug := f.get("augment"):
+        newer = f["tiles"] - int(aug["count"])
+        lines.append(("augmented", f"{aug['k']} neighbours, alpha {aug['alpha']:g}"
+                      + (f"; {newer:,} newer tiles not augmented" if newer else "")))
     if f["lonlat_bbox"]:
         lines.append(("lon/lat bbox", ", ".join(f"{v:.6f}" for v in f["lonlat_bbox"])))
     for key, value in lines:
