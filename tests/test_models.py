@@ -373,3 +373,18 @@ def test_d4_recipe_is_invariant_to_turns_and_mirrors(model_cache: Path) -> None:
 def test_unknown_recipe() -> None:
     with pytest.raises(ModelError, match="unknown recipe 'd5'"):
         load_model("efficientnet-lite0", recipe="d5")
+
+
+def test_openvino_pins_threads_only_when_it_uses_every_core(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pinned single-thread workers would share one core (docs/cluster.md)."""
+    import openvino as ov
+
+    from tilesearch.models.runtime import openvino_config
+
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    assert openvino_config(1)["ENABLE_CPU_PINNING"] is False
+    assert openvino_config(4)["ENABLE_CPU_PINNING"] is True
+    core = ov.Core()  # every key is a real OpenVINO CPU property
+    supported = core.get_property("CPU", "SUPPORTED_PROPERTIES")
+    assert set(openvino_config(1)) <= set(supported)
