@@ -198,5 +198,11 @@ def test_refining_codec_reranks_by_finer_codes(store: Store, tmp_path: Path,
     allowed[::7] = True
     ids, _ = ranked(store, queries[0], 10, allowed=allowed)
     assert len(ids) == 10 and all(i % 7 == 0 for i in ids)
+    import faiss  # the prefetching second stage ranks exactly as FAISS's IndexRefine does
+
+    q = ann._normalised(queries[:5])
+    _, want = index.index.search(q, 10, params=index._params(None, faiss, 10))
+    assert [index.search(x, 10)[0].tolist() for x in q] == want.tolist()
+    assert index._refiner(faiss).mapped  # finer codes stay on disk, memory-mapped
     assert ann.choose_spec(10_000_000, "PCA256,SQ8,Refine(SQ8)").factory == \
         "PCA256,IVF4096,SQ8,Refine(SQ8)"

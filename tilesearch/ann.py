@@ -38,8 +38,9 @@ IVF_ABOVE = 50_000
 """From this size on the codes sit in an inverted file; below it they are scanned in full."""
 DEFAULT_CODEC = "PCA256,SQ8"
 """Codec (FAISS factory string, without the IVF part) used unless one is given."""
-NPROBE = 32
-"""Inverted lists visited per query by default."""
+NPROBE = 16
+"""Inverted lists visited per query by default: recall@10 is the same from 16 lists on at
+180,000, 1 M and 10 M tiles (benchmarks/bench_ann.py), and 32 cost twice the time."""
 RERANK_MIN = 256
 """With full vectors kept, at least this many candidates from the codes are re-ranked exactly
 (recall@10 0.985 at 180,000 tiles, benchmarks/bench_ann.py)."""
@@ -125,12 +126,28 @@ class AnnIndex:
         faiss = _faiss()
         faiss.omp_set_num_threads(1)  # one query: threads only add sync cost (measured)
         q = _normalised(np.asarray(query, np.float32).reshape(1, -1))
-        params = self._params(allowed, faiss, m)
-        sq, ids = self.index.search(q, min(m, self.count), params=params)
-        keep = ids[0] >= 0  # unit vectors: squared L2 = 2 (1 - cosine)
-        return ids[0][keep].astype(np.int64), (0.5 * sq[0][keep]).astype(np.float32)
+        if isinstance(self.index, faiss.IndexRefine):  # candidates, then the finer codes
+            refiner = self._refiner(faiss)
+            wanted = min(self.count, max(m * REFINE_FACTOR, RERANK_MIN))
+            _, cand = refiner.base.search(q, wanted, params=self._base_params(allowed, faiss))
+            ids, sq = refiner.rank(q, cand[0], m)
+        else:
+            sq, found = self.index.search(q, min(m, self.count),
+                                          params=self._params(allowed, faiss, m))
+            keep = found[0] >= 0
+            ids, sq = found[0][keep], sq[0][keep]
+        # unit vectors: squared L2 = 2 (1 - cosine)
+        return ids.astype(np.int64), (0.5 * sq).astype(np.float32)
 
-    def _params(self, allowed: np.ndarray | None, faiss: Any, m: int = 10) -> Any:
+    def _refiner(self, faiss: Any) -> Any:
+        if getattr(self, "_refine", None) is None:
+            from tilesearch.refine import Refiner
+
+            self._refine = Refiner(self.index, faiss)
+        return self._refine
+
+    def _base_params(self, allowed: np.ndarray | None, faiss: Any) -> Any:
+        """Search parameters of the first stage: nprobe and the allowed ids."""
         sel = None
         if allowed is not None:
             bits = np.packbits(np.asarray(allowed[: self.count], bool), bitorder="little")
@@ -142,7 +159,12 @@ class AnnIndex:
         base = faiss.downcast_index(self.index.base_index) if refine else self.index
         if isinstance(base, faiss.IndexPreTransform):
             inner = faiss.SearchParametersPreTransform(index_params=inner)
-        if refine:  # the selector acts on the first stage's candidates
+        return inner
+
+    def _params(self, allowed: np.ndarray | None, faiss: Any, m: int = 10) -> Any:
+        """Parameters for ``self.index.search`` (batches use FAISS's own refine stage)."""
+        inner = self._base_params(allowed, faiss)
+        if isinstance(self.index, faiss.IndexRefine):
             factor = max(REFINE_FACTOR, math.ceil(RERANK_MIN / max(m, 1)))
             return faiss.IndexRefineSearchParameters(k_factor=factor, base_index_params=inner)
         return inner

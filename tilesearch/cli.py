@@ -211,7 +211,7 @@ def _print_table(result: SearchResult) -> None:
 @click.option("--codec", default=None,
               help="FAISS codec factory string [default: PCA256,SQ8 (258 bytes a tile)].")
 @click.option("--nprobe", type=click.IntRange(min=1), default=None,
-              help="Inverted lists visited per query (IVF indexes) [default: 32].")
+              help="Inverted lists visited per query (IVF indexes) [default: 16].")
 @click.option("--rebuild", is_flag=True, help="Retrain from scratch instead of extending.")
 @click.option("--drop-full/--keep-full", default=False, show_default=True,
               help="Drop the full-precision fingerprints once encoded: a much smaller store, "
