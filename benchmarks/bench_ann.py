@@ -203,7 +203,8 @@ def _codes_only_store(s: Store, index: Any, spec: ann.IndexSpec, n: int, images:
 # ----- querying (in a fresh process) -------------------------------------------------------------
 def query_process(store: str, queries_file: str, out: str, exact: bool) -> None:
     """Open the store, answer every query by index (at several nprobe for an IVF index) and
-    exactly when full vectors exist; memory from /proc/self/status."""
+    exactly when full vectors exist; memory from /proc/self/status. Warm-up queries (a
+    ``warmup.npy`` beside the queries, when there is one) run first, untimed."""
     from tilesearch.knn import nearest, ranked
 
     t0 = time.perf_counter()
@@ -213,6 +214,13 @@ def query_process(store: str, queries_file: str, out: str, exact: bool) -> None:
     qs = np.load(queries_file)
     ranked(s, qs[0], K)  # first query: pages the index in
     res: dict[str, Any] = {"open_and_first_query_s": time.perf_counter() - t0, "sweep": {}}
+    warm = Path(queries_file).with_name("warmup.npy")
+    if warm.exists():  # a serving process after a while: the inverted lists paged in
+        t = time.perf_counter()
+        for q in np.load(warm):
+            ranked(s, q, K)
+        res |= {"warmup_queries": len(np.load(warm)), "warmup_s": time.perf_counter() - t,
+                "after_warmup": memory()}
     default = index.spec
     for nprobe in (8, 16, 32, 64) if default.is_ivf else (default.nprobe,):
         index.spec = ann.IndexSpec(default.factory, nprobe, default.metric)
@@ -294,6 +302,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--queries", type=int, default=QUERIES)
     ap.add_argument("--codec", default=ann.DEFAULT_CODEC, help="FAISS codec (ann.DEFAULT_CODEC)")
+    ap.add_argument("--warmup", type=int, default=0,
+                    help="untimed fresh queries first (a store served for a while)")
     ap.add_argument("--query-process", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.query_process:
@@ -306,6 +316,9 @@ def main() -> None:
         built = write_store(path, synth, a.n, not a.drop_full, a.seed, queries, a.codec)
         bytes_on_disk = Store.open(path).bytes_on_disk()
         np.save(Path(tmp) / "q.npy", queries)
+        if a.warmup:
+            np.save(Path(tmp) / "warmup.npy", synth.vectors(
+                synth.draws(a.warmup, np.random.default_rng(a.seed + 7))))
         out = Path(tmp) / "q.json"
         subprocess.run([sys.executable, __file__, "--query-process", str(path),
                         str(Path(tmp) / "q.npy"), str(out), "0" if a.drop_full else "1"],
