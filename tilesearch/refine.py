@@ -6,7 +6,8 @@ the first stage's candidates one page fault at a time: with the codes memory-map
 in the page cache, 256 candidates cost 256 sequential disk reads (about 27 ms here). This
 ranks the candidates itself and first asks the kernel for all their pages at once
 (``madvise(MADV_WILLNEED)``), so the reads overlap (about 2 ms for 256 cold pages here) and
-the finer codes need not fit in RAM.
+the finer codes need not fit in RAM; the region is marked ``MADV_RANDOM`` so that a fault
+does not also read the pages around it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 _PAGE = mmap.PAGESIZE
 _WILLNEED = getattr(mmap, "MADV_WILLNEED", 3)
+_RANDOM = getattr(mmap, "MADV_RANDOM", 1)
 
 
 def _libc_madvise() -> Any | None:
@@ -46,6 +48,10 @@ class Refiner:
         flat = faiss.rev_swig_ptr(codes.data(), codes.size())
         self.codes = flat.reshape(int(self.fine.ntotal), int(self.fine.code_size))
         self._addr = int(flat.__array_interface__["data"][0])
+        if self.mapped and _MADVISE is not None and flat.size:
+            # no read-around on a fault: only the pages asked for are read and kept
+            start = self._addr // _PAGE * _PAGE
+            _MADVISE(start, self._addr + flat.size - start, _RANDOM)
 
     def prefetch(self, ids: np.ndarray) -> None:
         """Start reading the pages holding the finer codes of `ids` (no-op when in RAM)."""
