@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tilesearch import ann, api
+from tilesearch import ann, api, augment
 from tilesearch.cli import cli
 from tilesearch.errors import QueryError, StoreError
 from tilesearch.knn import index_recall, nearest, ranked
@@ -200,7 +200,7 @@ def test_refining_codec_reranks_by_finer_codes(store: Store, tmp_path: Path,
     assert len(ids) == 10 and all(i % 7 == 0 for i in ids)
     import faiss  # the prefetching second stage ranks exactly as FAISS's IndexRefine does
 
-    q = ann._normalised(queries[:5])
+    q = augment.unit(queries[:5])
     _, want = index.index.search(q, 10, params=index._params(None, faiss, 10))
     assert [index.search(x, 10)[0].tolist() for x in q] == want.tolist()
     assert index._refiner(faiss).mapped  # finer codes stay on disk, memory-mapped

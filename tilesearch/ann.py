@@ -100,12 +100,6 @@ def choose_spec(n: int, codec: str = DEFAULT_CODEC, nprobe: int = NPROBE) -> Ind
     return IndexSpec(f"{pre + ',' if pre else ''}IVF{nlist},{quant}{refine}", nprobe)
 
 
-def _normalised(x: np.ndarray) -> np.ndarray:
-    x = np.array(x, dtype=np.float32, copy=True)
-    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    return x
-
-
 class AnnIndex:
     """A loaded index: codes for tiles ``0 .. count - 1`` of a store."""
 
@@ -125,7 +119,7 @@ class AnnIndex:
         selector, so excluded tiles never take a place among the `m`."""
         faiss = _faiss()
         faiss.omp_set_num_threads(1)  # one query: threads only add sync cost (measured)
-        q = _normalised(np.asarray(query, np.float32).reshape(1, -1))
+        q = augment.unit(np.asarray(query, np.float32).reshape(1, -1))
         if isinstance(self.index, faiss.IndexRefine):  # candidates, then the finer codes
             refiner = self._refiner(faiss)
             wanted = min(self.count, max(m * REFINE_FACTOR, RERANK_MIN))
@@ -247,8 +241,7 @@ def build(store: Store, *, codec: str | None = None, nprobe: int | None = None,
     if old is not None and not rebuild and old.spec.is_ivf == spec.is_ivf:
         if old.count == n:
             if not keep_full:
-                store.drop_full_before(n)
-                augment.drop_file(store)
+                _drop_full(store, n)
             return BuildReport("up to date", n, old.spec.factory, old.code_bytes,
                                time.perf_counter() - t0, store.full_from > 0)
         spec, start, action = old.spec, old.count, "extended"
@@ -263,10 +256,15 @@ def build(store: Store, *, codec: str | None = None, nprobe: int | None = None,
     _add(store, index, start, n)
     _commit(store, index, spec, n, old)
     if not keep_full:
-        store.drop_full_before(n)
-        augment.drop_file(store)
+        _drop_full(store, n)
     return BuildReport(action, n, spec.factory, int(index.sa_code_size()),
                        time.perf_counter() - t0, not keep_full or store.full_from > 0)
+
+
+def _drop_full(store: Store, n: int) -> None:
+    """Keep only codes for tiles below `n`: the full vectors and any augmented ones go."""
+    store.drop_full_before(n)
+    augment.drop_file(store)
 
 
 def _augment_stamp(store: Store) -> float | None:
@@ -276,11 +274,11 @@ def _augment_stamp(store: Store) -> float | None:
 
 
 def _train(store: Store, spec: IndexSpec, seed: int) -> Any:
-    n = len(store.vectors())
+    n = store.count
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(n, min(n, TRAIN_MAX), replace=False))
     index = new_index(store.dim, spec)
-    index.train(_normalised(augment.rows(store, pick)))
+    index.train(augment.unit(augment.rows(store, pick)))
     return index
 
 
@@ -297,7 +295,7 @@ def _add(store: Store, index: Any, start: int, stop: int) -> None:
     for lo in range(start, stop, _ADD_CHUNK):
         hi = min(stop, lo + _ADD_CHUNK)
         for _, vecs, _ in augment.segments(store, lo, hi):  # what searches compare
-            index.add(_normalised(vecs))
+            index.add(augment.unit(vecs))
 
 
 def _commit(store: Store, index: Any, spec: IndexSpec, count: int,

@@ -38,8 +38,8 @@ _CHUNK = 512
 
 
 def unit(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 length (float32 copy)."""
-    x = np.array(x, dtype=np.float32, copy=True)
+    """Rows scaled to unit L2 length (a float32 copy, float64 kept as float64)."""
+    x = np.array(x, dtype=np.result_type(np.asarray(x).dtype, np.float32), copy=True)
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     return x
 
@@ -103,8 +103,8 @@ def build(store: Store, k: int = K, alpha: float = ALPHA,
     with open(tmp, "wb") as f:
         for lo in range(0, n, _CHUNK):
             hi = min(n, lo + _CHUNK)
-            ids, sims = _neighbours(store, places, lo, hi, k)
             own = unit(store.full_vectors(lo, hi))
+            ids, sims = _neighbours(store, places, own, lo, k)
             nbrs = unit(store.vectors()[np.maximum(ids, 0).ravel()]).reshape(*ids.shape, -1)
             f.write(combine(own, nbrs, np.where(ids >= 0, sims, 0.0), alpha).tobytes())
             if progress:
@@ -162,15 +162,16 @@ class _Places:
                 & (self.row[a] < self.row[b] + self.h[b]) & (self.row[b] < self.row[a] + self.h[a]))
 
 
-def _neighbours(store: Store, places: _Places, lo: int, hi: int, k: int
+def _neighbours(store: Store, places: _Places, q: np.ndarray, lo: int, k: int
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """The k most similar tiles to each of tiles lo..hi-1 among those not overlapping it:
-    ids (-1 where fewer exist) and cosines. Candidates come from the search index when the
-    store has one (re-ranked exactly), else from an exact scan."""
+    """The k most similar tiles to each of tiles ``lo .. lo + len(q) - 1`` (their unit
+    fingerprints `q`) among those not overlapping it: ids (-1 where fewer exist) and cosines.
+    Candidates come from the search index when the store has one (re-ranked exactly), else
+    from an exact scan."""
     from tilesearch import ann
 
     m = min(store.count, k + places.spill + 8)
-    q = unit(store.full_vectors(lo, hi))
+    hi = lo + len(q)
     index = ann.cached(store)
     if index is not None and index.count == store.count:
         faiss = ann._faiss()

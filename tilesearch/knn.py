@@ -187,11 +187,8 @@ def expand_query(store: Store, vector: np.ndarray, k: int, alpha: float = 3.0) -
     top, d = ranked(store, q, k, "cosine")
     if len(top) < 1:
         return q
-    x = fingerprints(store, top)
-    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    w = np.clip(1.0 - d, 0.0, None) ** alpha
-    out = q / max(float(np.linalg.norm(q)), 1e-12) + (w[:, None] * x).sum(0)
-    return out / max(float(np.linalg.norm(out)), 1e-12)
+    x = augment.unit(fingerprints(store, top))
+    return augment.combine(augment.unit(q[None]), x[None], (1.0 - d)[None], alpha)[0]
 
 
 def combine_examples(positives: np.ndarray, negatives: np.ndarray | None = None,

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tilesearch.augment import combine, unit
 from tilesearch.errors import InputError, QueryError
 from tilesearch.knn import DEFAULT_METRIC
 from tilesearch.models.base import Fingerprinter
@@ -94,14 +95,12 @@ def expanded_distances(vectors: np.ndarray, metric: str = "cosine", expand: int 
     if expand <= 0:
         return pairwise_distances(vectors, metric)
     x = np.asarray(vectors, dtype=np.float64)
-    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    sim = unit @ unit.T
+    u = unit(x)
+    sim = u @ u.T
     top = np.argsort(-sim, axis=1, kind="stable")[:, :expand]
-    w = np.clip(np.take_along_axis(sim, top, 1), 0.0, None) ** alpha
-    q = unit + (unit[top] * w[..., None]).sum(1)
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    q = combine(u, u[top], np.take_along_axis(sim, top, 1), alpha)
     if metric == "cosine":
-        return 1.0 - q @ unit.T
+        return 1.0 - q @ u.T
     q *= np.linalg.norm(x, axis=1, keepdims=True)
     sq = (x * x).sum(1)
     return np.maximum((q * q).sum(1)[:, None] + sq[None, :] - 2.0 * q @ x.T, 0.0)
