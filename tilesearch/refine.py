@@ -3,9 +3,9 @@
 A refining index keeps, besides the compact first-stage codes, a finer code of every tile
 (8 bits for each fingerprint dimension). FAISS's ``IndexRefine`` reads the finer codes of
 the first stage's candidates one page fault at a time: with the codes memory-mapped and not
-in the page cache, 256 candidates cost 256 sequential disk reads (about 27 ms here). This
-ranks the candidates itself and first asks the kernel for all their pages at once
-(``madvise(MADV_WILLNEED)``), so the reads overlap (about 2 ms for 256 cold pages here) and
+in the page cache, 256 candidates cost 256 sequential disk reads (9.4 ms here,
+benchmarks/bench_prefetch.py). This ranks the candidates itself and first asks the kernel for
+all their pages at once (``madvise(MADV_WILLNEED)``), so the reads overlap (2.3 ms) and
 the finer codes need not fit in RAM; the region is marked ``MADV_RANDOM`` so that a fault
 does not also read the pages around it.
 """
