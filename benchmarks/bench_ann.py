@@ -130,7 +130,7 @@ def write_store(path: Path, synth: Synth, n: int, full: bool, seed: int,
         faiss.omp_set_num_threads(os.cpu_count() or 1)
         t1 = time.perf_counter()
         index = ann.new_index(s.dim, spec)
-        index.train(unit(synth.vectors(synth.draws(ann.TRAIN_MAX, rng))))
+        ann.train(index, unit(synth.vectors(synth.draws(ann.TRAIN_MAX, rng))))
         train_s = time.perf_counter() - t1
         for lo in range(0, n, chunk):
             x = unit(synth.vectors(draws[lo:lo + chunk]))

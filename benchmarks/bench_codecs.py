@@ -35,13 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from bench_ann import real_fingerprints, unit
 from results_io import save
 
-from tilesearch import quality
+from tilesearch import ann, quality
 from tilesearch.store import Store
 
 HERE = Path(__file__).resolve().parent
 UCM = HERE.parents[1] / "shared" / "data" / "ucmerced"
 UCM_CACHE = HERE / "results" / "ucm-fingerprints.npz"
-CODECS = ["SQfp16", "SQ8", "PCA256,SQ8", "PCA128,SQ8", "PCA64,SQ8", "PCA128,SQ4",
+CODECS = ["SQfp16", "SQ8", "PCA384,SQ8", "PCA256,SQ8", "PCA256,L2norm,SQ8", "PCA256,L2norm,SQ6",
+          "PCA320,L2norm,SQ4", "PCA240,L2norm,SQ6", "PCA192,L2norm,SQ6", "PCA128,L2norm,SQ8",
           "PCA256,PQ64"]
 STRIDE_CELL = 128 * 128 * 3 * 4
 
@@ -67,7 +68,7 @@ def encode(codec: str, x: np.ndarray) -> tuple[np.ndarray, Any, float]:
     xn = unit(x).astype(np.float32)
     index = faiss.index_factory(x.shape[1], codec, faiss.METRIC_L2)
     t0 = time.perf_counter()
-    index.train(xn)
+    ann.train(index, xn)  # as build-index trains it (a PCA fitted about the origin)
     secs = time.perf_counter() - t0
     index.add(xn)
     return index.sa_decode(index.sa_encode(xn)), index, secs

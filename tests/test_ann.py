@@ -86,8 +86,8 @@ def test_ivf_index_above_threshold(store: Store, monkeypatch: pytest.MonkeyPatch
     dec = index.decode(np.array([5, 2999]))  # IVF codes decode by id, through a direct map
     cos = (dec * v).sum(1) / np.linalg.norm(v, axis=1) / np.linalg.norm(dec, axis=1)
     assert cos.min() > 0.999
-    assert ann.choose_spec(10_000_000).factory == "PCA256,IVF4096,SQ8"
-    assert ann.choose_spec(180_000).factory == "PCA256,IVF512,SQ8"
+    assert ann.choose_spec(10_000_000).factory == "PCA256,L2norm,IVF4096,SQ8"
+    assert ann.choose_spec(180_000).factory == "PCA256,L2norm,IVF512,SQ8"
 
 
 def test_appended_tiles_are_searched_then_added_incrementally(store: Store) -> None:
@@ -206,3 +206,32 @@ def test_refining_codec_reranks_by_finer_codes(store: Store, tmp_path: Path,
     assert index._refiner(faiss).mapped  # finer codes stay on disk, memory-mapped
     assert ann.choose_spec(10_000_000, "PCA256,SQ8,Refine(SQ8)").factory == \
         "PCA256,IVF4096,SQ8,Refine(SQ8)"
+
+
+def test_pca_before_l2norm_is_fitted_about_the_origin(store: Store) -> None:
+    """Normalising centred projections would rank by the wrong cosine; the build's PCA is
+    fitted about the origin, so re-normalised codes rank as exact cosine search does."""
+    import faiss
+
+    rng = np.random.default_rng(3)  # a common positive part plus variation in 8 directions
+    x = augment.unit((2.0 + rng.gamma(0.7, 1.0, DIM) + rng.normal(0, 0.3, (2000, 8))
+                      @ rng.normal(0, 1, (8, DIM))).astype(np.float32))
+    q = np.arange(0, 2000, 40)
+    exact = np.argsort(-(x[q] @ x.T), axis=1)[:, :10]
+
+    def recall(index: object) -> float:
+        _, found = index.search(x[q], 10)  # type: ignore[attr-defined]
+        pairs = zip(found, exact, strict=True)
+        return float(np.mean([len(set(a) & set(b)) / 10 for a, b in pairs]))
+
+    ours = faiss.index_factory(DIM, "PCA9,L2norm,Flat", faiss.METRIC_L2)
+    ann.train(ours, x)
+    ours.add(x)
+    centred = faiss.index_factory(DIM, "PCA9,L2norm,Flat", faiss.METRIC_L2)
+    centred.train(x)  # FAISS's own: centred, then normalised
+    centred.add(x)
+    assert np.abs(faiss.vector_to_array(ann._first_pca(ours, faiss).mean)).max() < 1e-4
+    assert recall(ours) >= 0.95 > recall(centred) + 0.1
+    report = ann.build(store, codec="PCA16,L2norm,SQ6", force=True)
+    assert report.code_bytes == 12  # 16 components of 6 bits
+    assert index_recall(store, clustered(30, 5), 10) >= 0.8

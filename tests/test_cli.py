@@ -45,7 +45,8 @@ def test_index_then_info(survey, capsys, monkeypatch):
     code, out, _ = run(["info", survey / "s.tiles", "--json"], capsys, monkeypatch)
     facts = json.loads(out)
     assert code == 0 and facts["images"] == 3
-    assert facts["model"]["name"] == "efficientnet-lite0" and facts["model"]["dim"] == 1280
+    assert facts["model"]["name"] == "efficientnet-lite0-multilevel"
+    assert facts["model"]["dim"] == 1904
     assert facts["failures"][0]["path"].endswith("broken.tif")
     assert facts["tiles"] > 20 and facts["compression_ratio"] > 1
     code, out, _ = run(["info", survey / "s.tiles"], capsys, monkeypatch)
@@ -125,7 +126,7 @@ def test_other_model_is_refused(survey, tmp_path, capsys, monkeypatch):
     torch.save(ResNet18().state_dict(), tmp_path / "r18.pth")
     code, _, err = run(["index", survey / "imgs", "--store", survey / "s.tiles", "--model",
                         "resnet18", "--weights", tmp_path / "r18.pth", "-q"], capsys, monkeypatch)
-    assert code == 2 and "holds efficientnet-lite0 fingerprints" in err
+    assert code == 2 and "holds efficientnet-lite0-multilevel fingerprints" in err
     assert "not resnet18" in err
 
 

@@ -32,6 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 UCMERCED = REPO.parent / "shared" / "data" / "ucmerced"
 FIXTURES = Path(__file__).with_name("fixtures")
 RUNTIMES = available_runtimes()
+DIM = efficientnet_lite.MULTILEVEL_DIM
+"""The default model's fingerprint length."""
 
 
 def _reference_maker() -> ModuleType:
@@ -90,8 +92,9 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def test_registry() -> None:
-    assert available_models() == ["efficientnet-lite0", "resnet18"]
-    assert DEFAULT_MODEL == "efficientnet-lite0"
+    assert available_models() == ["efficientnet-lite0", "efficientnet-lite0-multilevel",
+                                  "resnet18"]
+    assert DEFAULT_MODEL == "efficientnet-lite0-multilevel"
     assert "torch" in RUNTIMES
 
 
@@ -178,7 +181,7 @@ def test_runtime_agrees_with_torch(fingerprinters: dict[str, Fingerprinter], run
     tiles = _sample_tiles()
     want = fingerprinters["torch"].embed(tiles)
     got = fingerprinters[runtime].embed(tiles)
-    assert got.shape == want.shape == (len(tiles), 1280) and got.dtype == np.float32
+    assert got.shape == want.shape == (len(tiles), DIM) and got.dtype == np.float32
     assert np.diag(_cosine(got, want)).min() > 0.999
     order_want = np.argsort(-_cosine(want, want), axis=1)
     order_got = np.argsort(-_cosine(got, got), axis=1)
@@ -195,9 +198,9 @@ def test_embed_is_deterministic_and_takes_any_n(
     first = model.embed(tiles)
     np.testing.assert_array_equal(model.embed(tiles), first)
     empty = model.embed(tiles[:0])
-    assert empty.shape == (0, 1280) and empty.dtype == np.float32
+    assert empty.shape == (0, DIM) and empty.dtype == np.float32
     one = model.embed(tiles[2:3])
-    assert one.shape == (1, 1280)
+    assert one.shape == (1, DIM)
     np.testing.assert_allclose(one[0], first[2], rtol=1e-4, atol=1e-4)
     monkeypatch.setattr(rt, "MAX_BATCH", 2)  # 5 tiles in chunks of 2, 2, 1
     np.testing.assert_allclose(model.embed(tiles), first, rtol=1e-4, atol=1e-4)
@@ -207,7 +210,7 @@ def test_identity(fingerprinters: dict[str, Fingerprinter]) -> None:
     import hashlib
 
     identity = fingerprinters["torch"].identity
-    assert identity.name == "efficientnet-lite0" and identity.dim == 1280
+    assert identity.name == DEFAULT_MODEL and identity.dim == DIM
     assert identity.normalisation == "(x/255-0.5)/0.5"
     assert identity.weights_sha256 == hashlib.sha256(_weights_path().read_bytes()).hexdigest()
     assert all(f.identity == identity for f in fingerprinters.values())
@@ -301,7 +304,8 @@ def test_tile_size_is_part_of_the_cache_key(fingerprinters: dict[str, Fingerprin
 
 
 def test_unknown_model() -> None:
-    with pytest.raises(ModelError, match="efficientnet-lite0, resnet18"):
+    with pytest.raises(ModelError,
+                       match="efficientnet-lite0, efficientnet-lite0-multilevel, resnet18"):
         load_model("vgg16")
 
 
@@ -368,6 +372,30 @@ def test_d4_recipe_is_invariant_to_turns_and_mirrors(model_cache: Path) -> None:
     plain = load_model("efficientnet-lite0", runtime="openvino")
     assert plain.identity != fp.identity
     assert not np.allclose(plain.embed(tiles), base, atol=1e-2)
+
+
+def test_multilevel_fingerprint_is_the_head_beside_three_stage_pools() -> None:
+    """1904-d: the default fingerprint (normalised) followed by the normalised pools of the
+    last three stages, read from the same network through forward hooks."""
+    tiles = _sample_tiles()[:4]
+    fp = load_model("efficientnet-lite0-multilevel", runtime="openvino", recipe="plain")
+    assert fp.identity.dim == efficientnet_lite.MULTILEVEL_DIM == 1904
+    got = fp.embed(tiles)
+    assert got.shape == (4, 1904)
+    head = load_model("efficientnet-lite0", runtime="openvino", recipe="plain").embed(tiles)
+    np.testing.assert_allclose(got[:, :1280], _unit(head), atol=1e-4)
+    net = efficientnet_lite.build(torch.load(_weights_path(), weights_only=True))
+    pools: list[torch.Tensor] = []
+    for i in (10, 14, 15):  # the last blocks of the 112-, 192- and 320-channel stages
+        net._blocks[i].register_forward_hook(lambda m, a, out: pools.append(out.mean((2, 3))))
+    with torch.no_grad():
+        net(efficientnet_lite.normalise(torch.from_numpy(tiles).permute(0, 3, 1, 2).float()))
+    want = np.concatenate([_unit(p.numpy()) for p in pools], 1)
+    np.testing.assert_allclose(got[:, 1280:], want, atol=1e-4)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def test_unknown_recipe() -> None:

@@ -36,7 +36,7 @@ def load_fingerprinter(model: str | None = None, *, weights: str | Path | None =
                        runtime: str = "auto", tile_size: int = 256,
                        threads: int | None = None, recipe: str | None = None,
                        device: str = "auto") -> Fingerprinter:
-    """A fingerprint model from the registry (default: efficientnet-lite0, default recipe)."""
+    """A fingerprint model from the registry (default: `models.DEFAULT_MODEL`, default recipe)."""
     from tilesearch.models import DEFAULT_MODEL, DEFAULT_RECIPE, load_model
 
     return load_model(model or DEFAULT_MODEL, weights=weights, runtime=runtime,

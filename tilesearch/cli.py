@@ -57,7 +57,7 @@ def cli() -> None:
 @click.option("--store", "-s", required=True, type=click.Path(path_type=Path),
               help="Store folder to create or append to.")
 @click.option("--model", "-m", default=None,
-              help="Fingerprint model (default efficientnet-lite0, or the store's).")
+              help="Fingerprint model (default efficientnet-lite0-multilevel, or the store's).")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Weights file for the model (resnet18: torchvision's resnet18-*.pth).")
 @click.option("--runtime", default="auto", show_default=True,
@@ -209,7 +209,8 @@ def _print_table(result: SearchResult) -> None:
 @cli.command("build-index")
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--codec", default=None,
-              help="FAISS codec factory string [default: PCA256,SQ8 (258 bytes a tile)].")
+              help="FAISS codec factory string [default: PCA256,L2norm,SQ8, 258 bytes a "
+                   "tile]; a PCA is fitted about the origin.")
 @click.option("--nprobe", type=click.IntRange(min=1), default=None,
               help="Inverted lists visited per query (IVF indexes) [default: 16].")
 @click.option("--rebuild", is_flag=True, help="Retrain from scratch instead of extending.")
@@ -287,7 +288,7 @@ def _print_info(f: dict[str, Any]) -> None:
 
 @cli.command("evaluate")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--model", "-m", default=None, help="Model [default: efficientnet-lite0].")
+@click.option("--model", "-m", default=None, help="Model [default: efficientnet-lite0-multilevel].")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--runtime", default="auto", show_default=True)
 @click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default=DEFAULT_METRIC,

@@ -33,7 +33,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "efficientnet-lite0"
+DEFAULT_MODEL = "efficientnet-lite0-multilevel"
+"""EfficientNet-Lite0's head and last three stages, pooled (1904-d): better retrieval than the
+head alone at the same speed (docs/quality.md)."""
 DEFAULT_RECIPE = "rot4-128"
 """Chosen by measurement (docs/quality.md): better retrieval, invariant to turns, 0.87x speed."""
 RESNET18_FILE = "resnet18-f37072fd.pth"
@@ -160,6 +162,13 @@ def _build_efficientnet(path: Path) -> torch.nn.Module:
     return tile_module(eff.build(_load_state(path)), eff.normalise)
 
 
+def _build_efficientnet_multilevel(path: Path) -> torch.nn.Module:
+    from tilesearch.models import efficientnet_lite as eff
+    from tilesearch.models.runtime import tile_module
+
+    return tile_module(eff.MultiLevel(eff.build(_load_state(path))), eff.normalise)
+
+
 def torch_hub_dir() -> Path:
     """torch.hub's folder, without importing torch unless it already is."""
     if "torch" in sys.modules:
@@ -202,6 +211,9 @@ def _load_state(path: Path) -> dict[str, torch.Tensor]:
 _REGISTRY: dict[str, _Entry] = {
     "efficientnet-lite0": _Entry(
         1280, "(x/255-0.5)/0.5", _locate_efficientnet, _build_efficientnet
+    ),
+    "efficientnet-lite0-multilevel": _Entry(
+        1904, "(x/255-0.5)/0.5", _locate_efficientnet, _build_efficientnet_multilevel
     ),
     "resnet18": _Entry(
         512,

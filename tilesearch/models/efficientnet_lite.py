@@ -33,6 +33,9 @@ STAGES: tuple[tuple[int, int, int, int, int], ...] = (
 )
 STEM = 32
 HEAD = 1280
+TAPPED_STAGES = 3
+"""The multi-level fingerprint pools the outputs of this many last stages besides the head."""
+MULTILEVEL_DIM = HEAD + sum(stage[4] for stage in STAGES[-TAPPED_STAGES:])  # 1904
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -116,6 +119,31 @@ class EfficientNetLite0(nn.Module):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet logits (1000 classes) of a normalised float NCHW batch."""
         return self._fc(self.features(x))
+
+
+class MultiLevel(nn.Module):
+    """The multi-level fingerprint: average pools of the head (1280) and of the last three
+    stages' outputs (112, 192, 320 channels), each L2-normalised, concatenated (1904-d).
+
+    The stages below the head keep more texture than the ImageNet-tuned head, which helps on
+    land cover (docs/quality.md); the pools cost next to nothing beside the network."""
+
+    def __init__(self, net: EfficientNetLite0) -> None:
+        super().__init__()
+        self.net = net
+        ends = [sum(stage[3] for stage in STAGES[: i + 1]) - 1 for i in range(len(STAGES))]
+        self.taps = frozenset(ends[-TAPPED_STAGES:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.net
+        x = F.relu6(n._bn0(n._conv_stem(x)))
+        pools = []
+        for i, block in enumerate(n._blocks):
+            x = block(x)
+            if i in self.taps:
+                pools.append(x.mean(dim=(2, 3)))
+        head = F.relu6(n._bn1(n._conv_head(x))).mean(dim=(2, 3))
+        return torch.cat([F.normalize(p, dim=1) for p in [head, *pools]], dim=1)
 
 
 def _make_blocks() -> list[MBConvBlock]:
