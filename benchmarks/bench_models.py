@@ -46,7 +46,7 @@ def model_ceiling(fingerprinter: Fingerprinter, batch: int = 64, repeats: int = 
     return batch / statistics.median(times)
 
 
-def _random_resnet18_weights(folder: Path) -> Path:
+def random_resnet18_weights(folder: Path) -> Path:
     import torch
 
     from tilesearch.models.resnet18 import ResNet18
@@ -69,7 +69,7 @@ def _weights(name: str, scratch: Path) -> tuple[Path | None, str]:
     except ModelError:
         if name != "resnet18":
             raise
-    return _random_resnet18_weights(scratch), "random"
+    return random_resnet18_weights(scratch), "random"
 
 
 def run(batch: int, repeats: int, threads: int | None) -> list[dict[str, Any]]:
