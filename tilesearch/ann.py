@@ -40,7 +40,7 @@ DEFAULT_CODEC = "PCA256,L2norm,SQ8"
 """Codec (FAISS factory string, without the IVF part) used unless one is given: 256
 principal components fitted about the origin (see `train`), re-normalised, 8 bits each
 (256 bytes a tile). ``PCA256,L2norm,SQ6`` (192 bytes) ranks as well on the 2,852 real
-orthomosaic tiles but loses 0.02 recall@10 on denser synthetic stores
+orthomosaic tiles but loses 0.03 recall@10 at 1M synthetic tiles
 (benchmarks/bench_codecs.py, bench_ann.py)."""
 NPROBE = 16
 """Inverted lists visited per query by default: recall@10 is the same from 16 lists on at

@@ -6,8 +6,9 @@ by :mod:`tilesearch.models`); the names here match its state dict exactly, so
 squeeze-excite, with ReLU6, an unscaled stem (32) and head (1280), TensorFlow "SAME" padding
 and BatchNorm eps 1e-3.
 
-The fingerprint is the 1280-d global average pool after the head; ``_fc`` is kept so tests can
-check the port by classifying real images.
+The plain fingerprint is the 1280-d global average pool after the head; `MultiLevel` (the
+default model) adds the pools of the last three stages. ``_fc`` is kept so tests can check the
+port by classifying real images.
 """
 
 from __future__ import annotations
