@@ -10,7 +10,7 @@ a shared file system or GDAL's ``/vsis3/`` and ``s3://`` paths alike) and finger
 
 Why workers return fingerprints to the driver instead of writing shard files: the store is a
 single-writer append log (vectors fsynced, then rows committed in one SQLite transaction), and
-a shard (256 windows x 1280 floats = 1.3 MB) is cheap to ship. The driver appends each shard
+a shard (256 windows x 1904 floats = 1.9 MB) is cheap to ship. The driver appends each shard
 through :meth:`Store.append` in one transaction, so a shard is in the store entirely or not at
 all; no shard files are left to clean up after a crash, and no shared writable directory is
 needed. Results are consumed in plan order (``preserve_order``), so a cluster run gives the
