@@ -171,3 +171,60 @@ def test_cli_augment_and_evaluate(path: Path, tmp_path: Path,
     assert json.loads((tmp_path / "e.json").read_text())["overall"] == aug.overall
     with pytest.raises(QueryError, match="cosine"):
         api.evaluate(tmp_path, metric="euclidean", augment=2)
+
+
+# --- mixing in the raw distance (--raw-weight) -----------------------------------------------
+
+
+def test_raw_weight_mixes_raw_and_augmented_distances(path: Path) -> None:
+    """Weight 1 ranks by the raw fingerprints alone, 0 by the augmented ones, and in between
+    every hit's distance is the documented mix."""
+    api.build_index(path, augment=5)
+    with Store.open(path) as s:
+        raw_q = s.vectors()[42]
+        aug_q = augment.rows(s, np.array([42]))[0]
+        raw_d = 1 - unit(np.asarray(s.vectors(), np.float64)) @ unit(raw_q.astype(np.float64))
+        aug_d = distances(s, aug_q)
+        for w in (0.0, 0.3, 1.0):
+            got = api.search(s, tile=42, k=8, raw_weight=w, suppress_overlaps=False,
+                             exclude_self=False)
+            ids = [h.tile.tile_id for h in got.hits]
+            mixed = w * raw_d + (1 - w) * aug_d
+            np.testing.assert_allclose([h.distance for h in got.hits], mixed[ids], atol=1e-5)
+            assert ids[0] == 42
+            assert all(a <= b + 1e-6 for a, b in zip(mixed[ids], mixed[ids][1:], strict=False))
+        by_raw = api.search(s, tile=42, k=8, raw_weight=1.0)
+        by_aug = api.search(s, tile=42, k=8)
+    assert [h.tile.tile_id for h in by_raw.hits] != [h.tile.tile_id for h in by_aug.hits]
+    api.build_index(path, augment=0)
+    with Store.open(path) as s:  # un-augmented: the same order as weight 1 above
+        plain = api.search(s, tile=42, k=8)
+    assert [h.tile.tile_id for h in plain.hits] == [h.tile.tile_id for h in by_raw.hits]
+
+
+def test_raw_weight_is_checked(path: Path) -> None:
+    api.build_index(path, codec="SQ8", augment=5, force=True)
+    with pytest.raises(QueryError, match=r"0\.\.1"):
+        api.search(path, tile=1, raw_weight=1.5)
+    api.build_index(path, keep_full=False)
+    with pytest.raises(QueryError, match="raw-weight 0"):
+        api.search(path, tile=1, raw_weight=0.3)
+    assert len(api.search(path, tile=1).hits) == 10  # without the mix it still answers
+
+
+def test_evaluate_with_full_raw_weight_is_plain(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    for cls, seeds in (("fields", (1, 2, 3)), ("blobs", (7, 8, 9))):
+        (tmp_path / cls).mkdir()
+        for s in seeds:
+            write_png(tmp_path / cls / f"{cls}{s}.png", 256, 256, seed=s)
+    monkeypatch.setattr(api, "load_fingerprinter", lambda *a, **k: FakeModel())
+    plain = api.evaluate(tmp_path, recipe="plain")
+    assert api.evaluate(tmp_path, recipe="plain", augment=2, raw_weight=1.0).overall \
+        == plain.overall
+    out = CliRunner().invoke(cli, ["evaluate", str(tmp_path), "--augment", "2",
+                                   "--raw-weight", "1", "--json", str(tmp_path / "e.json")])
+    assert out.exit_code == 0, out.output
+    assert json.loads((tmp_path / "e.json").read_text())["overall"] == plain.overall
+    with pytest.raises(QueryError, match="cosine"):
+        api.evaluate(tmp_path, metric="euclidean", raw_weight=0.5)

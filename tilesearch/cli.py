@@ -133,6 +133,9 @@ def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: 
 @click.option("--expand", type=click.IntRange(min=0), default=None,
               help="Alpha query expansion over this many neighbours (0: off) [default: 0; for "
                    "an image query on an augmented store, the augmentation's K].")
+@click.option("--raw-weight", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="With augmentation or expansion: rank by this share of the raw distance "
+                   "(keeps the very place a query shows on top; 0.3 suggested).")
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,
               help="Skip this many best hits (page through a long ranking).")
 @click.option("--exact", is_flag=True, help="Scan every fingerprint; ignore the search index.")
@@ -149,7 +152,7 @@ def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | 
                positives: tuple[int, ...], negatives: tuple[int, ...], bbox: str | None,
                within: Path | None, in_images: tuple[str, ...], not_in_images: tuple[str, ...],
                k: int, metric: str, include_self: bool, allow_overlaps: bool,
-               expand: int | None,
+               expand: int | None, raw_weight: float,
                offset: int, exact: bool, json_out: Path | None,
                geojson: Path | None, csv_out: Path | None, sheet: Path | None,
                weights: Path | None, runtime: str) -> None:
@@ -160,7 +163,7 @@ def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | 
                         positives=positives, negatives=negatives, where=where, k=k,
                         metric=metric, exclude_self=not include_self,
                         suppress_overlaps=not allow_overlaps, expand=expand, weights=weights,
-                        runtime=runtime, offset=offset, exact=exact)
+                        runtime=runtime, offset=offset, exact=exact, raw_weight=raw_weight)
     if json_out is not None and str(json_out) == "-":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -299,13 +302,17 @@ def _print_info(f: dict[str, Any]) -> None:
 @click.option("--augment", type=click.IntRange(min=0), default=0, show_default=True,
               metavar="K", help="Database-side augmentation over K neighbours (0: off), "
                                 "as 'build-index --augment K'.")
+@click.option("--raw-weight", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="With augmentation or expansion: rank by this share of the raw distance "
+                   "(keeps the very place a query shows on top; 0.3 suggested).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report.")
 def evaluate_cmd(folder: Path, model: str | None, weights: Path | None, runtime: str,
                  metric: str, expand: int, recipe: str | None, augment: int,
-                 json_out: Path | None) -> None:
+                 raw_weight: float, json_out: Path | None) -> None:
     """Retrieval quality on a labelled FOLDER of <class>/<image> files (mAP, P@1/5/10)."""
     report = api.evaluate(folder, model=model, weights=weights, runtime=runtime, metric=metric,
-                          expand=expand, recipe=recipe, augment=augment, progress=True)
+                          expand=expand, recipe=recipe, augment=augment,
+                          raw_weight=raw_weight, progress=True)
     names = list(report.overall)
     click.echo(f"{report.images} images, {report.classes} classes, {metric} distance")
     click.echo(f"{'class':<22}" + "".join(f"{n:>8}" for n in names))
@@ -324,12 +331,15 @@ def evaluate_cmd(folder: Path, model: str | None, weights: Path | None, runtime:
 @click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default=DEFAULT_METRIC,
               show_default=True)
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--raw-weight", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="With augmentation or expansion: rank by this share of the raw distance "
+                   "(keeps the very place a query shows on top; 0.3 suggested).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report.")
 def robustness_cmd(store: Path, samples: int, seed: int, metric: str, weights: Path | None,
-                   json_out: Path | None) -> None:
+                   raw_weight: float, json_out: Path | None) -> None:
     """Label-free check: do transformed copies of indexed tiles find their source tile?"""
     report = api.check_transforms(store, samples=samples, seed=seed, metric=metric,
-                                  weights=weights, progress=True)
+                                  weights=weights, raw_weight=raw_weight, progress=True)
     click.echo(f"{report.samples} source tiles, {metric} distance")
     click.echo(f"{'transform':<16}{'rank 1':>8}{'top 10':>8}")
     for name, rate in report.rank1.items():

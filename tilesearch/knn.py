@@ -160,6 +160,50 @@ def _ranked_ann(store: Store, index: ann.AnnIndex, q: np.ndarray, m: int,
     return ids, d
 
 
+def check_raw_weight(weight: float, metric: str) -> None:
+    """QueryError unless `weight` is a usable raw-distance weight for `metric`."""
+    if not 0.0 <= weight <= 1.0:
+        raise QueryError(f"the raw weight must be within 0..1, got {weight}")
+    if weight > 0 and metric != "cosine":
+        raise QueryError("mixing in the raw distance compares unit vectors: use --metric cosine")
+
+
+def raw_fingerprints(store: Store, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    """The stored fingerprints of tiles `ids` as the model made them (never augmented)."""
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    if len(ids) and int(ids.min()) < store.full_from:
+        raise QueryError(f"{store.path} keeps only compact codes below tile {store.full_from}, "
+                         "so their raw fingerprints cannot be mixed in; use --raw-weight 0")
+    return np.asarray(store.full_vectors(store.full_from, store.count)[ids - store.full_from])
+
+
+def raw_distances(store: Store, vector: np.ndarray) -> np.ndarray:
+    """1 - cosine from `vector` to every tile's raw fingerprint (exact scan)."""
+    q = np.asarray(vector, dtype=np.float32).reshape(-1)
+    out = np.empty(store.count, dtype=np.float32)
+    for lo in range(0, store.count, _CHUNK):
+        x = raw_fingerprints(store, np.arange(lo, min(store.count, lo + _CHUNK)))
+        out[lo:lo + len(x)] = _from_dots(x @ q, store.sq_norms()[lo:lo + len(x)], q, "cosine")
+    return out
+
+
+def mix_raw(store: Store, raw_query: np.ndarray, ids: np.ndarray, d: np.ndarray,
+            weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates `ids` at cosine distances `d` (after augmentation or expansion) re-sorted by
+    ``weight * (1 - cos(raw query, raw tile)) + (1 - weight) * d``.
+
+    Augmentation and expansion move every vector toward its neighbours, so the very place a
+    query shows can lose rank 1 to its look-alikes; the raw distance, weighted in, keeps it
+    there (docs/quality.md)."""
+    if not len(ids):
+        return ids, d
+    x = raw_fingerprints(store, ids)
+    raw = _from_dots(x @ raw_query, np.einsum("nd,nd->n", x, x), raw_query, "cosine")
+    mixed = (weight * raw + (1.0 - weight) * d).astype(np.float32)
+    order = np.lexsort((ids, mixed))
+    return ids[order], mixed[order]
+
+
 def index_recall(store: Store, queries: np.ndarray, k: int = 10) -> float:
     """Mean recall@k of the store's search index against exact search, tie-aware: a returned
     tile counts when its exact distance is within 1e-6 of the exact k-th nearest's, so ties
@@ -212,16 +256,22 @@ def combine_examples(positives: np.ndarray, negatives: np.ndarray | None = None,
 def nearest(store: Store, vector: np.ndarray, k: int = 10, metric: str = DEFAULT_METRIC,
             exclude: TileMeta | Sequence[TileMeta] | None = None,
             suppress_overlaps: bool = True, expand: int = 0, alpha: float = 3.0,
-            allowed: np.ndarray | None = None, exact: bool = False) -> list[Hit]:
+            allowed: np.ndarray | None = None, exact: bool = False,
+            raw_weight: float = 0.0, raw_query: np.ndarray | None = None) -> list[Hit]:
     """The `k` nearest tiles, skipping tiles overlapping `exclude` (same image) and, when
     `suppress_overlaps`, any tile overlapping a better-ranked hit, so hits are distinct places.
 
     With `expand` > 0 the query is first replaced by its alpha query expansion over that many
     neighbours (see `expand_query`). `allowed`, a boolean mask over tile ids (see
     `filters.allowed_mask`), restricts the ranking to those tiles. The store's search index
-    answers when it has one, unless `exact` (see `ranked`)."""
+    answers when it has one, unless `exact` (see `ranked`). `raw_weight` > 0 re-ranks the
+    shortlist by a mix with the raw distance (see `mix_raw`); `raw_query` is the query before
+    augmentation (default: `vector`, before expansion)."""
     if k < 1:
         raise QueryError(f"k must be at least 1, got {k}")
+    check_raw_weight(raw_weight, metric)
+    raw = np.asarray(vector if raw_query is None else raw_query, np.float32).reshape(-1)
+    mixing = raw_weight > 0 and (expand > 0 or augment.entry(store) is not None)
     if expand > 0:
         scale = float(np.linalg.norm(vector)) if metric == "euclidean" else 1.0
         vector = expand_query(store, vector, expand, alpha) * scale
@@ -232,6 +282,8 @@ def nearest(store: Store, vector: np.ndarray, k: int = 10, metric: str = DEFAULT
     m = min(n, max(16 * k, 64))
     while True:
         ids, d = ranked(store, vector, m, metric, allowed, exact)
+        if mixing:
+            ids, d = mix_raw(store, raw, ids, d, raw_weight)
         hits = _filter(store, ids, d, k, excluded, suppress_overlaps)
         if len(hits) >= k or m >= n:
             break

