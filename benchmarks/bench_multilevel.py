@@ -11,7 +11,13 @@ missing is skipped), and concatenations of networks (each L2-normalised). Every 
 plain and after database-side augmentation over 10 neighbours (alpha 3, as ``build-index
 --augment 10``). No labels are used to build any feature; they only score the ranking (every
 image queries all others). Features are cached with bench_quality.py's cache (OpenVINO, 2
-threads). Writes ``benchmarks/results/multilevel.json``.
+threads).
+
+Then, for Lite0 and the Lite0 + Lite2 ensemble (the models ``efficientnet-lite0-multilevel``
+and ``efficientnet-lite0-lite2-multilevel``) with augmentation over 10 neighbours: query
+expansion over 0, 2, 5 and 10 neighbours (``search --expand``), each ranked by a mix with the
+raw distance, ``w * raw + (1 - w) * augmented`` for w in 0, 0.1, 0.2, 0.3, 0.5
+(``--raw-weight``). Writes ``benchmarks/results/multilevel.json``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_quality as bq
 from results_io import save
+
+from tilesearch.augment import augment_set
+from tilesearch.quality import expanded_distances, pairwise_distances, retrieval_metrics
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucmerced"
 PARTS = {"head": ["avg"], "head+stage 7": ["avg", "tap2"],
@@ -84,8 +93,30 @@ def main(argv: list[str] | None = None) -> int:
         if all(n in nets for n in combo):
             add("+".join(combo) + " head+stages 5-7",
                 bq.concat([fingerprint(nets[n], full) for n in combo]))
-    save({"images": len(labels), "rows": rows}, "multilevel.json")
+    mixes = []
+    for combo in (("lite0",), ("lite0", "lite2")):
+        if all(n in nets for n in combo):
+            x = bq.concat([fingerprint(nets[n], full) for n in combo])
+            mixes += mix_grid("+".join(combo), x, labels)
+    save({"images": len(labels), "rows": rows, "mixes": mixes}, "multilevel.json")
     return 0
+
+
+def mix_grid(name: str, x: np.ndarray, labels: list[str]) -> list[dict[str, Any]]:
+    """Augmentation over 10, then query expansion and the raw-distance weight, as searched."""
+    raw = pairwise_distances(x, "cosine")
+    aug = augment_set(x, 10, 3.0)
+    out = []
+    print(f"\n{name} + DBA 10: expand, raw weight -> mAP / P@1 / P@10")
+    for expand in (0, 2, 5, 10):
+        d = expanded_distances(aug, "cosine", expand, 3.0)
+        for w in (0.0, 0.1, 0.2, 0.3, 0.5):
+            s = retrieval_metrics(w * raw + (1 - w) * d, labels, "cosine").overall
+            out.append({"fingerprint": name, "augment": 10, "expand": expand, "raw_weight": w,
+                        **s})
+            print(f"  expand {expand:2d}  raw weight {w:.1f}  {s['mAP']:.4f} / {s['P@1']:.4f} "
+                  f"/ {s['P@10']:.4f}", flush=True)
+    return out
 
 
 if __name__ == "__main__":

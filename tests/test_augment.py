@@ -16,7 +16,7 @@ from tilesearch import ann, api, augment
 from tilesearch.cli import cli
 from tilesearch.errors import QueryError, StoreError
 from tilesearch.indexer import index_images, open_or_create_store
-from tilesearch.knn import distances, index_recall, nearest, ranked
+from tilesearch.knn import RAW_WEIGHT, distances, index_recall, nearest, ranked
 from tilesearch.quality import retrieval_metrics
 from tilesearch.store import Store
 
@@ -142,10 +142,12 @@ def test_image_queries_are_expanded_into_the_augmented_space(tmp_path: Path) -> 
     with Store.open(tmp_path / "s.tiles") as s:
         got = api.search(s, image=tmp_path / "i1.png", k=5, model=model)
         raw = model.embed(got.query.pixels[None])[0]  # type: ignore[index]
-        want = nearest(s, raw, 5, expand=3)
+        want = nearest(s, raw, 5, expand=3, raw_weight=RAW_WEIGHT)
         plain = nearest(s, raw, 5)
-        off = api.search(s, image=tmp_path / "i1.png", k=5, model=model, expand=0)
+        off = api.search(s, image=tmp_path / "i1.png", k=5, model=model, expand=0,
+                         raw_weight=0)
     assert [h.tile.tile_id for h in got.hits] == [h.tile.tile_id for h in want]
+    np.testing.assert_allclose([h.distance for h in got.hits], [h.distance for h in want])
     assert [h.distance for h in got.hits] != [h.distance for h in plain]
     assert [h.distance for h in off.hits] == [h.distance for h in plain]  # expansion off
 
@@ -194,8 +196,12 @@ def test_raw_weight_mixes_raw_and_augmented_distances(path: Path) -> None:
             assert ids[0] == 42
             assert all(a <= b + 1e-6 for a, b in zip(mixed[ids], mixed[ids][1:], strict=False))
         by_raw = api.search(s, tile=42, k=8, raw_weight=1.0)
-        by_aug = api.search(s, tile=42, k=8)
+        by_aug = api.search(s, tile=42, k=8, raw_weight=0.0)
+        default = api.search(s, tile=42, k=8)  # augmented: RAW_WEIGHT
+        mix = api.search(s, tile=42, k=8, raw_weight=RAW_WEIGHT)
     assert [h.tile.tile_id for h in by_raw.hits] != [h.tile.tile_id for h in by_aug.hits]
+    assert [h.to_dict() for h in default.hits] == [h.to_dict() for h in mix.hits]
+    assert [h.distance for h in default.hits] != [h.distance for h in by_aug.hits]
     api.build_index(path, augment=0)
     with Store.open(path) as s:  # un-augmented: the same order as weight 1 above
         plain = api.search(s, tile=42, k=8)
@@ -209,7 +215,7 @@ def test_raw_weight_is_checked(path: Path) -> None:
     api.build_index(path, keep_full=False)
     with pytest.raises(QueryError, match="raw-weight 0"):
         api.search(path, tile=1, raw_weight=0.3)
-    assert len(api.search(path, tile=1).hits) == 10  # without the mix it still answers
+    assert len(api.search(path, tile=1).hits) == 10  # the default drops the mix here
 
 
 def test_evaluate_with_full_raw_weight_is_plain(tmp_path: Path,
@@ -222,6 +228,8 @@ def test_evaluate_with_full_raw_weight_is_plain(tmp_path: Path,
     plain = api.evaluate(tmp_path, recipe="plain")
     assert api.evaluate(tmp_path, recipe="plain", augment=2, raw_weight=1.0).overall \
         == plain.overall
+    assert api.evaluate(tmp_path, recipe="plain", augment=2).overall \
+        == api.evaluate(tmp_path, recipe="plain", augment=2, raw_weight=RAW_WEIGHT).overall
     out = CliRunner().invoke(cli, ["evaluate", str(tmp_path), "--augment", "2",
                                    "--raw-weight", "1", "--json", str(tmp_path / "e.json")])
     assert out.exit_code == 0, out.output

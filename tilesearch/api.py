@@ -20,6 +20,7 @@ from tilesearch.knn import (
     SearchResult,
     check_tile_id,
     combine_examples,
+    default_raw_weight,
     fingerprints,
     image_query,
     lonlat_query,
@@ -140,7 +141,8 @@ def search(store: str | Path | Store, *, tile: int | None = None,
            suppress_overlaps: bool = True, expand: int | None = None, alpha: float = 3.0,
            where: SearchFilter | None = None, weights: str | Path | None = None,
            runtime: str = "auto", offset: int = 0, exact: bool = False,
-           model: Fingerprinter | None = None, raw_weight: float = 0.0) -> SearchResult:
+           model: Fingerprinter | None = None,
+           raw_weight: float | None = None) -> SearchResult:
     """The k tiles most like a query: a tile id, an image file, a lon/lat point, or several
     positive tile ids ("more like these"), optionally with negative ones ("not like those").
 
@@ -154,7 +156,8 @@ def search(store: str | Path | Store, *, tile: int | None = None,
     (`build_index`), unless `exact`. An image query uses `model` when given (it must be the
     store's model, see `store_fingerprinter`) instead of loading the store's model for this
     one search. `raw_weight` > 0 (with augmentation or expansion) ranks by that share of the
-    raw distance and the rest of the augmented or expanded one (`knn.mix_raw`).
+    raw distance and the rest of the augmented or expanded one (`knn.mix_raw`); None means
+    `knn.RAW_WEIGHT` on an augmented store keeping its raw fingerprints, else 0.
     """
     by_tiles = tile is not None or bool(positives)
     if offset < 0:
@@ -173,6 +176,8 @@ def search(store: str | Path | Store, *, tile: int | None = None,
             expand, alpha = int(aug["k"]), float(aug["alpha"])
         examples = [q.tile] if q.tile else []
         examples += s.tiles(list(positives) + list(negatives)) if positives or negatives else []
+        if raw_weight is None:
+            raw_weight = default_raw_weight(s)
         raw = _raw_query(s, q, tile, list(positives), list(negatives)) if raw_weight else None
         hits = nearest(s, q.vector, k=offset + k, metric=metric,
                        exclude=examples if exclude_self else None,
@@ -310,14 +315,18 @@ def evaluate(folder: str | Path, *, model: str | None = None,
              weights: str | Path | None = None, runtime: str = "auto",
              metric: str = DEFAULT_METRIC, expand: int = 0, alpha: float = 3.0,
              tile_size: int = 256, recipe: str | None = None, augment: int = 0,
-             raw_weight: float = 0.0, progress: bool = False) -> RetrievalReport:
+             raw_weight: float | None = None, progress: bool = False) -> RetrievalReport:
     """Retrieval quality on a labelled ``<class>/<image>`` folder: every image queries all the
     others, relevant = same class; mAP over all ranks and precision@1/5/10. `augment` = k > 0
     evaluates database-side augmentation over k neighbours (as `build_index(augment=k)`),
-    `raw_weight` the mix with the raw distance (as `search(raw_weight=)`)."""
+    `raw_weight` the mix with the raw distance (as `search(raw_weight=)`; None: as searches
+    default to, `knn.RAW_WEIGHT` with augmentation, else 0)."""
     from tilesearch import quality as ev
     from tilesearch.augment import augment_set
-    from tilesearch.knn import check_raw_weight
+    from tilesearch.knn import RAW_WEIGHT, check_raw_weight
+
+    if raw_weight is None:
+        raw_weight = RAW_WEIGHT if augment else 0.0
 
     if augment and metric != "cosine":
         raise QueryError("augmentation compares unit vectors: use the cosine metric")
@@ -338,19 +347,20 @@ def evaluate(folder: str | Path, *, model: str | None = None,
 
 def check_transforms(store: str | Path, *, samples: int = 100, seed: int = 0,
                      metric: str = DEFAULT_METRIC, weights: str | Path | None = None,
-                     runtime: str = "auto", raw_weight: float = 0.0,
+                     runtime: str = "auto", raw_weight: float | None = None,
                      progress: bool = False) -> TransformReport:
     """Label-free check: transformed copies of `samples` random indexed tiles query the store;
     how often does the source tile come back at rank 1 and in the top 10? `raw_weight` as
-    for `search` (it matters on an augmented store)."""
+    for `search`, with the same default (it matters on an augmented store)."""
     from tilesearch import quality as ev
 
     with Store.open(store) as s:
         fp = store_fingerprinter(s, weights=weights, runtime=runtime)
         n = min(samples, s.count) * (len(ev.TRANSFORMS) + 1)
         tick = _count_bar(n, "fingerprinting") if progress else None
+        weight = default_raw_weight(s) if raw_weight is None else raw_weight
         return ev.transform_check(s, fp, samples=samples, seed=seed, metric=metric,
-                                  raw_weight=raw_weight, progress=tick)
+                                  raw_weight=weight, progress=tick)
 
 
 def _count_bar(total: int, desc: str) -> Callable[[int], None]:

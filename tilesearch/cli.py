@@ -133,9 +133,10 @@ def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: 
 @click.option("--expand", type=click.IntRange(min=0), default=None,
               help="Alpha query expansion over this many neighbours (0: off) [default: 0; for "
                    "an image query on an augmented store, the augmentation's K].")
-@click.option("--raw-weight", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
-              help="With augmentation or expansion: rank by this share of the raw distance "
-                   "(keeps the very place a query shows on top; 0.3 suggested).")
+@click.option("--raw-weight", type=click.FloatRange(0.0, 1.0), default=None,
+              help="With augmentation or expansion: rank by this share of the raw distance, "
+                   "which keeps the very place a query shows on top [default: 0.3 with "
+                   "augmentation, else 0].")
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,
               help="Skip this many best hits (page through a long ranking).")
 @click.option("--exact", is_flag=True, help="Scan every fingerprint; ignore the search index.")
@@ -152,7 +153,7 @@ def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | 
                positives: tuple[int, ...], negatives: tuple[int, ...], bbox: str | None,
                within: Path | None, in_images: tuple[str, ...], not_in_images: tuple[str, ...],
                k: int, metric: str, include_self: bool, allow_overlaps: bool,
-               expand: int | None, raw_weight: float,
+               expand: int | None, raw_weight: float | None,
                offset: int, exact: bool, json_out: Path | None,
                geojson: Path | None, csv_out: Path | None, sheet: Path | None,
                weights: Path | None, runtime: str) -> None:
@@ -302,13 +303,14 @@ def _print_info(f: dict[str, Any]) -> None:
 @click.option("--augment", type=click.IntRange(min=0), default=0, show_default=True,
               metavar="K", help="Database-side augmentation over K neighbours (0: off), "
                                 "as 'build-index --augment K'.")
-@click.option("--raw-weight", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
-              help="With augmentation or expansion: rank by this share of the raw distance "
-                   "(keeps the very place a query shows on top; 0.3 suggested).")
+@click.option("--raw-weight", type=click.FloatRange(0.0, 1.0), default=None,
+              help="With augmentation or expansion: rank by this share of the raw distance, "
+                   "which keeps the very place a query shows on top [default: 0.3 with "
+                   "augmentation, else 0].")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report.")
 def evaluate_cmd(folder: Path, model: str | None, weights: Path | None, runtime: str,
                  metric: str, expand: int, recipe: str | None, augment: int,
-                 raw_weight: float, json_out: Path | None) -> None:
+                 raw_weight: float | None, json_out: Path | None) -> None:
     """Retrieval quality on a labelled FOLDER of <class>/<image> files (mAP, P@1/5/10)."""
     report = api.evaluate(folder, model=model, weights=weights, runtime=runtime, metric=metric,
                           expand=expand, recipe=recipe, augment=augment,
@@ -331,12 +333,13 @@ def evaluate_cmd(folder: Path, model: str | None, weights: Path | None, runtime:
 @click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default=DEFAULT_METRIC,
               show_default=True)
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--raw-weight", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
-              help="With augmentation or expansion: rank by this share of the raw distance "
-                   "(keeps the very place a query shows on top; 0.3 suggested).")
+@click.option("--raw-weight", type=click.FloatRange(0.0, 1.0), default=None,
+              help="With augmentation or expansion: rank by this share of the raw distance, "
+                   "which keeps the very place a query shows on top [default: 0.3 with "
+                   "augmentation, else 0].")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report.")
 def robustness_cmd(store: Path, samples: int, seed: int, metric: str, weights: Path | None,
-                   raw_weight: float, json_out: Path | None) -> None:
+                   raw_weight: float | None, json_out: Path | None) -> None:
     """Label-free check: do transformed copies of indexed tiles find their source tile?"""
     report = api.check_transforms(store, samples=samples, seed=seed, metric=metric,
                                   weights=weights, raw_weight=raw_weight, progress=True)
