@@ -93,7 +93,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def test_registry() -> None:
     assert available_models() == ["efficientnet-lite0", "efficientnet-lite0-multilevel",
-                                  "resnet18"]
+                                  "efficientnet-lite0-lite2-multilevel", "resnet18"]
     assert DEFAULT_MODEL == "efficientnet-lite0-multilevel"
     assert "torch" in RUNTIMES
 
@@ -305,7 +305,8 @@ def test_tile_size_is_part_of_the_cache_key(fingerprinters: dict[str, Fingerprin
 
 def test_unknown_model() -> None:
     with pytest.raises(ModelError,
-                       match="efficientnet-lite0, efficientnet-lite0-multilevel, resnet18"):
+                       match="efficientnet-lite0, efficientnet-lite0-multilevel, "
+                             "efficientnet-lite0-lite2-multilevel, resnet18"):
         load_model("vgg16")
 
 
