@@ -40,6 +40,15 @@ def brute_force(store: Store, k: int, alpha: float) -> np.ndarray:
     return out
 
 
+def labelled_folder(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two classes of three seeded PNGs in `folder`; evaluations there use FakeModel."""
+    for cls, seeds in (("fields", (1, 2, 3)), ("blobs", (7, 8, 9))):
+        (folder / cls).mkdir()
+        for s in seeds:
+            write_png(folder / cls / f"{cls}{s}.png", 256, 256, seed=s)
+    monkeypatch.setattr(api, "load_fingerprinter", lambda *a, **k: FakeModel())
+
+
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     """A closed store of two fake images on 128 px grids (500 tiles)."""
@@ -159,11 +168,7 @@ def test_cli_augment_and_evaluate(path: Path, tmp_path: Path,
     assert "augmentation: 3 neighbours" in out.output
     out = CliRunner().invoke(cli, ["info", str(path)])
     assert "augmented: 3 neighbours, alpha 3" in out.output
-    for cls, seeds in (("fields", (1, 2, 3)), ("blobs", (7, 8, 9))):
-        (tmp_path / cls).mkdir()
-        for s in seeds:
-            write_png(tmp_path / cls / f"{cls}{s}.png", 256, 256, seed=s)
-    monkeypatch.setattr(api, "load_fingerprinter", lambda *a, **k: FakeModel())
+    labelled_folder(tmp_path, monkeypatch)
     plain = api.evaluate(tmp_path, recipe="plain")
     aug = api.evaluate(tmp_path, recipe="plain", augment=2)
     assert plain.overall != aug.overall
@@ -220,11 +225,7 @@ def test_raw_weight_is_checked(path: Path) -> None:
 
 def test_evaluate_with_full_raw_weight_is_plain(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    for cls, seeds in (("fields", (1, 2, 3)), ("blobs", (7, 8, 9))):
-        (tmp_path / cls).mkdir()
-        for s in seeds:
-            write_png(tmp_path / cls / f"{cls}{s}.png", 256, 256, seed=s)
-    monkeypatch.setattr(api, "load_fingerprinter", lambda *a, **k: FakeModel())
+    labelled_folder(tmp_path, monkeypatch)
     plain = api.evaluate(tmp_path, recipe="plain")
     assert api.evaluate(tmp_path, recipe="plain", augment=2, raw_weight=1.0).overall \
         == plain.overall
