@@ -168,6 +168,7 @@ def test_cli_augment_and_evaluate(path: Path, tmp_path: Path,
     assert "augmentation: 3 neighbours" in out.output
     out = CliRunner().invoke(cli, ["info", str(path)])
     assert "augmented: 3 neighbours, alpha 3" in out.output
+    assert f"searches mix in {RAW_WEIGHT:g} of the raw distance" in out.output
     labelled_folder(tmp_path, monkeypatch)
     plain = api.evaluate(tmp_path, recipe="plain")
     aug = api.evaluate(tmp_path, recipe="plain", augment=2)

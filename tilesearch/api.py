@@ -242,6 +242,7 @@ def info(store: str | Path | Store) -> dict[str, Any]:
             "failures": [{"path": p, "reason": r} for p, r in s.failures()],
             "search_index": _index_facts(s, pixel_bytes),
             "augment": augment_entry(s),
+            "search_raw_weight": default_raw_weight(s),
         }
     finally:
         if s is not store:

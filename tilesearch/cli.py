@@ -280,8 +280,10 @@ def _print_info(f: dict[str, Any]) -> None:
                          if ix["tiles_not_indexed"] else "")))
     if aug := f.get("augment"):
         newer = f["tiles"] - int(aug["count"])
+        weight = f["search_raw_weight"]
         lines.append(("augmented", f"{aug['k']} neighbours, alpha {aug['alpha']:g}"
-                      + (f"; {newer:,} newer tiles not augmented" if newer else "")))
+                      + (f"; {newer:,} newer tiles not augmented" if newer else "")
+                      + (f"; searches mix in {weight:g} of the raw distance" if weight else "")))
     if f["lonlat_bbox"]:
         lines.append(("lon/lat bbox", ", ".join(f"{v:.6f}" for v in f["lonlat_bbox"])))
     for key, value in lines:
