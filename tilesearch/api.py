@@ -203,8 +203,7 @@ def _query(s: Store, tile: int | None, image: str | Path | None,
     pos = ([tile] if tile is not None else []) + positives
     for i in pos + negatives:
         check_tile_id(s, i)
-    vector = combine_examples(fingerprints(s, sorted(pos)),
-                              fingerprints(s, sorted(negatives)) if negatives else None)
+    vector = _examples(s, fingerprints, pos, negatives)
     desc = f"{len(pos)} positive(s)" + (f", {len(negatives)} negative(s)" if negatives else "")
     return Query(vector, desc, tile=s.tile(pos[0]) if len(pos) == 1 else None)
 
@@ -215,10 +214,14 @@ def _raw_query(s: Store, q: Query, tile: int | None, positives: list[int],
     if q.tile is not None and tile is None and not positives:  # a lon/lat point's tile
         tile = q.tile.tile_id
     pos = ([tile] if tile is not None else []) + positives
-    if not pos:
-        return q.vector
-    return combine_examples(raw_fingerprints(s, sorted(pos)),
-                            raw_fingerprints(s, sorted(negatives)) if negatives else None)
+    return _examples(s, raw_fingerprints, pos, negatives) if pos else q.vector
+
+
+def _examples(s: Store, lookup: Callable[[Store, list[int]], Any], positives: list[int],
+              negatives: list[int]) -> Any:
+    """One query vector from example tiles (`knn.combine_examples`) read by `lookup`."""
+    return combine_examples(lookup(s, sorted(positives)),
+                            lookup(s, sorted(negatives)) if negatives else None)
 
 
 def info(store: str | Path | Store) -> dict[str, Any]:
@@ -324,7 +327,7 @@ def evaluate(folder: str | Path, *, model: str | None = None,
     default to, `knn.RAW_WEIGHT` with augmentation, else 0)."""
     from tilesearch import quality as ev
     from tilesearch.augment import augment_set
-    from tilesearch.knn import RAW_WEIGHT, check_raw_weight
+    from tilesearch.knn import RAW_WEIGHT, blend, check_raw_weight
 
     if raw_weight is None:
         raw_weight = RAW_WEIGHT if augment else 0.0
@@ -342,7 +345,7 @@ def evaluate(folder: str | Path, *, model: str | None = None,
     vectors = augment_set(raw, augment, alpha) if augment else raw
     dist = ev.expanded_distances(vectors, metric, expand, alpha)
     if raw_weight and (augment or expand):
-        dist = raw_weight * ev.pairwise_distances(raw, "cosine") + (1.0 - raw_weight) * dist
+        dist = blend(ev.pairwise_distances(raw, "cosine"), dist, raw_weight)
     return ev.retrieval_metrics(dist, labels, metric)
 
 

@@ -107,6 +107,12 @@ def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: 
         raise SystemExit(1)
 
 
+raw_weight_option = click.option(
+    "--raw-weight", type=click.FloatRange(0.0, 1.0), default=None,
+    help="With augmentation or expansion: rank by this share of the raw distance, which keeps "
+         "the very place a query shows on top [default: 0.3 with augmentation, else 0].")
+
+
 @cli.command("search")
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--tile", "-t", type=int, help="Query by tile id.")
@@ -133,10 +139,7 @@ def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: 
 @click.option("--expand", type=click.IntRange(min=0), default=None,
               help="Alpha query expansion over this many neighbours (0: off) [default: 0; for "
                    "an image query on an augmented store, the augmentation's K].")
-@click.option("--raw-weight", type=click.FloatRange(0.0, 1.0), default=None,
-              help="With augmentation or expansion: rank by this share of the raw distance, "
-                   "which keeps the very place a query shows on top [default: 0.3 with "
-                   "augmentation, else 0].")
+@raw_weight_option
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,
               help="Skip this many best hits (page through a long ranking).")
 @click.option("--exact", is_flag=True, help="Scan every fingerprint; ignore the search index.")
@@ -305,10 +308,7 @@ def _print_info(f: dict[str, Any]) -> None:
 @click.option("--augment", type=click.IntRange(min=0), default=0, show_default=True,
               metavar="K", help="Database-side augmentation over K neighbours (0: off), "
                                 "as 'build-index --augment K'.")
-@click.option("--raw-weight", type=click.FloatRange(0.0, 1.0), default=None,
-              help="With augmentation or expansion: rank by this share of the raw distance, "
-                   "which keeps the very place a query shows on top [default: 0.3 with "
-                   "augmentation, else 0].")
+@raw_weight_option
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report.")
 def evaluate_cmd(folder: Path, model: str | None, weights: Path | None, runtime: str,
                  metric: str, expand: int, recipe: str | None, augment: int,
@@ -335,10 +335,7 @@ def evaluate_cmd(folder: Path, model: str | None, weights: Path | None, runtime:
 @click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default=DEFAULT_METRIC,
               show_default=True)
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--raw-weight", type=click.FloatRange(0.0, 1.0), default=None,
-              help="With augmentation or expansion: rank by this share of the raw distance, "
-                   "which keeps the very place a query shows on top [default: 0.3 with "
-                   "augmentation, else 0].")
+@raw_weight_option
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report.")
 def robustness_cmd(store: Path, samples: int, seed: int, metric: str, weights: Path | None,
                    raw_weight: float | None, json_out: Path | None) -> None:

@@ -197,10 +197,15 @@ def raw_distances(store: Store, vector: np.ndarray) -> np.ndarray:
     return out
 
 
+def blend(raw: np.ndarray, d: np.ndarray, weight: float) -> np.ndarray:
+    """``weight * raw + (1 - weight) * d``: the ranking distance with the raw one mixed in."""
+    return weight * raw + (1.0 - weight) * d
+
+
 def mix_raw(store: Store, raw_query: np.ndarray, ids: np.ndarray, d: np.ndarray,
             weight: float) -> tuple[np.ndarray, np.ndarray]:
     """Candidates `ids` at cosine distances `d` (after augmentation or expansion) re-sorted by
-    ``weight * (1 - cos(raw query, raw tile)) + (1 - weight) * d``.
+    `blend` of ``1 - cos(raw query, raw tile)`` and `d`.
 
     Augmentation and expansion move every vector toward its neighbours, so the very place a
     query shows can lose rank 1 to its look-alikes; the raw distance, weighted in, keeps it
@@ -209,7 +214,7 @@ def mix_raw(store: Store, raw_query: np.ndarray, ids: np.ndarray, d: np.ndarray,
         return ids, d
     x = raw_fingerprints(store, ids)
     raw = _from_dots(x @ raw_query, np.einsum("nd,nd->n", x, x), raw_query, "cosine")
-    mixed = (weight * raw + (1.0 - weight) * d).astype(np.float32)
+    mixed = blend(raw, d, weight).astype(np.float32)
     order = np.lexsort((ids, mixed))
     return ids[order], mixed[order]
 

@@ -179,7 +179,13 @@ def transform_check(store: Any, model: Fingerprinter, *, samples: int = 100, see
     On an augmented store the copies are expanded into its space, as image searches are, and
     `raw_weight` > 0 mixes in their raw distance to every tile (`knn.mix_raw`)."""
     from tilesearch.augment import entry
-    from tilesearch.knn import check_raw_weight, distances, expand_query, raw_distances
+    from tilesearch.knn import (
+        blend,
+        check_raw_weight,
+        distances,
+        expand_query,
+        raw_distances,
+    )
     from tilesearch.tiling import Window
 
     store.check_model(model.identity)
@@ -209,8 +215,7 @@ def transform_check(store: Any, model: Fingerprinter, *, samples: int = 100, see
         for j in range(len(names)):
             d = distances(store, vectors[i * len(names) + j], metric)
             if aug and raw_weight:
-                d = raw_weight * raw_distances(store, raw[i * len(names) + j]) \
-                    + (1.0 - raw_weight) * d
+                d = blend(raw_distances(store, raw[i * len(names) + j]), d, raw_weight)
             ranks[i, j] = int((d < d[src_id]).sum()) + 1
     return TransformReport(
         samples=len(ids),

@@ -245,7 +245,7 @@ _REGISTRY: dict[str, _Entry] = {
         1904, "(x/255-0.5)/0.5", _locate_efficientnet, _build_efficientnet_multilevel
     ),
     # Lite0's and Lite2's multi-level fingerprints side by side (1904 + 1960): the best
-    # retrieval measured, at about 0.4x the default's speed (docs/quality.md); extra "lite2".
+    # retrieval measured, indexing at 0.47x the default's speed (docs/quality.md); extra "lite2".
     "efficientnet-lite0-lite2-multilevel": _Entry(
         3864, "(x/255-0.5)/0.5", _locate_lite0_lite2, _build_lite0_lite2
     ),
