@@ -129,20 +129,20 @@ def write_store(path: Path, synth: Synth, n: int, full: bool, seed: int,
 
         faiss.omp_set_num_threads(os.cpu_count() or 1)
         t1 = time.perf_counter()
-        index = ann.new_index(s.dim, spec)
-        ann.train(index, unit(synth.vectors(synth.draws(ann.TRAIN_MAX, rng))))
+        writer = ann.Writer.new(s, spec)  # a refining codec's finer codes go to disk
+        writer.train(unit(synth.vectors(synth.draws(ann.TRAIN_MAX, rng))))
         train_s = time.perf_counter() - t1
         for lo in range(0, n, chunk):
             x = unit(synth.vectors(draws[lo:lo + chunk]))
-            index.add(x)
+            writer.add(x)
             _track(qn, x, lo, top_s, top_i)
             print(f"  added {lo + len(x):,}/{n:,} ({time.perf_counter() - t0:.0f} s)",
                   file=sys.stderr, flush=True)
+        _codes_only_store(s, n, IMAGES, grid_shape(n))
+        writer.commit(n, None)
         build_s = time.perf_counter() - t1
-        _codes_only_store(s, index, spec, n, IMAGES, grid_shape(n))
         gen_s = 0.0
-        report = ann.BuildReport("built", n, spec.factory, int(index.sa_code_size()),
-                                 build_s, True)
+        report = ann.BuildReport("built", n, spec.factory, writer.code_bytes, build_s, True)
         s.close()
         print(f"  trained in {train_s:.0f} s", file=sys.stderr)
     return {"draws": draws, "top_s": top_s, "top_i": top_i, "generate_store_s": gen_s,
@@ -161,12 +161,9 @@ def _track(qn: np.ndarray, x: np.ndarray, offset: int, top_s: np.ndarray,
     top_i[:] = np.take_along_axis(i_all, best, 1)
 
 
-def _codes_only_store(s: Store, index: Any, spec: ann.IndexSpec, n: int, images: int,
-                      shape: tuple[int, int]) -> None:
-    """Metadata rows of n tiles on fake image grids, unit norms, and the index: the layout
+def _codes_only_store(s: Store, n: int, images: int, shape: tuple[int, int]) -> None:
+    """Metadata rows of n tiles on fake image grids and unit norms: the layout
     ``build-index --drop-full`` leaves (written directly: 51 GB of vectors would not fit)."""
-    import faiss
-
     from tilesearch.records import ImageInfo
 
     rows, cols = shape
@@ -189,15 +186,8 @@ def _codes_only_store(s: Store, index: Any, spec: ann.IndexSpec, n: int, images:
              for i in range(n)))
     with open(s.path / "norms.f32", "wb") as f:
         f.write(np.ones(n, np.float32).tobytes())
-    name = "ann/index-bench.faiss"
-    (s.path / "ann").mkdir(exist_ok=True)
-    faiss.write_index(index, str(s.path / name))
     s.manifest.update(full_from=n, vectors_file=f"vectors-{n}.f32")
     (s.path / f"vectors-{n}.f32").touch()
-    s.set_manifest("ann", {"file": name, "space": ann.SPACE, "factory": spec.factory,
-                           "nprobe": spec.nprobe,
-                           "metric": "cosine", "count": n,
-                           "code_bytes": int(index.sa_code_size()), "built": time.time()})
 
 
 # ----- querying (in a fresh process) -------------------------------------------------------------
@@ -240,11 +230,9 @@ def query_process(store: str, queries_file: str, out: str, exact: bool) -> None:
         nearest(s, q, K)
         lat.append(time.perf_counter() - t)
     res |= _stats("nearest_index", lat)
-    import faiss
-
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    ann._faiss().omp_set_num_threads(os.cpu_count() or 1)
     t = time.perf_counter()
-    index.index.search(unit(qs).astype(np.float32), K, params=index._params(None, faiss))
+    index.search_batch(unit(qs).astype(np.float32), K)
     res["batch_queries_per_s"] = len(qs) / (time.perf_counter() - t)
     if exact:
         lat = []

@@ -198,14 +198,64 @@ def test_refining_codec_reranks_by_finer_codes(store: Store, tmp_path: Path,
     allowed[::7] = True
     ids, _ = ranked(store, queries[0], 10, allowed=allowed)
     assert len(ids) == 10 and all(i % 7 == 0 for i in ids)
-    import faiss  # the prefetching second stage ranks exactly as FAISS's IndexRefine does
-
+    assert index.refiner is not None and index.refiner.mapped  # finer codes stay on disk
+    fine = store.manifest["ann"]["fine"]
+    codes = store.path / fine["codes"]  # streamed to their own file, not inside the index
+    assert codes.stat().st_size == store.count * DIM
+    assert index.path.stat().st_size < codes.stat().st_size
+    assert index.code_bytes == store.manifest["ann"]["code_bytes"] == \
+        index.index.sa_code_size() + DIM  # first stage (12 components, list id) + finer
     q = augment.unit(queries[:5])
-    _, want = index.index.search(q, 10, params=index._params(None, faiss, 10))
-    assert [index.search(x, 10)[0].tolist() for x in q] == want.tolist()
-    assert index._refiner(faiss).mapped  # finer codes stay on disk, memory-mapped
+    dist, ids = index.search_batch(q, 10)
+    for x, want, d in zip(q, ids, dist, strict=True):
+        got = index.search(x, 10)
+        assert got[0].tolist() == want.tolist() and np.allclose(got[1], d)
     assert ann.choose_spec(10_000_000, "PCA256,SQ8,Refine(SQ8)").factory == \
         "PCA256,IVF4096,SQ8,Refine(SQ8)"
+
+
+def test_refining_index_extends_and_rebuilds_its_code_file(tmp_path: Path) -> None:
+    s = Store.create(tmp_path / "r.tiles", IDENTITY)
+    x = clustered(2700, 1)
+    add_image(s, "/a.tif", x[:2000])
+    ann.build(s, codec="PCA12,SQ8,Refine(SQ8)", force=True)
+    first = dict(s.manifest["ann"]["fine"])
+    add_image(s, "/b.tif", x[2000:])
+    assert ann.build(s).action == "extended"
+    assert s.manifest["ann"]["fine"] == first  # appended in place
+    assert (s.path / first["codes"]).stat().st_size == 2700 * DIM
+    index = ann.load(s)
+    assert index is not None and index.count == 2700
+    dec = index.decode(np.arange(2000, 2700))
+    cos = (dec * augment.unit(s.vectors()[2000:])).sum(1)  # the appended rows' own codes
+    assert np.median(cos) > 0.999
+    ann.build(s, rebuild=True)
+    now = s.manifest["ann"]["fine"]
+    assert now != first and not (s.path / first["codes"]).exists()
+    assert sorted(p.name for p in (s.path / "ann").iterdir()) == sorted(
+        [Path(s.manifest["ann"]["file"]).name, Path(now["codec"]).name,
+         Path(now["codes"]).name])
+
+
+def test_refining_index_of_earlier_versions_still_answers(store: Store) -> None:
+    """One FAISS IndexRefine file (as earlier versions wrote) ranks as FAISS ranks it."""
+    import faiss
+
+    x = augment.unit(store.vectors())
+    whole = faiss.index_factory(DIM, "PCA12,SQ8,Refine(SQ8)", faiss.METRIC_L2)
+    ann.train(whole, x)
+    whole.add(x)
+    (store.path / "ann").mkdir()
+    faiss.write_index(whole, str(store.path / "ann" / "old.faiss"))
+    store.set_manifest("ann", {"file": "ann/old.faiss", "space": ann.SPACE,
+                               "factory": "PCA12,SQ8,Refine(SQ8)", "nprobe": 16,
+                               "metric": "cosine", "count": store.count, "code_bytes": 44})
+    index = ann.load(store)
+    assert index is not None and index.refiner is not None and index.refiner.mapped
+    q = augment.unit(clustered(5, 9))
+    params = faiss.IndexRefineSearchParameters(k_factor=ann.RERANK_MIN // 10)
+    _, want = whole.search(q, 10, params=params)
+    assert index.search_batch(q, 10)[1].tolist() == want.tolist()
 
 
 def test_pca_before_l2norm_is_fitted_about_the_origin(store: Store) -> None:

@@ -7,7 +7,8 @@ codes. Below ``EXACT_BELOW`` tiles no index is built (exact search is already fa
 the lists nearest the query.
 
 The index lives in ``<store>/ann/index-<count>.faiss`` and the store manifest's ``ann`` entry
-names it, so a build replaces the previous one atomically. Tiles appended after a build
+names it, so a build replaces the previous one atomically; a refining codec's finer codes
+sit beside it (`tilesearch.refine`). Tiles appended after a build
 (ids >= its count) are not in it: searches scan them exactly from their full vectors and
 merge, until the next ``build`` adds them with the same codec (incremental). With
 ``keep_full=False`` the full-precision vectors of encoded tiles are dropped from the store,
@@ -30,6 +31,7 @@ import numpy as np
 
 from tilesearch import augment
 from tilesearch.errors import MissingDependencyError, StoreError
+from tilesearch.refine import CodeFile, Refiner, codec_name
 from tilesearch.store import Store
 
 EXACT_BELOW = 20_000
@@ -107,13 +109,16 @@ def choose_spec(n: int, codec: str = DEFAULT_CODEC, nprobe: int = NPROBE) -> Ind
 class AnnIndex:
     """A loaded index: codes for tiles ``0 .. count - 1`` of a store."""
 
-    def __init__(self, index: Any, spec: IndexSpec, count: int, path: Path) -> None:
+    def __init__(self, index: Any, spec: IndexSpec, count: int, path: Path,
+                 refiner: Refiner | None = None) -> None:
         self.index, self.spec, self.count, self.path = index, spec, count, path
+        self.refiner = refiner
+        """The finer second stage of a refining codec (`index` is then its first stage)."""
 
     @property
     def code_bytes(self) -> int:
-        """Bytes of one tile's code."""
-        return int(self.index.sa_code_size())
+        """Bytes of one tile's code (both stages of a refining codec)."""
+        return self.refiner.code_bytes if self.refiner else int(self.index.sa_code_size())
 
     def search(self, query: np.ndarray, m: int,
                allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -121,31 +126,33 @@ class AnnIndex:
 
         `allowed` (a boolean mask over tile ids) is applied inside FAISS through an id
         selector, so excluded tiles never take a place among the `m`."""
-        faiss = _faiss()
-        faiss.omp_set_num_threads(1)  # one query: threads only add sync cost (measured)
+        _faiss().omp_set_num_threads(1)  # one query: threads only add sync cost (measured)
         q = augment.unit(np.asarray(query, np.float32).reshape(1, -1))
-        if isinstance(self.index, faiss.IndexRefine):  # candidates, then the finer codes
-            refiner = self._refiner(faiss)
+        dist, ids = self.search_batch(q, m, allowed)
+        keep = ids[0] >= 0
+        return ids[0][keep], dist[0][keep]
+
+    def search_batch(self, q: np.ndarray, m: int, allowed: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine distances and ids (-1 where fewer) of about the `m` nearest coded tiles to
+        each row of unit vectors `q`, best first."""
+        faiss = _faiss()
+        params = self._params(allowed, faiss)
+        if self.refiner is None:
+            sq, ids = self.index.search(q, min(m, self.count), params=params)
+        else:  # candidates from the first stage, ranked by the finer codes
             wanted = min(self.count, max(m * REFINE_FACTOR, RERANK_MIN))
-            _, cand = refiner.base.search(q, wanted, params=self._base_params(allowed, faiss))
-            ids, sq = refiner.rank(q, cand[0], m)
-        else:
-            sq, found = self.index.search(q, min(m, self.count),
-                                          params=self._params(allowed, faiss, m))
-            keep = found[0] >= 0
-            ids, sq = found[0][keep], sq[0][keep]
+            _, cand = self.refiner.base.search(q, wanted, params=params)
+            sq = np.full((len(q), m), np.inf, np.float32)
+            ids = np.full((len(q), m), -1, np.int64)
+            for row, (x, c) in enumerate(zip(q, cand, strict=True)):
+                i, d = self.refiner.rank(x[None], c, m)
+                ids[row, :len(i)], sq[row, :len(i)] = i, d
         # unit vectors: squared L2 = 2 (1 - cosine)
-        return ids.astype(np.int64), (0.5 * sq).astype(np.float32)
+        return (0.5 * sq).astype(np.float32), ids.astype(np.int64)
 
-    def _refiner(self, faiss: Any) -> Any:
-        if getattr(self, "_refine", None) is None:
-            from tilesearch.refine import Refiner
-
-            self._refine = Refiner(self.index, faiss)
-        return self._refine
-
-    def _base_params(self, allowed: np.ndarray | None, faiss: Any) -> Any:
-        """Search parameters of the first stage: nprobe and the allowed ids."""
+    def _params(self, allowed: np.ndarray | None, faiss: Any) -> Any:
+        """Search parameters of the (first-stage) index: nprobe and the allowed ids."""
         sel = None
         if allowed is not None:
             bits = np.packbits(np.asarray(allowed[: self.count], bool), bitorder="little")
@@ -153,25 +160,17 @@ class AnnIndex:
             sel = faiss.IDSelectorBitmap(self.count, faiss.swig_ptr(bits))
         inner = (faiss.SearchParametersIVF(sel=sel, nprobe=self.spec.nprobe)
                  if self.spec.is_ivf else faiss.SearchParameters(sel=sel))
-        refine = isinstance(self.index, faiss.IndexRefine)
-        base = faiss.downcast_index(self.index.base_index) if refine else self.index
+        base = self.refiner.base if self.refiner else self.index
         if isinstance(base, faiss.IndexPreTransform):
             inner = faiss.SearchParametersPreTransform(index_params=inner)
-        return inner
-
-    def _params(self, allowed: np.ndarray | None, faiss: Any, m: int = 10) -> Any:
-        """Parameters for ``self.index.search`` (batches use FAISS's own refine stage)."""
-        inner = self._base_params(allowed, faiss)
-        if isinstance(self.index, faiss.IndexRefine):
-            factor = max(REFINE_FACTOR, math.ceil(RERANK_MIN / max(m, 1)))
-            return faiss.IndexRefineSearchParameters(k_factor=factor, base_index_params=inner)
         return inner
 
     def decode(self, ids: np.ndarray) -> np.ndarray:
         """Approximate (unit-length) fingerprints of coded tiles, from their codes."""
         ids = np.asarray(ids, dtype=np.int64)
-        if self.spec.is_ivf and not self.spec.is_refine \
-                and not getattr(self, "_direct_map", False):
+        if self.refiner is not None:
+            return self.refiner.decode(ids)
+        if self.spec.is_ivf and not getattr(self, "_direct_map", False):
             _faiss().extract_index_ivf(self.index).make_direct_map()  # once: O(tiles)
             self._direct_map = True
         return np.stack([self.index.reconstruct(int(i)) for i in ids]) if len(ids) else \
@@ -195,7 +194,25 @@ def load(store: Store) -> AnnIndex | None:
         raise StoreError(f"{path}: cannot read the search index ({exc}); rebuild it with "
                          f"'tilesearch build-index {store.path} --rebuild'") from exc
     spec = IndexSpec(entry["factory"], int(entry["nprobe"]), entry["metric"])
-    return AnnIndex(index, spec, int(entry["count"]), path)
+    count = int(entry["count"])
+    return AnnIndex(index, spec, count, path, _refiner(store, entry, index, count, faiss))
+
+
+def _refiner(store: Store, entry: dict[str, Any], index: Any, count: int,
+             faiss: Any) -> Refiner | None:
+    """The second stage of a refining index: its own files, or inside an ``IndexRefine``."""
+    fine = entry.get("fine")
+    if fine:
+        try:
+            return Refiner.open(index, store.path / fine["codec"], store.path / fine["codes"],
+                                count, faiss)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise StoreError(f"{store.path}: cannot read the search index's finer codes "
+                             f"({exc}); rebuild it with 'tilesearch build-index "
+                             f"{store.path} --rebuild'") from exc
+    if isinstance(index, faiss.IndexRefine):
+        return Refiner.of_index_refine(index, faiss)
+    return None
 
 
 @dataclass
@@ -249,19 +266,19 @@ def build(store: Store, *, codec: str | None = None, nprobe: int | None = None,
             return BuildReport("up to date", n, old.spec.factory, old.code_bytes,
                                time.perf_counter() - t0, store.full_from > 0)
         spec, start, action = old.spec, old.count, "extended"
-        index = _faiss().read_index(str(old.path))  # a writable copy of the mmap-ed one
+        writer = Writer.extend(store, old)
     else:
         if store.full_from > 0:
             raise StoreError(f"{store.path}: full-precision fingerprints of tiles below "
                              f"{store.full_from} were dropped, so the index cannot be "
                              "retrained; extend it instead, or re-index into a store built "
                              "with --keep-full")
-        index, start, action = _train(store, spec, seed), 0, "built"
-    _add(store, index, start, n)
-    _commit(store, index, spec, n, old)
+        writer, start, action = _train(store, spec, seed), 0, "built"
+    _add(store, writer, start, n)
+    writer.commit(n, old)
     if not keep_full:
         _drop_full(store, n)
-    return BuildReport(action, n, spec.factory, int(index.sa_code_size()),
+    return BuildReport(action, n, spec.factory, writer.code_bytes,
                        time.perf_counter() - t0, not keep_full or store.full_from > 0)
 
 
@@ -277,13 +294,13 @@ def _augment_stamp(store: Store) -> float | None:
     return float(e["built"]) if e else None
 
 
-def _train(store: Store, spec: IndexSpec, seed: int) -> Any:
+def _train(store: Store, spec: IndexSpec, seed: int) -> Writer:
     n = store.count
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(n, min(n, TRAIN_MAX), replace=False))
-    index = new_index(store.dim, spec)
-    train(index, augment.unit(augment.rows(store, pick)))
-    return index
+    writer = Writer.new(store, spec)
+    writer.train(augment.unit(augment.rows(store, pick)))
+    return writer
 
 
 def train(index: Any, x: np.ndarray) -> None:
@@ -322,31 +339,95 @@ def new_index(dim: int, spec: IndexSpec) -> Any:
     return faiss.index_factory(dim, spec.factory, faiss.METRIC_L2)
 
 
-def _add(store: Store, index: Any, start: int, stop: int) -> None:
+def _add(store: Store, writer: Writer, start: int, stop: int) -> None:
     for lo in range(start, stop, _ADD_CHUNK):
         hi = min(stop, lo + _ADD_CHUNK)
         for _, vecs, _ in augment.segments(store, lo, hi):  # what searches compare
-            index.add(augment.unit(vecs))
+            writer.add(augment.unit(vecs))
 
 
-def _commit(store: Store, index: Any, spec: IndexSpec, count: int,
-            old: AnnIndex | None) -> None:
-    faiss = _faiss()
-    folder = store.path / "ann"
-    folder.mkdir(exist_ok=True)
-    name = f"ann/index-{count}-{int(time.time() * 1000)}.faiss"
-    tmp = store.path / (name + ".tmp")
+class Writer:
+    """An index being filled: the FAISS index in memory and, for a refining codec, the finer
+    codes streamed to their own file (`tilesearch.refine.CodeFile`), never all in RAM."""
+
+    def __init__(self, store: Store, spec: IndexSpec, index: Any, fine: Any = None,
+                 files: tuple[str, str] | None = None, start: int = 0) -> None:
+        self.store, self.spec, self.index, self.fine, self.files = store, spec, index, fine, files
+        self.codes = CodeFile(fine, store.path / files[1], start) if files else None
+
+    @classmethod
+    def new(cls, store: Store, spec: IndexSpec) -> Writer:
+        """An untrained index for `spec` (`train` it, then `add`)."""
+        first, stage = _split_refine(spec.factory)
+        index = new_index(store.dim, IndexSpec(first, spec.nprobe, spec.metric))
+        if not stage:
+            return cls(store, spec, index)
+        faiss = _faiss()
+        fine = faiss.index_factory(store.dim, codec_name(stage), faiss.METRIC_L2)
+        (store.path / "ann").mkdir(exist_ok=True)
+        stamp = int(time.time() * 1000)
+        return cls(store, spec, index, fine, (f"ann/fine-{stamp}.faiss", f"ann/fine-{stamp}.codes"))
+
+    @classmethod
+    def extend(cls, store: Store, old: AnnIndex) -> Writer:
+        """The store's index, to add the tiles from ``old.count`` on."""
+        faiss = _faiss()
+        index = faiss.read_index(str(old.path))  # a writable copy of the mmap-ed one
+        fine = store.manifest["ann"].get("fine")
+        if not fine:  # one FAISS index (an IndexRefine of earlier versions included)
+            return cls(store, old.spec, index)
+        codec = faiss.read_index(str(store.path / fine["codec"]))
+        return cls(store, old.spec, index, codec, (fine["codec"], fine["codes"]), old.count)
+
+    @property
+    def code_bytes(self) -> int:
+        fine = int(self.fine.sa_code_size()) if self.fine is not None else 0
+        return int(self.index.sa_code_size()) + fine
+
+    def train(self, x: np.ndarray) -> None:
+        """Train both stages on unit vectors `x` (see `train`)."""
+        train(self.index, x)
+        if self.fine is not None:
+            self.fine.train(x)
+
+    def add(self, x: np.ndarray) -> None:
+        """Encode unit vectors `x` as the next tiles."""
+        self.index.add(x)
+        if self.codes is not None:
+            self.codes.add(x)
+
+    def commit(self, count: int, old: AnnIndex | None) -> None:
+        """Write the index durably, name it in the manifest, delete the one it replaces."""
+        faiss, store = _faiss(), self.store
+        (store.path / "ann").mkdir(exist_ok=True)
+        entry: dict[str, Any] = {}
+        if self.codes is not None and self.files is not None:
+            self.codes.close()
+            if not (store.path / self.files[0]).exists():
+                _write(faiss, self.fine, store.path / self.files[0])
+            entry["fine"] = {"codec": self.files[0], "codes": self.files[1]}
+        name = f"ann/index-{count}-{int(time.time() * 1000)}.faiss"
+        _write(faiss, self.index, store.path / name)
+        before = dict(store.manifest.get("ann") or {})
+        store.set_manifest("ann", {"file": name, "space": SPACE, "factory": self.spec.factory,
+                                   "nprobe": self.spec.nprobe, "metric": self.spec.metric,
+                                   "count": count, "code_bytes": self.code_bytes,
+                                   "built": time.time(), "augment": _augment_stamp(store),
+                                   **entry})
+        if old is not None and old.path != store.path / name:
+            old.path.unlink(missing_ok=True)
+        for key in ("codec", "codes"):  # a rebuild's finer codes replace the old ones
+            gone = (before.get("fine") or {}).get(key)
+            if gone and gone not in (self.files or ()):
+                (store.path / gone).unlink(missing_ok=True)
+
+
+def _write(faiss: Any, index: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
     faiss.write_index(index, str(tmp))
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
-    os.replace(tmp, store.path / name)
-    store.set_manifest("ann", {"file": name, "space": SPACE, "factory": spec.factory,
-                               "nprobe": spec.nprobe,
-                               "metric": spec.metric, "count": count,
-                               "code_bytes": int(index.sa_code_size()), "built": time.time(),
-                               "augment": _augment_stamp(store)})
-    if old is not None and old.path != store.path / name:
-        old.path.unlink(missing_ok=True)
+    os.replace(tmp, path)
 
 
 _LOADED: weakref.WeakKeyDictionary[Store, tuple[str, AnnIndex | None]] = \

@@ -174,10 +174,8 @@ def _neighbours(store: Store, places: _Places, q: np.ndarray, lo: int, k: int
     hi = lo + len(q)
     index = ann.cached(store)
     if index is not None and index.count == store.count:
-        faiss = ann._faiss()
-        faiss.omp_set_num_threads(os.cpu_count() or 1)
-        _, cand = index.index.search(q, min(store.count, 2 * m),
-                                     params=index._params(None, faiss))
+        ann._faiss().omp_set_num_threads(os.cpu_count() or 1)
+        _, cand = index.search_batch(q, min(store.count, 2 * m))
         cand = np.where(cand >= 0, cand, np.arange(lo, hi)[:, None])  # pad with self
         sims = np.einsum("nd,nkd->nk", q, unit(store.vectors()[cand.ravel()])
                          .reshape(*cand.shape, -1))

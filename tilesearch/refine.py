@@ -1,19 +1,26 @@
-"""The second stage of a refining codec (``...,Refine(SQ8)``), read from disk in parallel.
+"""The second stage of a refining codec (``...,Refine(SQ8)``): finer codes in a file of their
+own, written while adding and read from disk in parallel when ranking.
 
 A refining index keeps, besides the compact first-stage codes, a finer code of every tile
-(8 bits for each fingerprint dimension). FAISS's ``IndexRefine`` reads the finer codes of
-the first stage's candidates one page fault at a time: with the codes memory-mapped and not
-in the page cache, 256 candidates cost 256 sequential disk reads (9.4 ms here,
-benchmarks/bench_prefetch.py). This ranks the candidates itself and first asks the kernel for
-all their pages at once (``madvise(MADV_WILLNEED)``), so the reads overlap (2.3 ms) and
-the finer codes need not fit in RAM; the region is marked ``MADV_RANDOM`` so that a fault
-does not also read the pages around it.
+(8 bits for each fingerprint dimension: 1,904 bytes a tile with the default model). FAISS's
+``IndexRefine`` would hold them all in RAM while adding (19 GB at 10 M tiles), so the build
+streams them to ``ann/fine-*.codes`` chunk by chunk (`CodeFile`), beside the trained codec
+(``ann/fine-*.faiss``), and the FAISS index holds the first stage alone.
+
+Ranking reads the finer codes of the first stage's candidates. Memory-mapped and not in the
+page cache, 256 candidates would cost 256 sequential disk reads (9.4 ms here,
+benchmarks/bench_prefetch.py); `Refiner` first asks the kernel for all their pages at once
+(``madvise(MADV_WILLNEED)``), so the reads overlap (2.3 ms) and the codes need not fit in
+RAM; the region is marked ``MADV_RANDOM`` so that a fault does not read the pages around it.
+Indexes written as one FAISS ``IndexRefine`` by earlier versions are read too.
 """
 
 from __future__ import annotations
 
 import ctypes
 import mmap
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,22 +43,79 @@ def _libc_madvise() -> Any | None:
 _MADVISE = _libc_madvise()
 
 
-class Refiner:
-    """Ranks candidate ids by the finer codes of a FAISS ``IndexRefine`` over unit vectors."""
+def codec_name(refine: str) -> str:
+    """The FAISS factory string of a refine stage: ``",Refine(SQ8)"`` -> ``"SQ8"``,
+    ``",RFlat"`` -> ``"Flat"``."""
+    if refine.startswith(",Refine(") and refine.endswith(")"):
+        return refine[len(",Refine("):-1]
+    if refine == ",RFlat":
+        return "Flat"
+    raise ValueError(f"not a refine stage: {refine!r}")
 
-    def __init__(self, index: Any, faiss: Any) -> None:
-        self._index = index  # holds the C++ objects the views below point into
-        self.base = faiss.downcast_index(index.base_index)
-        self.fine = faiss.downcast_index(index.refine_index)
-        codes = self.fine.codes
-        self.mapped = not codes.is_owned  # memory-mapped from the index file
-        flat = faiss.rev_swig_ptr(codes.data(), codes.size())
-        self.codes = flat.reshape(int(self.fine.ntotal), int(self.fine.code_size))
-        self._addr = int(flat.__array_interface__["data"][0])
-        if self.mapped and _MADVISE is not None and flat.size:
+
+class CodeFile:
+    """Appends finer codes to a file from row `start` on (rows past it are cut first), so
+    no more than one chunk of them is ever in memory."""
+
+    def __init__(self, codec: Any, path: Path, start: int) -> None:
+        self.codec, self.path = codec, path
+        self._f = open(path, "r+b" if path.exists() else "wb")  # noqa: SIM115 - closed in close()
+        self._f.truncate(start * int(codec.sa_code_size()))
+        self._f.seek(0, os.SEEK_END)
+
+    def add(self, x: np.ndarray) -> None:
+        """Encode unit vectors `x` and append their codes."""
+        self._f.write(np.ascontiguousarray(self.codec.sa_encode(x)).tobytes())
+
+    def close(self) -> None:
+        """Flush the codes to disk (fsync) and close the file."""
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+
+
+class Refiner:
+    """Ranks candidate ids from a first-stage index by finer codes of unit vectors."""
+
+    def __init__(self, base: Any, fine: Any, codes: np.ndarray, mapped: bool,
+                 keep: Any = None) -> None:
+        self._keep = keep  # holds the C++ objects or the map the views below point into
+        self.base, self.fine, self.codes, self.mapped = base, fine, codes, mapped
+        self._addr = int(codes.__array_interface__["data"][0])
+        if mapped and _MADVISE is not None and codes.size:
             # no read-around on a fault: only the pages asked for are read and kept
             start = self._addr // _PAGE * _PAGE
-            _MADVISE(start, self._addr + flat.size - start, _RANDOM)
+            _MADVISE(start, self._addr + codes.size - start, _RANDOM)
+
+    @classmethod
+    def open(cls, base: Any, codec_path: Path, codes_path: Path, count: int,
+             faiss: Any) -> Refiner:
+        """The finer codes of tiles ``0 .. count - 1`` in `codes_path`, memory-mapped."""
+        fine = faiss.read_index(str(codec_path))
+        size = int(fine.sa_code_size())
+        have = codes_path.stat().st_size // size
+        if have < count:
+            raise ValueError(f"{codes_path} holds {have} codes, the index {count}")
+        codes = np.memmap(codes_path, np.uint8, "r", shape=(count, size))
+        return cls(base, fine, codes, True, keep=codes)
+
+    @classmethod
+    def of_index_refine(cls, index: Any, faiss: Any) -> Refiner:
+        """The two stages of a FAISS ``IndexRefine`` (as earlier versions wrote them)."""
+        fine = faiss.downcast_index(index.refine_index)
+        codes = fine.codes
+        flat = faiss.rev_swig_ptr(codes.data(), codes.size())
+        return cls(faiss.downcast_index(index.base_index), fine,
+                   flat.reshape(int(fine.ntotal), int(fine.code_size)),
+                   not codes.is_owned, keep=index)
+
+    @property
+    def code_bytes(self) -> int:
+        return int(self.base.sa_code_size()) + int(self.fine.sa_code_size())
+
+    def decode(self, ids: np.ndarray) -> np.ndarray:
+        """Unit vectors of `ids` as the finer codes keep them."""
+        return np.asarray(self.fine.sa_decode(np.ascontiguousarray(self.codes[ids])))
 
     def prefetch(self, ids: np.ndarray) -> None:
         """Start reading the pages holding the finer codes of `ids` (no-op when in RAM)."""
@@ -67,7 +131,6 @@ class Refiner:
         """The `m` best of candidate `ids` for unit query `q` (1, d): ids and squared L2."""
         ids = ids[ids >= 0]
         self.prefetch(ids)
-        x = self.fine.sa_decode(np.ascontiguousarray(self.codes[ids]))
-        d = ((x - q) ** 2).sum(1)
+        d = ((self.decode(ids) - q) ** 2).sum(1)
         order = np.lexsort((ids, d))[:m]
         return ids[order], d[order]
