@@ -145,7 +145,7 @@ def write_store(path: Path, synth: Synth, n: int, full: bool, seed: int,
             print(f"  added {lo + len(x):,}/{n:,} ({time.perf_counter() - t0:.0f} s)",
                   file=sys.stderr, flush=True)
         _codes_only_store(s, n, IMAGES, grid_shape(n))
-        writer.commit(n, None)
+        writer.commit(n)
         build_s = time.perf_counter() - t1
         gen_s = 0.0
         report = ann.BuildReport("built", n, spec.factory, writer.code_bytes, build_s, True)

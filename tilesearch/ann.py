@@ -275,7 +275,7 @@ def build(store: Store, *, codec: str | None = None, nprobe: int | None = None,
                              "with --keep-full")
         writer, start, action = _train(store, spec, seed), 0, "built"
     _add(store, writer, start, n)
-    writer.commit(n, old)
+    writer.commit(n)
     if not keep_full:
         _drop_full(store, n)
     return BuildReport(action, n, spec.factory, writer.code_bytes,
@@ -396,7 +396,7 @@ class Writer:
         if self.codes is not None:
             self.codes.add(x)
 
-    def commit(self, count: int, old: AnnIndex | None) -> None:
+    def commit(self, count: int) -> None:
         """Write the index durably, name it in the manifest, delete the one it replaces."""
         faiss, store = _faiss(), self.store
         (store.path / "ann").mkdir(exist_ok=True)
@@ -408,18 +408,15 @@ class Writer:
             entry["fine"] = {"codec": self.files[0], "codes": self.files[1]}
         name = f"ann/index-{count}-{int(time.time() * 1000)}.faiss"
         _write(faiss, self.index, store.path / name)
-        before = dict(store.manifest.get("ann") or {})
         store.set_manifest("ann", {"file": name, "space": SPACE, "factory": self.spec.factory,
                                    "nprobe": self.spec.nprobe, "metric": self.spec.metric,
                                    "count": count, "code_bytes": self.code_bytes,
                                    "built": time.time(), "augment": _augment_stamp(store),
                                    **entry})
-        if old is not None and old.path != store.path / name:
-            old.path.unlink(missing_ok=True)
-        for key in ("codec", "codes"):  # a rebuild's finer codes replace the old ones
-            gone = (before.get("fine") or {}).get(key)
-            if gone and gone not in (self.files or ()):
-                (store.path / gone).unlink(missing_ok=True)
+        keep = {name, *(self.files or ())}  # the index replaced, and any a crash left behind
+        for f in (store.path / "ann").iterdir():
+            if f"ann/{f.name}" not in keep:
+                f.unlink(missing_ok=True)
 
 
 def _write(faiss: Any, index: Any, path: Path) -> None:
