@@ -63,6 +63,29 @@ def block_network(shared: int | None = None) -> Any:
     """(N, B, B, 3) uint8 blocks -> (N, R, R, 1904) fingerprints of their grid of tiles;
     `shared` stages (None: all) run over the block, the rest per tile."""
     import torch
+
+    module = block_module(shared)
+
+    @torch.inference_mode()
+    def run(blocks: np.ndarray) -> np.ndarray:
+        return np.asarray(module(torch.from_numpy(blocks)).numpy())
+
+    return run
+
+
+def _turn(x: Any, k: int) -> Any:
+    """``torch.rot90(x, k, dims=(2, 3))`` from transposes and flips (exportable)."""
+    k %= 4
+    if k == 1:
+        return x.transpose(2, 3).flip(2)
+    if k == 2:
+        return x.flip(2).flip(3)
+    return x.transpose(2, 3).flip(3) if k == 3 else x
+
+
+def block_module(shared: int | None = None) -> Any:
+    """The torch module behind `block_network` (uint8 NHWC blocks in)."""
+    import torch
     import torch.nn.functional as F
 
     from tilesearch.models import efficientnet_lite as eff
@@ -70,47 +93,86 @@ def block_network(shared: int | None = None) -> Any:
     net, taps = _network()
     cut = len(net._blocks) if shared is None else sum(st[3] for st in net.stages[:shared])
 
-    def front(x: torch.Tensor) -> torch.Tensor:
-        x = F.relu6(net._bn0(net._conv_stem(x)))
-        for block in net._blocks[:cut]:
-            x = block(x)
-        return x
+    class BlockNet(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
 
-    def back(x: torch.Tensor, pool: Any) -> list[torch.Tensor]:
-        """The tapped maps and the head after the shared part, each pooled by `pool`."""
-        out = [pool(x)] if cut - 1 in taps else []
-        for i, block in enumerate(net._blocks[cut:], start=cut):
-            x = block(x)
-            if i in taps:
-                out.append(pool(x))
-        return [pool(F.relu6(net._bn1(net._conv_head(x)))), *out]
+        def front(self, x: torch.Tensor) -> list[torch.Tensor]:
+            """The shared part's output, then the tapped maps inside it."""
+            x = F.relu6(net._bn0(net._conv_stem(x)))
+            tapped = []
+            for i, block in enumerate(net._blocks[:cut]):
+                x = block(x)
+                if i in taps:
+                    tapped.append(x)
+            return [x, *tapped]
 
-    @torch.inference_mode()
-    def run(blocks: np.ndarray) -> np.ndarray:
-        x = eff.normalise(torch.from_numpy(blocks).float().permute(0, 3, 1, 2))
-        x = F.avg_pool2d(x, 2)  # the recipe's 2x reduction: tile 128, stride 64
-        r = x.shape[-1] // (STRIDE // 2) - 1
-        acc = torch.zeros(())
-        for k in range(4):
-            f = front(torch.rot90(x, k, dims=(2, 3)))
-            c = x.shape[-1] // f.shape[-1]
-            if shared is None:  # pool each tile's window of every map of the block
-                def pool(m: torch.Tensor) -> torch.Tensor:
-                    cell = x.shape[-1] // m.shape[-1]
-                    return F.avg_pool2d(m, STRIDE // cell, STRIDE // 2 // cell)
+        def back(self, x: torch.Tensor) -> list[torch.Tensor]:
+            """The head's map and the tapped maps after the shared part."""
+            tapped = []
+            for i, block in enumerate(net._blocks[cut:], start=cut):
+                x = block(x)
+                if i in taps:
+                    tapped.append(x)
+            return [F.relu6(net._bn1(net._conv_head(x))), *tapped]
 
-                grids = back(f, pool)
-            else:  # crop each tile's window, run the rest per tile, lay out as a grid
-                t, s = STRIDE // c, STRIDE // 2 // c
-                crops = torch.cat([f[:, :, i * s:i * s + t, j * s:j * s + t]
-                                   for i in range(r) for j in range(r)])
-                grids = [p.reshape(r, r, len(x), -1).permute(2, 3, 0, 1)
-                         for p in back(crops, lambda m: m.mean(dim=(2, 3)))]
-            turned = [F.normalize(torch.rot90(g, -k, dims=(2, 3)), dim=1) for g in grids]
-            acc = acc + torch.cat(turned, 1)
-        return (acc / 4).permute(0, 2, 3, 1).numpy()
+        def forward(self, blocks: torch.Tensor) -> torch.Tensor:
+            x = eff.normalise(blocks.float().permute(0, 3, 1, 2))
+            x = F.avg_pool2d(x, 2)  # the recipe's 2x reduction: tile 128, stride 64
+            side, n = int(x.shape[-1]), int(x.shape[0])
+            r = side // (STRIDE // 2) - 1
 
-    return run
+            def tiles_of(m: torch.Tensor) -> torch.Tensor:
+                """Each tile's window of a block's map, stacked (r * r * n, C, t, t)."""
+                cell = side // int(m.shape[-1])
+                t, s = STRIDE // cell, STRIDE // 2 // cell
+                return torch.cat([m[:, :, i * s:i * s + t, j * s:j * s + t]
+                                  for i in range(r) for j in range(r)])
+
+            acc = torch.zeros(())
+            for k in range(4):
+                out, *tapped = self.front(_turn(x, k))
+                if cut == len(net._blocks):  # the whole network: pool the block's maps
+                    maps = [F.relu6(net._bn1(net._conv_head(out))), *tapped]
+                else:  # the rest of the network per tile, on each tile's window
+                    head, *later = self.back(tiles_of(out))
+                    maps = [head, *[tiles_of(m) for m in tapped], *later]
+                grids = [m.mean(dim=(2, 3)).reshape(r, r, n, -1).permute(2, 3, 0, 1)
+                         if cut < len(net._blocks) else
+                         F.avg_pool2d(m, STRIDE // (side // int(m.shape[-1])),
+                                      STRIDE // 2 // (side // int(m.shape[-1])))
+                         for m in maps]
+                turned = [F.normalize(_turn(g, -k), dim=1) for g in grids]
+                acc = acc + torch.cat(turned, 1)
+            return (acc / 4).permute(0, 2, 3, 1)
+
+    return BlockNet().eval()
+
+
+def measured_speedup(shared: int | None, r: int) -> dict[str, float]:
+    """Tiles/s of the block graph and of the default per-tile model, both on OpenVINO
+    (2 threads; one block of r x r tiles a call against batches of 64 tiles; medians of 5)."""
+    import openvino as ov
+    import torch
+    from results_io import tiles_per_second
+
+    from tilesearch.models import load_model
+
+    side = STRIDE * (r + 1)
+    rng = np.random.default_rng(0)
+    block = rng.integers(0, 256, (1, side, side, 3), np.uint8)
+    with torch.no_grad():
+        model = ov.convert_model(block_module(shared),
+                                 example_input=torch.from_numpy(block))
+    request = ov.Core().compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": 2,
+                                                      "PERFORMANCE_HINT": "LATENCY"}
+                                      ).create_infer_request()
+    blocks_per_s = tiles_per_second(lambda b: request.infer({0: b}), block)
+    tiles = rng.integers(0, 256, (64, 256, 256, 3), np.uint8)
+    per_tile = tiles_per_second(load_model(runtime="openvino").embed, tiles)
+    return {"block_tiles_per_s": blocks_per_s * r * r, "per_tile_tiles_per_s": per_tile,
+            "measured_speedup": blocks_per_s * r * r / per_tile}
 
 
 def shared_time_share(shared: int) -> float:
@@ -213,6 +275,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiles-per-side", type=int, default=8, help="R: tiles per block side")
     ap.add_argument("--check", type=int, default=40, help="1 x 1 blocks run as the check")
+    ap.add_argument("--speed", action="store_true",
+                    help="also time the block graph against the per-tile model on OpenVINO")
     ap.add_argument("--shared-stages", type=int, default=None,
                     help="share the stem and this many stages (default: the whole network)")
     a = ap.parse_args()
@@ -245,6 +309,10 @@ def main() -> None:
           f"{g['cosine_median']:.3f}, 5th percentile {g['cosine_p5']:.3f}; same 10 nearest "
           f"neighbours {g['same_neighbours_at_10']:.3f}; a per-tile query finds the tile's "
           f"block fingerprint at rank 1: {g['per_tile_query_finds_block_tile_at_1']:.3f}")
+    if a.speed:
+        res |= measured_speedup(a.shared_stages, r)
+        print(f"OpenVINO: blocks {res['block_tiles_per_s']:.1f} tiles/s, per tile "
+              f"{res['per_tile_tiles_per_s']:.1f} tiles/s: {res['measured_speedup']:.2f}x")
     tag = "" if a.shared_stages is None else f"-{a.shared_stages}"
     save(res, HERE / "results" / f"shared_conv{tag}.json")
 
