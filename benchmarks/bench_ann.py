@@ -29,6 +29,11 @@ nprobe is timed first, on queries never asked before (a refining codec reads the
 finer codes from disk); the other nprobe values and a repeat of the default ask the same
 queries again, so what they read is cached. ``--keep DIR`` builds the store in DIR and keeps
 it: a later run with the same DIR and settings only queries it.
+
+``--ram-limit GB`` holds the query process to GB of memory, page cache included: it runs in a
+memory cgroup (v1 or v2; needs permission to create one), and the store's files are first
+dropped from the page cache (``posix_fadvise(DONTNEED)``), so that everything the queries read
+is charged to it and nothing cached by the build helps. The cgroup's peak usage is reported.
 """
 
 from __future__ import annotations
@@ -259,6 +264,48 @@ def query_process(store: str, queries_file: str, out: str, exact: bool) -> None:
     Path(out).write_text(json.dumps(res))
 
 
+class MemoryLimit:
+    """A memory cgroup of `limit` bytes, page cache included, for one child process."""
+
+    def __init__(self, limit: int) -> None:
+        v2 = Path("/sys/fs/cgroup/cgroup.controllers")
+        if v2.exists() and "memory" in v2.read_text().split():
+            self.dir, files = Path(f"/sys/fs/cgroup/tilesearch-bench-{os.getpid()}"), (
+                "memory.max", "cgroup.procs", "memory.peak")
+        else:
+            self.dir, files = Path(f"/sys/fs/cgroup/memory/tilesearch-bench-{os.getpid()}"), (
+                "memory.limit_in_bytes", "cgroup.procs", "memory.max_usage_in_bytes")
+        self.limit_file, self.procs, self.peak_file = (self.dir / f for f in files)
+        try:
+            self.dir.mkdir()
+            self.limit_file.write_text(str(limit))
+        except OSError as exc:
+            sys.exit(f"--ram-limit: cannot make a memory cgroup at {self.dir} ({exc}); run "
+                     "as a user who may, or without --ram-limit")
+
+    def enter(self) -> None:
+        """Move the calling process into the cgroup (a child's `preexec_fn`)."""
+        self.procs.write_text(str(os.getpid()))
+
+    def peak_mb(self) -> float:
+        return int(self.peak_file.read_text()) / 2**20
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.dir.rmdir()
+
+
+def drop_cached(folder: Path) -> None:
+    """Drop `folder`'s files from the page cache (their pages are clean after fsync)."""
+    for f in folder.rglob("*"):
+        if f.is_file():
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
 def memory() -> dict[str, float]:
     """Peak and current resident memory (MB), split into anonymous memory (what the process
     needs) and file pages (memory-mapped codes and vectors: page cache the OS can drop)."""
@@ -333,6 +380,8 @@ def main() -> None:
                     help="untimed fresh queries first (a store served for a while)")
     ap.add_argument("--keep", type=Path, help="build the store in this folder and keep it; "
                     "a later run given the same folder and settings only queries it")
+    ap.add_argument("--ram-limit", type=float, metavar="GB",
+                    help="query in a memory cgroup of GB, page cache included")
     ap.add_argument("--query-process", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.query_process:
@@ -357,10 +406,16 @@ def main() -> None:
             np.save(Path(tmp) / "warmup.npy", synth.vectors(
                 synth.draws(a.warmup, np.random.default_rng(a.seed + 7))))
         out = Path(tmp) / "q.json"
+        limit = MemoryLimit(int(a.ram_limit * 2**30)) if a.ram_limit else None
+        if limit:
+            stack.callback(limit.close)
+            drop_cached(path)
         subprocess.run([sys.executable, __file__, "--query-process", str(path),
                         str(Path(tmp) / "q.npy"), str(out), "0" if a.drop_full else "1"],
-                       check=True)
+                       check=True, preexec_fn=limit.enter if limit else None)
         q = json.loads(out.read_text())
+        if limit:
+            q |= {"ram_limit_gb": a.ram_limit, "cgroup_peak_mb": limit.peak_mb()}
     sweep = {int(p): {k: v for k, v in r.items() if k != "ids"}
              | {"recall_at_10": recall(synth, built, queries, r["ids"])}
              for p, r in q.pop("sweep").items()}

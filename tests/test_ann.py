@@ -177,8 +177,11 @@ def test_other_metrics_fall_back_to_exact_while_full_vectors_are_kept(store: Sto
 
 def test_refining_codec_reranks_by_finer_codes(store: Store, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """Codes-only stores: a coarse first stage proposes, full-dimension 8-bit codes decide."""
+    """Codes-only stores: a coarse first stage proposes, full-dimension 8-bit codes decide.
+    The first stage here (12 components) ranks far worse than the default codec's 256, so it
+    proposes 256 candidates rather than `ann.REFINE_MIN`."""
     monkeypatch.setattr(ann, "IVF_ABOVE", 1000)
+    monkeypatch.setattr(ann, "REFINE_MIN", 256)
     queries = clustered(40, 9)
     exact = [set(ranked(store, q, 10, exact=True)[0].tolist()) for q in queries]
     coarse = Store.create(tmp_path / "coarse.tiles", IDENTITY)
@@ -238,6 +241,45 @@ def test_refining_index_extends_and_rebuilds_its_code_file(tmp_path: Path) -> No
          Path(now["codes"]).name])
 
 
+def test_finer_codes_take_a_power_of_two_each_and_packed_files_still_work(
+        tmp_path: Path) -> None:
+    """Rows are padded so that no code straddles two pages (one read a candidate); a file
+    written packed (no stride in the manifest, as earlier versions did) ranks the same and is
+    extended packed."""
+    s = Store.create(tmp_path / "p.tiles", IDENTITY)
+    x = clustered(2700, 1)
+    add_image(s, "/a.tif", x[:2000])
+    ann.build(s, codec="PCA12,SQ8,Refine(SQ6)", force=True)  # 6 bits x 32 dims: 24 bytes
+    entry = s.manifest["ann"]
+    codes = s.path / entry["fine"]["codes"]
+    assert entry["fine"]["stride"] == 32 and codes.stat().st_size == 2000 * 32
+    index = ann.load(s)
+    assert index is not None and index.refiner is not None
+    q = augment.unit(clustered(5, 9))
+    dist, ids = index.search_batch(q, 10)
+    dec = index.decode(np.arange(2000))
+    assert np.median((dec * augment.unit(x[:2000])).sum(1)) > 0.999
+    del index
+    rows = np.fromfile(codes, np.uint8).reshape(2000, 32)
+    assert not rows[:, 24:].any()  # the padding
+    rows[:, :24].tofile(codes)
+    s.set_manifest("ann", {**entry, "fine": {k: v for k, v in entry["fine"].items()
+                                             if k != "stride"}})
+    packed = ann.load(s)
+    assert packed is not None
+    assert np.array_equal(packed.decode(np.arange(2000)), dec)
+    d2, i2 = packed.search_batch(q, 10)
+    assert i2.tolist() == ids.tolist() and np.allclose(d2, dist)
+    del packed
+    add_image(s, "/b.tif", x[2000:])
+    assert ann.build(s).action == "extended"
+    assert s.manifest["ann"]["fine"].get("stride") == 24 and codes.stat().st_size == 2700 * 24
+    index = ann.load(s)
+    assert index is not None
+    cos = (index.decode(np.arange(2000, 2700)) * augment.unit(x[2000:])).sum(1)
+    assert np.median(cos) > 0.999
+
+
 def test_refining_index_of_earlier_versions_still_answers(store: Store) -> None:
     """One FAISS IndexRefine file (as earlier versions wrote) ranks as FAISS ranks it."""
     import faiss
@@ -254,7 +296,7 @@ def test_refining_index_of_earlier_versions_still_answers(store: Store) -> None:
     index = ann.load(store)
     assert index is not None and index.refiner is not None and index.refiner.mapped
     q = augment.unit(clustered(5, 9))
-    params = faiss.IndexRefineSearchParameters(k_factor=ann.RERANK_MIN // 10)
+    params = faiss.IndexRefineSearchParameters(k_factor=ann.REFINE_MIN / 10)
     _, want = whole.search(q, 10, params=params)
     assert index.search_batch(q, 10)[1].tolist() == want.tolist()
 

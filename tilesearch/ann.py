@@ -31,7 +31,7 @@ import numpy as np
 
 from tilesearch import augment
 from tilesearch.errors import MissingDependencyError, StoreError
-from tilesearch.refine import CodeFile, Refiner, codec_name
+from tilesearch.refine import CodeFile, Refiner, codec_name, row_stride
 from tilesearch.store import Store
 
 EXACT_BELOW = 20_000
@@ -50,9 +50,14 @@ NPROBE = 16
 RERANK_MIN = 256
 """With full vectors kept, at least this many candidates from the codes are re-ranked exactly
 (recall@10 0.985 at 180,000 tiles, benchmarks/bench_ann.py)."""
-REFINE_FACTOR = 4
+REFINE_FACTOR = 3
 """With a refining codec (``...,Refine(SQ8)``) the first-stage codes propose this many times
-the candidates asked for (and at least `RERANK_MIN`), and the finer codes rank them."""
+the candidates asked for (and at least `REFINE_MIN`), and the finer codes rank them."""
+REFINE_MIN = 32
+"""At least this many candidates are ranked by a refining codec's finer codes. Each costs one
+read from disk when its code is not cached, so fewer is faster; 32 kept recall@10 where 256
+had it at 1 M and 10 M synthetic tiles (the default codec's top 32 hold the true top 10 as
+often as its top 256)."""
 TRAIN_MAX = 100_000
 """At most this many fingerprints (a seeded sample) train the codec and the IVF."""
 _ADD_CHUNK = 50_000
@@ -141,7 +146,7 @@ class AnnIndex:
         if self.refiner is None:
             sq, ids = self.index.search(q, min(m, self.count), params=params)
         else:  # candidates from the first stage, ranked by the finer codes
-            wanted = min(self.count, max(m * REFINE_FACTOR, RERANK_MIN))
+            wanted = min(self.count, max(m * REFINE_FACTOR, REFINE_MIN))
             _, cand = self.refiner.base.search(q, wanted, params=params)
             sq = np.full((len(q), m), np.inf, np.float32)
             ids = np.full((len(q), m), -1, np.int64)
@@ -205,7 +210,7 @@ def _refiner(store: Store, entry: dict[str, Any], index: Any, count: int,
     if fine:
         try:
             return Refiner.open(index, store.path / fine["codec"], store.path / fine["codes"],
-                                count, faiss)
+                                count, faiss, fine.get("stride"))
         except (OSError, RuntimeError, ValueError) as exc:
             raise StoreError(f"{store.path}: cannot read the search index's finer codes "
                              f"({exc}); rebuild it with 'tilesearch build-index "
@@ -351,9 +356,11 @@ class Writer:
     codes streamed to their own file (`tilesearch.refine.CodeFile`), never all in RAM."""
 
     def __init__(self, store: Store, spec: IndexSpec, index: Any, fine: Any = None,
-                 files: tuple[str, str] | None = None, start: int = 0) -> None:
+                 files: tuple[str, str] | None = None, start: int = 0,
+                 stride: int | None = None) -> None:
         self.store, self.spec, self.index, self.fine, self.files = store, spec, index, fine, files
-        self.codes = CodeFile(fine, store.path / files[1], start) if files else None
+        self.stride = stride or (row_stride(int(fine.sa_code_size())) if files else 0)
+        self.codes = CodeFile(fine, store.path / files[1], start, self.stride) if files else None
 
     @classmethod
     def new(cls, store: Store, spec: IndexSpec) -> Writer:
@@ -377,7 +384,9 @@ class Writer:
         if not fine:  # one FAISS index (an IndexRefine of earlier versions included)
             return cls(store, old.spec, index)
         codec = faiss.read_index(str(store.path / fine["codec"]))
-        return cls(store, old.spec, index, codec, (fine["codec"], fine["codes"]), old.count)
+        stride = int(fine.get("stride") or codec.sa_code_size())  # packed before strides
+        return cls(store, old.spec, index, codec, (fine["codec"], fine["codes"]), old.count,
+                   stride)
 
     @property
     def code_bytes(self) -> int:
@@ -405,7 +414,8 @@ class Writer:
             self.codes.close()
             if not (store.path / self.files[0]).exists():
                 _write(faiss, self.fine, store.path / self.files[0])
-            entry["fine"] = {"codec": self.files[0], "codes": self.files[1]}
+            entry["fine"] = {"codec": self.files[0], "codes": self.files[1],
+                             "stride": self.stride}
         name = f"ann/index-{count}-{int(time.time() * 1000)}.faiss"
         _write(faiss, self.index, store.path / name)
         store.set_manifest("ann", {"file": name, "space": SPACE, "factory": self.spec.factory,
