@@ -202,7 +202,7 @@ def _codes_only_store(s: Store, n: int, images: int, shape: tuple[int, int]) -> 
 
 
 # ----- querying (in a fresh process) -------------------------------------------------------------
-def query_process(store: str, queries_file: str, out: str, exact: bool) -> None:
+def query_process(store: str, queries_file: str, out: str, exact: bool, nprobe: int) -> None:
     """Open the store, answer every query by index (at several nprobe for an IVF index) and
     exactly when full vectors exist; memory from /proc/self/status. Warm-up queries (a
     ``warmup.npy`` beside the queries, when there is one) run first, untimed."""
@@ -222,6 +222,8 @@ def query_process(store: str, queries_file: str, out: str, exact: bool) -> None:
             ranked(s, q, K)
         res |= {"warmup_queries": len(np.load(warm)), "warmup_s": time.perf_counter() - t,
                 "after_warmup": memory()}
+    if nprobe:  # --nprobe: time another number of lists first, on fresh queries
+        index.spec = ann.IndexSpec(index.spec.factory, nprobe, index.spec.metric)
     default = index.spec
     others = [p for p in (8, 16, 32, 64) if p != default.nprobe] if default.is_ivf else []
     for nprobe in [default.nprobe, *others]:  # the default first, on queries never asked
@@ -382,10 +384,13 @@ def main() -> None:
                     "a later run given the same folder and settings only queries it")
     ap.add_argument("--ram-limit", type=float, metavar="GB",
                     help="query in a memory cgroup of GB, page cache included")
-    ap.add_argument("--query-process", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--nprobe", type=int, default=0,
+                    help="lists visited by the first, fresh-query timing (default: the index's)")
+    ap.add_argument("--query-process", nargs=5, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.query_process:
-        query_process(*a.query_process[:3], exact=a.query_process[3] == "1")
+        query_process(*a.query_process[:3], exact=a.query_process[3] == "1",
+                      nprobe=int(a.query_process[4]))
         return
     synth = Synth(real_fingerprints())
     queries = synth.vectors(synth.draws(a.queries, np.random.default_rng(a.seed + 99)))
@@ -411,11 +416,13 @@ def main() -> None:
             stack.callback(limit.close)
             drop_cached(path)
         subprocess.run([sys.executable, __file__, "--query-process", str(path),
-                        str(Path(tmp) / "q.npy"), str(out), "0" if a.drop_full else "1"],
+                        str(Path(tmp) / "q.npy"), str(out), "0" if a.drop_full else "1",
+                        str(a.nprobe)],
                        check=True, preexec_fn=limit.enter if limit else None)
         q = json.loads(out.read_text())
         if limit:
             q |= {"ram_limit_gb": a.ram_limit, "cgroup_peak_mb": limit.peak_mb()}
+    q["nprobe"] = a.nprobe or None
     sweep = {int(p): {k: v for k, v in r.items() if k != "ids"}
              | {"recall_at_10": recall(synth, built, queries, r["ids"])}
              for p, r in q.pop("sweep").items()}
@@ -434,6 +441,8 @@ def main() -> None:
                                                / res["nearest_index_p50_ms"])
     print(json.dumps(res, indent=2))
     tag = "" if a.codec == ann.DEFAULT_CODEC else "-" + a.codec.replace(",", "-")
+    tag += (f"-nprobe{a.nprobe}" if a.nprobe else "") + (
+        f"-ram{a.ram_limit:g}G" if a.ram_limit else "")
     save(res, HERE / "results" / f"ann-{a.n}{'-codes' if a.drop_full else ''}{tag}.json")
 
 

@@ -1,14 +1,16 @@
-"""Reading 256 random cold pages of a memory-mapped file: one page fault at a time, or after
-asking the kernel for all of them at once (``madvise(MADV_WILLNEED)``), as
-``tilesearch/refine.py`` does for a refining codec's candidates.
+"""Reading random cold pages of a file, as a refining codec reads its candidates' codes: one
+page fault at a time through a memory map, after asking the kernel for all of them at once
+(``madvise(MADV_WILLNEED)``), or with ``pread`` from a pool of threads (as many requests in
+flight as threads, where a disk serves several at once).
 
-    python benchmarks/bench_prefetch.py [--gib 2] [--trials 30] [--file PATH]
+    python benchmarks/bench_prefetch.py [--gib 2] [--trials 30] [--file PATH] [--pages 32]
+                                        [--threads 16]
 
 Writes a file of random bytes under benchmarks/results (or reads an existing one given by
 ``--file``, e.g. a store's ``ann/fine-*.codes``, left in place), evicts it from the page cache
 before every trial (``posix_fadvise(DONTNEED)``, no root needed), marks the mapping
-``MADV_RANDOM`` (no read-around, as refine.py does) and alternates the two ways. Prints median
-milliseconds and their ratio.
+``MADV_RANDOM`` (no read-around, as refine.py does) and alternates the ways. Prints median
+milliseconds and their ratios to one fault at a time.
 
 A file written just before is likely still cached by a virtual machine's host, so its
 "cold" pages are not read from the disk; an existing file written long before is the honest
@@ -23,6 +25,7 @@ import os
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -32,18 +35,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from results_io import save
 
 HERE = Path(__file__).resolve().parent
-PAGES_PER_QUERY = 256
+MODES = ("faults", "madvise", "threads")
 
 
-def trial(m: mmap.mmap, fd: int, rng: np.random.Generator, prefetch: bool) -> float:
+def trial(m: mmap.mmap, fd: int, pages: list[int], mode: str,
+          pool: ThreadPoolExecutor) -> float:
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    pages = rng.choice(len(m) // mmap.PAGESIZE, PAGES_PER_QUERY, replace=False)
     view = memoryview(m)
     t = time.perf_counter()
-    if prefetch:
-        for p in pages.tolist():
-            m.madvise(mmap.MADV_WILLNEED, p * mmap.PAGESIZE, mmap.PAGESIZE)
-    total = sum(view[p * mmap.PAGESIZE] for p in pages.tolist())
+    if mode == "threads":
+        total = sum(b[0] for b in pool.map(
+            lambda p: os.pread(fd, mmap.PAGESIZE, p * mmap.PAGESIZE), pages))
+    else:
+        if mode == "madvise":
+            for p in pages:
+                m.madvise(mmap.MADV_WILLNEED, p * mmap.PAGESIZE, mmap.PAGESIZE)
+        total = sum(view[p * mmap.PAGESIZE] for p in pages)
     elapsed = time.perf_counter() - t
     view.release()
     assert total >= 0
@@ -55,6 +62,9 @@ def main() -> None:
     ap.add_argument("--gib", type=float, default=2.0)
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--file", type=Path, help="an existing file to read (not written, kept)")
+    ap.add_argument("--pages", type=int, default=32, help="pages a query (32: refine.py's "
+                    "candidates for k = 10; 256 before)")
+    ap.add_argument("--threads", type=int, default=16)
     a = ap.parse_args()
     path = a.file or HERE / "results" / "prefetch.bin"
     size = path.stat().st_size // mmap.PAGESIZE * mmap.PAGESIZE if a.file else \
@@ -67,24 +77,28 @@ def main() -> None:
                 for lo in range(0, size, len(chunk)):
                     f.write(chunk[:size - lo])
         rng = np.random.default_rng(0)
-        with open(path, "rb") as f:
+        times: dict[str, list[float]] = {mode: [] for mode in MODES}
+        with open(path, "rb") as f, ThreadPoolExecutor(a.threads) as pool:
             m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
             m.madvise(mmap.MADV_RANDOM)
-            times: dict[bool, list[float]] = {False: [], True: []}
             for _ in range(a.trials):
-                for prefetch in (False, True):
-                    times[prefetch].append(trial(m, f.fileno(), rng, prefetch))
+                for mode in MODES:  # other pages each time (a mapped page stays cached)
+                    pages = rng.choice(len(m) // mmap.PAGESIZE, a.pages, replace=False)
+                    times[mode].append(trial(m, f.fileno(), pages.tolist(), mode, pool))
             m.close()
     finally:
         if not a.file:
             path.unlink(missing_ok=True)
-    one, ahead = statistics.median(times[False]), statistics.median(times[True])
-    print(f"{PAGES_PER_QUERY} cold random pages of a {a.gib:.3g} GiB file, median of "
-          f"{a.trials}: one fault at a time {one:.1f} ms, prefetched {ahead:.1f} ms "
-          f"({one / ahead:.1f}x)")
-    save({"pages": PAGES_PER_QUERY, "file_gib": a.gib, "trials": a.trials,
+    med = {mode: statistics.median(t) for mode, t in times.items()}
+    print(f"{a.pages} cold random pages of a {a.gib:.3g} GiB file, median of {a.trials}: "
+          f"one fault at a time {med['faults']:.1f} ms, madvise {med['madvise']:.1f} ms "
+          f"({med['faults'] / med['madvise']:.1f}x), pread from {a.threads} threads "
+          f"{med['threads']:.1f} ms ({med['faults'] / med['threads']:.1f}x)")
+    save({"pages": a.pages, "threads": a.threads, "file_gib": a.gib, "trials": a.trials,
           "existing_file": str(a.file) if a.file else None,
-          "one_at_a_time_ms": one, "prefetched_ms": ahead, "ratio": one / ahead},
+          "one_at_a_time_ms": med["faults"], "prefetched_ms": med["madvise"],
+          "threads_ms": med["threads"], "ratio": med["faults"] / med["madvise"],
+          "threads_ratio": med["faults"] / med["threads"]},
          HERE / "results" / ("prefetch-file.json" if a.file else "prefetch.json"))
 
 
