@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tilesearch import ann, api, augment
+from tilesearch import ann, api, augment, knn
 from tilesearch.cli import cli
 from tilesearch.errors import QueryError, StoreError
 from tilesearch.knn import index_recall, nearest, ranked
@@ -179,7 +179,7 @@ def test_refining_codec_reranks_by_finer_codes(store: Store, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Codes-only stores: a coarse first stage proposes, full-dimension 8-bit codes decide.
     The first stage here (12 components) ranks far worse than the default codec's 256, so it
-    proposes 256 candidates rather than `ann.REFINE_MIN`."""
+    proposes 256 candidates rather than `ann.REFINE_MIN`, from 16 lists."""
     monkeypatch.setattr(ann, "IVF_ABOVE", 1000)
     monkeypatch.setattr(ann, "REFINE_MIN", 256)
     queries = clustered(40, 9)
@@ -192,7 +192,7 @@ def test_refining_codec_reranks_by_finer_codes(store: Store, tmp_path: Path,
         return float(np.mean([len(a & b) / 10 for a, b in zip(got, exact, strict=True)]))
 
     ann.build(coarse, codec="PCA12,SQ8", force=True, keep_full=False)
-    ann.build(store, codec="PCA12,SQ8,Refine(SQ8)", force=True, keep_full=False)
+    ann.build(store, codec="PCA12,SQ8,Refine(SQ8)", nprobe=16, force=True, keep_full=False)
     index = ann.load(store)
     assert index is not None and index.spec.is_refine
     assert index.spec.factory == "PCA12,IVF64,SQ8,Refine(SQ8)"
@@ -213,15 +213,22 @@ def test_refining_codec_reranks_by_finer_codes(store: Store, tmp_path: Path,
     for x, want, d in zip(q, ids, dist, strict=True):
         got = index.search(x, 10)
         assert got[0].tolist() == want.tolist() and np.allclose(got[1], d)
-    assert ann.choose_spec(10_000_000, "PCA256,SQ8,Refine(SQ8)").factory == \
-        "PCA256,IVF4096,SQ8,Refine(SQ8)"
+    spec = ann.choose_spec(10_000_000, "PCA256,SQ8,Refine(SQ8)")
+    assert spec.factory == "PCA256,IVF4096,SQ8,Refine(SQ8)"
+    assert spec.nprobe == ann.REFINE_NPROBE < ann.choose_spec(10_000_000).nprobe == ann.NPROBE
 
 
-def test_refining_index_extends_and_rebuilds_its_code_file(tmp_path: Path) -> None:
+def test_refining_index_extends_and_rebuilds_its_code_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     s = Store.create(tmp_path / "r.tiles", IDENTITY)
     x = clustered(2700, 1)
     add_image(s, "/a.tif", x[:2000])
     ann.build(s, codec="PCA12,SQ8,Refine(SQ8)", force=True)
+    assert s.manifest["ann"]["nprobe"] == ann.REFINE_NPROBE
+    asked: list[int] = []  # candidates cost reads from disk: nearest asks few first
+    monkeypatch.setattr(knn, "ranked", lambda *a, **kw: asked.append(a[2]) or ranked(*a, **kw))
+    assert len(nearest(s, x[5], 5)) == 5 and asked[0] == ann.REFINE_MIN
+    monkeypatch.undo()
     first = dict(s.manifest["ann"]["fine"])
     add_image(s, "/b.tif", x[2000:])
     assert ann.build(s).action == "extended"
@@ -239,6 +246,9 @@ def test_refining_index_extends_and_rebuilds_its_code_file(tmp_path: Path) -> No
     assert sorted(p.name for p in (s.path / "ann").iterdir()) == sorted(
         [Path(s.manifest["ann"]["file"]).name, Path(now["codec"]).name,
          Path(now["codes"]).name])
+    assert s.manifest["ann"]["nprobe"] == ann.REFINE_NPROBE  # kept while the codec stays
+    ann.build(s, codec="PCA12,SQ8", rebuild=True)
+    assert s.manifest["ann"]["nprobe"] == ann.NPROBE and "fine" not in s.manifest["ann"]
 
 
 def test_finer_codes_take_a_power_of_two_each_and_packed_files_still_work(

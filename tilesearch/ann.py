@@ -53,11 +53,17 @@ RERANK_MIN = 256
 REFINE_FACTOR = 3
 """With a refining codec (``...,Refine(SQ8)``) the first-stage codes propose this many times
 the candidates asked for (and at least `REFINE_MIN`), and the finer codes rank them."""
+REFINE_NPROBE = 8
+"""Lists a query visits by default under a refining codec: its first stage only has to put the
+true top 10 among `REFINE_MIN` candidates, and recall@10 was the same from 8 lists on at 1 M
+and 10 M synthetic tiles (benchmarks/bench_ann.py); at 10 M a cold query took 8.7 ms with 8
+lists and 11 ms with 16."""
 REFINE_MIN = 32
 """At least this many candidates are ranked by a refining codec's finer codes. Each costs one
-read from disk when its code is not cached, so fewer is faster; 32 kept recall@10 where 256
-had it at 1 M and 10 M synthetic tiles (the default codec's top 32 hold the true top 10 as
-often as its top 256)."""
+read from disk when its code is not cached, so fewer is faster: at 10 M synthetic tiles
+recall@10 was 0.9875 with 32 candidates as with 256, and a query with cold codes (16 lists)
+took 11 ms instead of 58 ms (benchmarks/bench_ann.py). A first stage much coarser than the
+default codec's needs more."""
 TRAIN_MAX = 100_000
 """At most this many fingerprints (a seeded sample) train the codec and the IVF."""
 _ADD_CHUNK = 50_000
@@ -100,9 +106,16 @@ def _split_refine(codec: str) -> tuple[str, str]:
     return codec, ""
 
 
-def choose_spec(n: int, codec: str = DEFAULT_CODEC, nprobe: int = NPROBE) -> IndexSpec:
+def default_nprobe(codec: str) -> int:
+    """`REFINE_NPROBE` for a refining codec, else `NPROBE`."""
+    return REFINE_NPROBE if _split_refine(codec)[1] else NPROBE
+
+
+def choose_spec(n: int, codec: str = DEFAULT_CODEC, nprobe: int | None = None) -> IndexSpec:
     """The index for a store of `n` tiles: exhaustive codes, or IVF with about sqrt(n) lists
-    (a power of two; 4096 at 10 million tiles, so adding stays cheap on a small machine)."""
+    (a power of two; 4096 at 10 million tiles, so adding stays cheap on a small machine).
+    `nprobe` defaults to `default_nprobe`."""
+    nprobe = nprobe or default_nprobe(codec)
     if n < IVF_ABOVE:
         return IndexSpec(codec, nprobe)
     nlist = int(min(65536, 2 ** round(math.log2(math.sqrt(n)))))
@@ -243,7 +256,8 @@ def build(store: Store, *, codec: str | None = None, nprobe: int | None = None,
     Extends the existing index with tiles appended since it was built unless `rebuild` (which
     needs the full vectors) or the store has grown past `IVF_ABOVE` since. `force` builds one
     even below `EXACT_BELOW`. `keep_full=False` then drops the encoded tiles' full vectors.
-    `codec` and `nprobe` default to the existing index's, else `DEFAULT_CODEC` and `NPROBE`."""
+    `codec` defaults to the existing index's, else `DEFAULT_CODEC`; `nprobe` to the existing
+    index's when the codec stays, else `default_nprobe`."""
     t0 = time.perf_counter()
     _faiss().omp_set_num_threads(os.cpu_count() or 1)
     if not store.writable:
@@ -259,10 +273,10 @@ def build(store: Store, *, codec: str | None = None, nprobe: int | None = None,
         rebuild = True  # the index encodes other vectors than searches now compare
     if not store.manifest.get("ann") and n < EXACT_BELOW and not force:
         return BuildReport("none", n, None, None, time.perf_counter() - t0, False)
-    if codec is None:
-        codec = re.sub(r"IVF\d+,", "", old.spec.factory) if old else DEFAULT_CODEC
-    if nprobe is None:
-        nprobe = old.spec.nprobe if old else NPROBE
+    old_codec = re.sub(r"IVF\d+,", "", old.spec.factory) if old else None
+    codec = codec or old_codec or DEFAULT_CODEC
+    if nprobe is None and old is not None and codec == old_codec:
+        nprobe = old.spec.nprobe
     spec = choose_spec(n, codec, nprobe)
     if old is not None and not rebuild and old.spec.is_ivf == spec.is_ivf:
         if old.count == n:

@@ -219,7 +219,8 @@ def _print_table(result: SearchResult) -> None:
               help="FAISS codec factory string [default: PCA256,L2norm,SQ8, 258 bytes a "
                    "tile]; a PCA is fitted about the origin.")
 @click.option("--nprobe", type=click.IntRange(min=1), default=None,
-              help="Inverted lists visited per query (IVF indexes) [default: 16].")
+              help="Inverted lists visited per query (IVF indexes) [default: 16; 8 for a "
+                   "refining codec; kept on extending].")
 @click.option("--rebuild", is_flag=True, help="Retrain from scratch instead of extending.")
 @click.option("--drop-full/--keep-full", default=False, show_default=True,
               help="Drop the full-precision fingerprints once encoded: a much smaller store, "

@@ -268,6 +268,16 @@ def combine_examples(positives: np.ndarray, negatives: np.ndarray | None = None,
     return q / max(float(np.linalg.norm(q)), 1e-12) * float(norms.mean())
 
 
+def _first_fetch(store: Store, k: int, exact: bool) -> int:
+    """How many ranked tiles `nearest` asks for first: enough that overlap suppression rarely
+    needs a second round (16 k), or 4 k where every candidate may cost a read from disk (a
+    refining index's finer codes); more are fetched when too few hits remain."""
+    index = None if exact else ann.cached(store)
+    if index is not None and index.refiner is not None:
+        return max(4 * k, ann.REFINE_MIN)
+    return max(16 * k, 64)
+
+
 def nearest(store: Store, vector: np.ndarray, k: int = 10, metric: str = DEFAULT_METRIC,
             exclude: TileMeta | Sequence[TileMeta] | None = None,
             suppress_overlaps: bool = True, expand: int = 0, alpha: float = 3.0,
@@ -294,7 +304,7 @@ def nearest(store: Store, vector: np.ndarray, k: int = 10, metric: str = DEFAULT
     n = store.count if allowed is None else int(allowed.sum())
     if n == 0:
         return []
-    m = min(n, max(16 * k, 64))
+    m = min(n, _first_fetch(store, k, exact))
     while True:
         ids, d = ranked(store, vector, m, metric, allowed, exact)
         if mixing:
