@@ -7,12 +7,13 @@ A refining index keeps, besides the compact first-stage codes, a finer code of e
 streams them to ``ann/fine-*.codes`` chunk by chunk (`CodeFile`), beside the trained codec
 (``ann/fine-*.faiss``), and the FAISS index holds the first stage alone.
 
-Ranking reads the finer codes of the first stage's candidates (memory-mapped). `Refiner`
-first asks the kernel for all their pages at once (``madvise(MADV_WILLNEED)``) so that the
+Ranking reads the finer codes of the first stage's candidates (memory-mapped). Rows up to a
+page are padded to a power of two, so that each costs one page (`row_stride`). `Refiner` asks
+the kernel for all the candidates' pages at once (``madvise(MADV_WILLNEED)``) so that the
 reads can overlap, and marks the region ``MADV_RANDOM`` so that a fault does not read the
-pages around it. That helps little on a disk that serves reads one by one: 256 cold pages took
-59.5 ms against 76.7 ms on this machine's disk (benchmarks/bench_prefetch.py --file), so
-millisecond queries need the finer codes in the page cache.
+pages around it. On this machine's disk 32 cold pages took 4.3 ms this way, against 6.7 ms
+one fault at a time (benchmarks/bench_prefetch.py --file), so few candidates are read
+(`tilesearch.ann.REFINE_MIN`).
 Indexes written as one FAISS ``IndexRefine`` by earlier versions are read too.
 """
 
