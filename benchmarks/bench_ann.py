@@ -448,7 +448,8 @@ def main() -> None:
            "cpu_count": os.cpu_count()}
     if not a.no_prototype and a.n <= 200_000:
         res["prototype_s"] = prototype_seconds(a.n)
-        res["speedup_p50_vs_prototype"] = res["prototype_s"] * 1e3 / res["ranked_index_p50_ms"]
+        res["speedup_p50_vs_prototype"] = (res["prototype_s"] * 1e3  # queries asked first
+                                           / res["fresh_ranked_index_p50_ms"])
         res["speedup_nearest_vs_prototype"] = (res["prototype_s"] * 1e3
                                                / res["nearest_index_p50_ms"])
     print(json.dumps(res, indent=2))
