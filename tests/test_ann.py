@@ -338,3 +338,48 @@ def test_pca_before_l2norm_is_fitted_about_the_origin(store: Store) -> None:
     report = ann.build(store, codec="PCA16,L2norm,SQ6", force=True)
     assert report.code_bytes == 12  # 16 components of 6 bits
     assert index_recall(store, clustered(30, 5), 10) >= 0.8
+
+
+def test_gpus_train_the_lists_and_search_large_batches_where_faiss_has_them(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With faiss-gpu and a GPU, k-means and large unfiltered batches go to `index_cpu_to_all_
+    gpus` (here a CPU copy stands in for the GPU one, so results must not change); filtered or
+    small searches stay on the CPU, and a GPU that FAISS cannot use falls back to the CPU."""
+    import faiss
+
+    from tilesearch import ann_gpu
+
+    monkeypatch.setattr(ann, "IVF_ABOVE", 1000)
+    queries = augment.unit(clustered(12, 9))
+    ann.build(store, codec=PCA, force=True)
+    cpu = ann.load(store)
+    assert cpu is not None
+    want = cpu.search_batch(queries, 10)
+    moved: list[str] = []
+
+    def to_gpus(index: object) -> object:
+        moved.append(type(faiss.downcast_index(index)).__name__)
+        return faiss.clone_index(index)
+
+    monkeypatch.setattr(faiss, "get_num_gpus", lambda: 1)
+    monkeypatch.setattr(faiss, "index_cpu_to_all_gpus", to_gpus)
+    monkeypatch.setattr(ann_gpu, "BATCH_MIN", 8)
+    ann.build(store, codec=PCA, rebuild=True)
+    assert moved == ["IndexFlatL2"]  # the k-means of the inverted lists
+    index = ann.load(store)
+    assert index is not None
+    got = index.search_batch(queries, 10)
+    assert moved[1:] == ["IndexPreTransform"]  # the index, copied once for large batches
+    assert got[1].tolist() == want[1].tolist() and np.allclose(got[0], want[0])
+    index.search_batch(queries[:4], 10)
+    index.search_batch(queries, 10, allowed=np.ones(store.count, bool))
+    assert len(moved) == 2  # small and filtered batches stay on the CPU
+
+    def broken(index: object) -> object:
+        raise RuntimeError("no GPU implementation")
+
+    monkeypatch.setattr(faiss, "index_cpu_to_all_gpus", broken)
+    ann.build(store, codec=PCA, rebuild=True)
+    fallback = ann.load(store)
+    assert fallback is not None
+    assert fallback.search_batch(queries, 10)[1].tolist() == want[1].tolist()

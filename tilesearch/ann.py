@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from tilesearch import augment
+from tilesearch import ann_gpu, augment
 from tilesearch.errors import MissingDependencyError, StoreError
 from tilesearch.refine import CodeFile, Refiner, codec_name, row_stride
 from tilesearch.store import Store
@@ -159,11 +159,12 @@ class AnnIndex:
         each row of unit vectors `q`, best first."""
         faiss = _faiss()
         params = self._params(allowed, faiss)
+        first = self._first_stage(len(q), allowed, faiss)
         if self.refiner is None:
-            sq, ids = self.index.search(q, min(m, self.count), params=params)
+            sq, ids = first.search(q, min(m, self.count), params=params)
         else:  # candidates from the first stage, ranked by the finer codes
             wanted = min(self.count, max(REFINE_MIN, int(m * REFINE_FACTOR) + REFINE_MIN // 2))
-            _, cand = self.refiner.base.search(q, wanted, params=params)
+            _, cand = first.search(q, wanted, params=params)
             sq = np.full((len(q), m), np.inf, np.float32)
             ids = np.full((len(q), m), -1, np.int64)
             for row, (x, c) in enumerate(zip(q, cand, strict=True)):
@@ -171,6 +172,16 @@ class AnnIndex:
                 ids[row, :len(i)], sq[row, :len(i)] = i, d
         # unit vectors: squared L2 = 2 (1 - cosine)
         return (0.5 * sq).astype(np.float32), ids.astype(np.int64)
+
+    def _first_stage(self, queries: int, allowed: np.ndarray | None, faiss: Any) -> Any:
+        """The (first-stage) FAISS index to search: a copy on the GPUs for large unfiltered
+        batches where there are GPUs (made once), else the memory-mapped one."""
+        cpu = self.refiner.base if self.refiner else self.index
+        if queries < ann_gpu.BATCH_MIN or allowed is not None:
+            return cpu
+        if not hasattr(self, "_gpu"):
+            self._gpu = ann_gpu.batch_copy(cpu, faiss)
+        return self._gpu if self._gpu is not None else cpu
 
     def _params(self, allowed: np.ndarray | None, faiss: Any) -> Any:
         """Search parameters of the (first-stage) index: nprobe and the allowed ids."""
@@ -337,7 +348,8 @@ def train(index: Any, x: np.ndarray) -> None:
     pca = _first_pca(index, faiss)
     if pca is not None and not pca.is_trained:
         pca.train(np.concatenate([x, -x]))
-    index.train(x)
+    with ann_gpu.kmeans_on_gpus(index, faiss):
+        index.train(x)
 
 
 def _first_pca(index: Any, faiss: Any) -> Any:
