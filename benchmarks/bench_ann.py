@@ -228,49 +228,26 @@ def query_process(store: str, queries_file: str, out: str, exact: bool, nprobe: 
     if nprobe:  # --nprobe: time another number of lists first, on fresh queries
         index.spec = ann.IndexSpec(index.spec.factory, nprobe, index.spec.metric)
     default = index.spec
-    lat = []
-    for q in np.load(Path(queries_file).with_name("fresh.npy")):  # never asked in any run
-        t = time.perf_counter()
-        ranked(s, q, K)
-        lat.append(time.perf_counter() - t)
-    res |= _stats("fresh_ranked_index", lat)
+    fresh = np.load(Path(queries_file).with_name("fresh.npy"))  # never asked in any run
+    res |= _stats("fresh_ranked_index", _timed(lambda q: ranked(s, q, K), fresh)[0])
     others = [p for p in (8, 16, 32, 64) if p != default.nprobe] if default.is_ivf else []
-    for nprobe in [default.nprobe, *others]:  # the default first, on queries never asked
-
-        index.spec = ann.IndexSpec(default.factory, nprobe, default.metric)
-        lat, ids = [], []
-        for q in qs:
-            t = time.perf_counter()
-            i, _ = ranked(s, q, K)
-            lat.append(time.perf_counter() - t)
-            ids.append(i.tolist())
-        res["sweep"][nprobe] = {**_stats("ranked_index", lat), "ids": ids}
+    for lists in [default.nprobe, *others]:  # the default first
+        index.spec = ann.IndexSpec(default.factory, lists, default.metric)
+        lat, ids = _timed(lambda q: ranked(s, q, K)[0].tolist(), qs)
+        res["sweep"][lists] = {**_stats("ranked_index", lat), "ids": ids}
     index.spec = default
     res |= {k: v for k, v in res["sweep"][default.nprobe].items() if k != "ids"}
     res["ids"] = res["sweep"][default.nprobe]["ids"]
-    lat = []
-    for q in qs:  # the same queries again: what they read from disk is cached now
-        t = time.perf_counter()
-        ranked(s, q, K)
-        lat.append(time.perf_counter() - t)
+    lat, _ = _timed(lambda q: ranked(s, q, K), qs)  # asked again: what they read is cached
     res |= {f"repeated_{k}": v for k, v in _stats("ranked_index", lat).items()}
-    lat = []
-    for q in np.load(Path(queries_file).with_name("nearest.npy")):  # fresh queries
-        t = time.perf_counter()
-        nearest(s, q, K)
-        lat.append(time.perf_counter() - t)
-    res |= _stats("nearest_index", lat)
+    near = np.load(Path(queries_file).with_name("nearest.npy"))  # fresh queries
+    res |= _stats("nearest_index", _timed(lambda q: nearest(s, q, K), near)[0])
     ann._faiss().omp_set_num_threads(os.cpu_count() or 1)
     t = time.perf_counter()
     index.search_batch(unit(qs).astype(np.float32), K)
     res["batch_queries_per_s"] = len(qs) / (time.perf_counter() - t)
     if exact:
-        lat = []
-        for q in qs[:50]:
-            t = time.perf_counter()
-            ranked(s, q, K, exact=True)
-            lat.append(time.perf_counter() - t)
-        res |= _stats("ranked_exact", lat)
+        res |= _stats("ranked_exact", _timed(lambda q: ranked(s, q, K, exact=True), qs[:50])[0])
     res |= memory()
     Path(out).write_text(json.dumps(res))
 
@@ -326,6 +303,16 @@ def memory() -> dict[str, float]:
         if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
             fields[f"{key}_mb"] = int(value.split()[0]) / 1024
     return fields
+
+
+def _timed(call: Any, queries: np.ndarray) -> tuple[list[float], list[Any]]:
+    """Seconds each ``call(q)`` took, one query at a time, and what each returned."""
+    lat, out = [], []
+    for q in queries:
+        t = time.perf_counter()
+        out.append(call(q))
+        lat.append(time.perf_counter() - t)
+    return lat, out
 
 
 def _stats(name: str, lat: list[float]) -> dict[str, float]:
@@ -398,8 +385,8 @@ def main() -> None:
     ap.add_argument("--query-process", nargs=5, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.query_process:
-        query_process(*a.query_process[:3], exact=a.query_process[3] == "1",
-                      nprobe=int(a.query_process[4]))
+        store, queries_file, out_file, exact, lists = a.query_process
+        query_process(store, queries_file, out_file, exact == "1", int(lists))
         return
     synth = Synth(real_fingerprints())
     queries = synth.vectors(synth.draws(a.queries, np.random.default_rng(a.seed + 99)))

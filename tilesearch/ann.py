@@ -53,9 +53,8 @@ RERANK_MIN = 256
 REFINE_FACTOR = 1.5
 """With a refining codec (``...,Refine(SQ8)``) the first-stage codes propose this many times
 the m candidates asked for, plus `REFINE_MIN` // 2 (and at least `REFINE_MIN`), and the finer
-codes rank them. A scratch emulation at 10 M synthetic tiles found the true top m within the
-default first stage's top 1.5 m + 16 for 9 queries in 10, from m = 10 to 500; 3 m read twice
-as many codes from disk for `nearest` (which asks for 40) and large k."""
+codes rank them. The factor comes from a scratch emulation of the default first stage's rank
+errors at 10 M synthetic tiles; benchmarks/bench_ann.py measures recall@10 with it."""
 REFINE_NPROBE = 8
 """Lists a query visits by default under a refining codec: its first stage only has to put the
 true top 10 among `REFINE_MIN` candidates, and recall@10 was the same from 8 lists on at 1 M
@@ -386,10 +385,10 @@ class Writer:
 
     def __init__(self, store: Store, spec: IndexSpec, index: Any, fine: Any = None,
                  files: tuple[str, str] | None = None, start: int = 0,
-                 stride: int | None = None) -> None:
+                 stride: int = 0) -> None:
         self.store, self.spec, self.index, self.fine, self.files = store, spec, index, fine, files
-        self.stride = stride or (row_stride(int(fine.sa_code_size())) if files else 0)
-        self.codes = CodeFile(fine, store.path / files[1], start, self.stride) if files else None
+        self.stride = stride  # bytes a row of the code file
+        self.codes = CodeFile(fine, store.path / files[1], start, stride) if files else None
 
     @classmethod
     def new(cls, store: Store, spec: IndexSpec) -> Writer:
@@ -402,7 +401,8 @@ class Writer:
         fine = faiss.index_factory(store.dim, codec_name(stage), faiss.METRIC_L2)
         (store.path / "ann").mkdir(exist_ok=True)
         stamp = int(time.time() * 1000)
-        return cls(store, spec, index, fine, (f"ann/fine-{stamp}.faiss", f"ann/fine-{stamp}.codes"))
+        return cls(store, spec, index, fine, (f"ann/fine-{stamp}.faiss", f"ann/fine-{stamp}.codes"),
+                   stride=row_stride(int(fine.sa_code_size())))
 
     @classmethod
     def extend(cls, store: Store, old: AnnIndex) -> Writer:
