@@ -30,7 +30,9 @@ so that no earlier run read their candidates' finer codes (a virtual machine's h
 what was read, even when the guest's page cache is dropped); then the recall queries at the
 default nprobe (asked for the first time only in a store's first run), the other nprobe values
 and a repeat of the default, which ask the same queries again, so what they read is cached.
-``nearest`` is timed on fresh queries too. ``--keep DIR`` builds the store in DIR and keeps
+``nearest`` is timed on fresh queries too. Large k: the first 50 recall queries ask for 1,000
+hits (``ranked`` and ``nearest``), and recall@1000 is measured against the exact top 1,000
+(tracked while the store is written). ``--keep DIR`` builds the store in DIR and keeps
 it: a later run with the same DIR and settings only queries it.
 
 ``--ram-limit GB`` holds the query process to GB of memory, page cache included: it runs in a
@@ -67,6 +69,8 @@ HERE = Path(__file__).resolve().parent
 ORTHOS = HERE.parents[1] / "shared" / "data" / "orthos"
 REAL_STORE = HERE / "results" / "orthos.tiles"
 QUERIES, K = 500, 10
+BIG_K, BIG_K_QUERIES = 1000, 50
+"""Large k: the first 50 recall queries ask for 1,000 hits each (recall@1000, latency)."""
 
 
 # ----- realistic synthetic fingerprints ---------------------------------------------------------
@@ -122,8 +126,8 @@ def write_store(path: Path, synth: Synth, n: int, full: bool, seed: int,
     t0 = time.perf_counter()
     draws = synth.draws(n, rng)
     qn = unit(queries)
-    top_s = np.full((len(queries), K), -np.inf, np.float32)
-    top_i = np.zeros((len(queries), K), np.int64)
+    top_s = np.full((len(queries), BIG_K), -np.inf, np.float32)  # the exact top 1,000
+    top_i = np.zeros((len(queries), BIG_K), np.int64)
     chunk = 200_000
     if full:
         vecs = synth.vectors(draws)
@@ -165,12 +169,14 @@ def write_store(path: Path, synth: Synth, n: int, full: bool, seed: int,
 
 def _track(qn: np.ndarray, x: np.ndarray, offset: int, top_s: np.ndarray,
            top_i: np.ndarray) -> None:
-    """Merge the exact top K of the queries over rows `x` (ids from `offset`)."""
+    """Merge the exact top ``top_s.shape[1]`` of the queries over rows `x` (ids from
+    `offset`)."""
+    width = top_s.shape[1]
     sims = qn @ x.T
-    part = np.argpartition(-sims, K - 1, axis=1)[:, :K]
+    part = np.argpartition(-sims, width - 1, axis=1)[:, :width]
     s_all = np.concatenate([top_s, np.take_along_axis(sims, part, 1)], 1)
     i_all = np.concatenate([top_i, part + offset], 1)
-    best = np.argsort(-s_all, axis=1, kind="stable")[:, :K]
+    best = np.argsort(-s_all, axis=1, kind="stable")[:, :width]
     top_s[:] = np.take_along_axis(s_all, best, 1)
     top_i[:] = np.take_along_axis(i_all, best, 1)
 
@@ -242,6 +248,10 @@ def query_process(store: str, queries_file: str, out: str, exact: bool, nprobe: 
     res |= {f"repeated_{k}": v for k, v in _stats("ranked_index", lat).items()}
     near = np.load(Path(queries_file).with_name("nearest.npy"))  # fresh queries
     res |= _stats("nearest_index", _timed(lambda q: nearest(s, q, K), near)[0])
+    big = qs[:BIG_K_QUERIES]
+    lat, big_ids = _timed(lambda q: ranked(s, q, BIG_K)[0].tolist(), big)
+    res |= _stats(f"ranked_k{BIG_K}", lat) | {"big_k_ids": big_ids}
+    res |= _stats(f"nearest_k{BIG_K}", _timed(lambda q: nearest(s, q, BIG_K), big)[0])
     ann._faiss().omp_set_num_threads(os.cpu_count() or 1)
     t = time.perf_counter()
     index.search_batch(unit(qs).astype(np.float32), K)
@@ -322,14 +332,14 @@ def _stats(name: str, lat: list[float]) -> dict[str, float]:
 
 
 def recall(synth: Synth, built: dict[str, Any], queries: np.ndarray,
-           ids: list[list[int]]) -> float:
-    """Tie-aware recall@K: a returned id counts if its exact similarity reaches the K-th."""
-    qn, hits = unit(queries), 0
-    for q, got, kth in zip(qn, ids, built["top_s"][:, -1], strict=True):
+           ids: list[list[int]], k: int = K) -> float:
+    """Tie-aware recall@k: a returned id counts if its exact similarity reaches the k-th."""
+    qn, hits = unit(queries[:len(ids)]), 0
+    for q, got, kth in zip(qn, ids, built["top_s"][:len(ids), k - 1], strict=True):
         if got:
-            sims = unit(synth.vectors(built["draws"][np.asarray(got)])) @ q
+            sims = unit(synth.vectors(built["draws"][np.asarray(got[:k])])) @ q
             hits += int((sims >= kth - 1e-5).sum())
-    return hits / (K * len(queries))
+    return hits / (k * len(ids))
 
 
 def prototype_seconds(n: int) -> float:
@@ -362,6 +372,9 @@ def kept_store(folder: Path, a: argparse.Namespace, queries: np.ndarray
     if str(saved["settings"]) != _settings(a):
         sys.exit(f"{folder} holds a store built with other settings; give another --keep")
     built = {k: saved[k] for k in saved.files if k not in ("settings", "report")}
+    if built["top_s"].shape[1] < BIG_K:
+        sys.exit(f"{folder} was kept by an older bench_ann.py (exact top {K} only); "
+                 "give another --keep")
     return {**built, "report": json.loads(str(saved["report"]))} | {
         k: float(built[k]) for k in ("generate_store_s", "build_index_s")}
 
@@ -430,7 +443,9 @@ def main() -> None:
            "generate_store_s": built["generate_store_s"],
            "build_index_s": built["build_index_s"], "index": built["report"],
            "bytes_on_disk": bytes_on_disk, "bytes_per_tile": bytes_on_disk / a.n,
-           "recall_at_10": recall(synth, built, queries, q.pop("ids")), **q,
+           "recall_at_10": recall(synth, built, queries, q.pop("ids")),
+           f"recall_at_{BIG_K}": recall(synth, built, queries, q.pop("big_k_ids"), BIG_K),
+           "big_k_queries": BIG_K_QUERIES, **q,
            "nprobe_sweep": sweep,
            "cpu_count": os.cpu_count()}
     if not a.no_prototype and a.n <= 200_000:

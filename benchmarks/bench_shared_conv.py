@@ -22,6 +22,13 @@ then averaged, as the recipe averages a tile's turns) against the per-tile finge
 the cached real store (benchmarks/results/orthos.tiles, as bench_ann.py makes it). A 1 x 1
 block is a tile, so ``--check N`` blocks of R = 1 must agree (cosine 1.000): the check of the
 block code. Prints cosines, and how many of each tile's 10 nearest neighbours stay the same.
+
+``--ucm`` checks retrieval quality, which the orthos (no labels) cannot: UC Merced scenes are
+laid side by side in mosaics (seeded random order, so a scene's neighbours are mostly other
+classes: a harsher context than a real orthomosaic's), each 8 x 8 block holding 16 scenes
+as the tiles at even grid positions, and UC Merced mAP and P@10 from those block fingerprints
+are printed beside the per-tile ones (benchmarks/results/ucm-fingerprints.npz, as
+bench_codecs.py caches them).
 """
 
 from __future__ import annotations
@@ -247,6 +254,54 @@ def block_fingerprints(store: Store, r: int, limit: int = 0, shared: int | None 
     return out, blocks
 
 
+def ucm_mosaic_fingerprints(shared: int | None, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    """Fingerprints of every UC Merced scene from 8 x 8 blocks of a mosaic of scenes (see
+    ``--ucm``), and the scenes' labels."""
+    from bench_codecs import UCM
+
+    from tilesearch import quality
+
+    paths, labels = quality.labelled_images(UCM)
+    scenes = quality.read_resized(paths, 2 * STRIDE)
+    run, rng = block_network(shared), np.random.default_rng(seed)
+    order = rng.permutation(len(scenes))
+    out: np.ndarray | None = None
+    side = 2 * STRIDE
+    for lo in range(0, len(order), 16):
+        core = order[lo:lo + 16]
+        core = np.concatenate([core, rng.integers(0, len(scenes), 16 - len(core))])
+        grid = rng.integers(0, len(scenes), (5, 5))  # the context: random scenes
+        grid[:4, :4] = core.reshape(4, 4)
+        block = np.zeros((1, 9 * STRIDE, 9 * STRIDE, 3), np.uint8)
+        for a in range(5):
+            for b in range(5):
+                h, w = min(side, 9 * STRIDE - a * side), min(side, 9 * STRIDE - b * side)
+                block[0, a * side:a * side + h, b * side:b * side + w] = scenes[grid[a, b], :h, :w]
+        fps = run(block)[0]
+        if out is None:
+            out = np.full((len(scenes), fps.shape[-1]), np.nan, np.float32)
+        for i, scene in enumerate(order[lo:lo + 16]):
+            out[scene] = fps[2 * (i // 4), 2 * (i % 4)]
+    assert out is not None
+    return out, labels
+
+
+def ucm_check(shared: int | None) -> dict[str, Any]:
+    """UC Merced mAP and P@10 from mosaic block fingerprints against per-tile ones."""
+    from bench_codecs import ucm_fingerprints
+
+    from tilesearch import quality
+
+    per_tile, labels = ucm_fingerprints()
+    block, _ = ucm_mosaic_fingerprints(shared)
+    res: dict[str, Any] = {}
+    for name, x in (("per_tile", per_tile), ("blocks", block)):
+        m = quality.retrieval_metrics(quality.pairwise_distances(x), labels).overall
+        res[name] = {"mAP": m["mAP"], "P@10": m["P@10"]}
+    res["cosine_median"] = float(np.median((unit(per_tile) * unit(block)).sum(1)))
+    return res
+
+
 def unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
@@ -279,7 +334,19 @@ def main() -> None:
                     help="also time the block graph against the per-tile model on OpenVINO")
     ap.add_argument("--shared-stages", type=int, default=None,
                     help="share the stem and this many stages (default: the whole network)")
+    ap.add_argument("--ucm", action="store_true",
+                    help="only the UC Merced mosaic check of retrieval quality")
     a = ap.parse_args()
+    if a.ucm:
+        res = ucm_check(a.shared_stages)
+        what = "the whole network" if a.shared_stages is None else \
+            f"stem + {a.shared_stages} stages"
+        print(f"UC Merced mosaics, blocks sharing {what}: mAP {res['blocks']['mAP']:.3f}, "
+              f"P@10 {res['blocks']['P@10']:.3f}; per tile: mAP {res['per_tile']['mAP']:.3f}, "
+              f"P@10 {res['per_tile']['P@10']:.3f}; cosine median {res['cosine_median']:.3f}")
+        tag = "" if a.shared_stages is None else f"-{a.shared_stages}"
+        save(res, HERE / "results" / f"shared_conv_ucm{tag}.json")
+        return
     real_fingerprints()  # makes the cached store when missing
     with Store.open(REAL_STORE) as store:
         if store.manifest["model"]["recipe"] != "rot4-128":

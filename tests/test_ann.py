@@ -86,8 +86,8 @@ def test_ivf_index_above_threshold(store: Store, monkeypatch: pytest.MonkeyPatch
     dec = index.decode(np.array([5, 2999]))  # IVF codes decode by id, through a direct map
     cos = (dec * v).sum(1) / np.linalg.norm(v, axis=1) / np.linalg.norm(dec, axis=1)
     assert cos.min() > 0.999
-    assert ann.choose_spec(10_000_000).factory == "PCA256,L2norm,IVF4096,SQ8"
-    assert ann.choose_spec(180_000).factory == "PCA256,L2norm,IVF512,SQ8"
+    assert ann.choose_spec(10_000_000).factory == "PCA256,L2norm,IVF4096,SQ6"
+    assert ann.choose_spec(180_000).factory == "PCA256,L2norm,IVF512,SQ6"
 
 
 def test_appended_tiles_are_searched_then_added_incrementally(store: Store) -> None:
@@ -136,6 +136,21 @@ def test_drop_full_keeps_codes_only_and_still_searches(store: Store, tmp_path: P
     assert ann.build(s, keep_full=False).action == "extended"
     assert s.full_from == 3200
     s.close()
+
+
+def test_large_k_visits_more_lists_and_reranks_more(store: Store,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ann, "IVF_ABOVE", 1000)
+    ann.build(store, codec=PCA, nprobe=2, force=True)
+    index = ann.load(store)
+    assert index is not None
+    assert [index.nprobe_for(m) for m in (1, 10, 251, 600, 10**6)] == [2, 2, 22, 52, 64]
+    queries = clustered(20, 5)
+    large = index_recall(store, queries, 600)  # 600 of 3,000 tiles: most lists hold some
+    monkeypatch.setattr(ann, "LARGE_M", 10**9)  # the lists of a small k only
+    monkeypatch.setattr(ann, "RERANK_FACTOR", 1.0)
+    assert index_recall(store, queries, 600) < large - 0.05
+    assert large >= 0.95
 
 
 def test_paging_and_cli(store: Store, tmp_path: Path) -> None:

@@ -38,18 +38,30 @@ EXACT_BELOW = 20_000
 """Stores smaller than this are searched exactly (a few ms); `build` makes no index."""
 IVF_ABOVE = 50_000
 """From this size on the codes sit in an inverted file; below it they are scanned in full."""
-DEFAULT_CODEC = "PCA256,L2norm,SQ8"
+DEFAULT_CODEC = "PCA256,L2norm,SQ6"
 """Codec (FAISS factory string, without the IVF part) used unless one is given: 256
-principal components fitted about the origin (see `train`), re-normalised, 8 bits each
-(256 bytes a tile). ``PCA256,L2norm,SQ6`` (192 bytes) ranks as well on the 2,852 real
-orthomosaic tiles but loses 0.03 recall@10 at 1M synthetic tiles
-(benchmarks/bench_codecs.py, bench_ann.py)."""
+principal components fitted about the origin (see `train`), re-normalised, 6 bits each
+(192 bytes a tile, 1,024x smaller than the float32 pixels of the 128 px stride cell each tile
+adds). Chosen as the 192-byte codec that ranks best on real fingerprints, codes alone
+(benchmarks/bench_codecs.py); ``PCA256,L2norm,SQ8`` (256 bytes) keeps more recall when a
+million crowded tiles are searched from their codes alone (benchmarks/bench_ann.py)."""
 NPROBE = 16
 """Inverted lists visited per query by default: recall@10 is the same from 16 lists on at
 180,000, 1 M and 10 M tiles (benchmarks/bench_ann.py), and 32 cost twice the time."""
-RERANK_MIN = 256
-"""With full vectors kept, at least this many candidates from the codes are re-ranked exactly
-(recall@10 0.985 at 180,000 tiles, benchmarks/bench_ann.py)."""
+RERANK_MIN = 128
+"""With full vectors kept, at least this many candidates from the codes are re-ranked exactly.
+Each costs a read of its full vector, so fewer is faster: bench_ann.py measures recall@10 at
+180,000 tiles with it. 256 were re-ranked before; a scratch emulation of the default codes at
+1 M and 10 M crowded synthetic tiles found the true top 10 among their top 128 as often as
+among their top 256, and among their top 64 less often at 10 M."""
+RERANK_FACTOR = 1.5
+"""With full vectors kept, a search for m tiles re-ranks ``max(RERANK_MIN, 1.5 m)``
+candidates: at 180,000 tiles and m = 1,000, re-ranking exactly m left recall@1000 at 0.955
+even with 64 lists, and 1.5 m reached 0.999 (a scratch sweep on bench_ann.py's store)."""
+LARGE_M = 250
+"""A search for m > `LARGE_M` tiles visits ``nprobe * m / LARGE_M`` lists (at most all): the
+top 1,000 of 180,000 tiles lie in more lists than the nearest 16 (recall@1000 0.961 with 16
+lists, 0.992 with 32, 0.999 with 64; bench_ann.py reports it)."""
 REFINE_FACTOR = 1.5
 """With a refining codec (``...,Refine(SQ8)``) the first-stage codes propose this many times
 the m candidates asked for, plus `REFINE_MIN` // 2 (and at least `REFINE_MIN`), and the finer
@@ -140,24 +152,26 @@ class AnnIndex:
         """Bytes of one tile's code (both stages of a refining codec)."""
         return self.refiner.code_bytes if self.refiner else int(self.index.sa_code_size())
 
-    def search(self, query: np.ndarray, m: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query: np.ndarray, m: int, allowed: np.ndarray | None = None,
+               needed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Ids and cosine distances of about the `m` nearest coded tiles, best first.
 
         `allowed` (a boolean mask over tile ids) is applied inside FAISS through an id
-        selector, so excluded tiles never take a place among the `m`."""
+        selector, so excluded tiles never take a place among the `m`. `needed` (default `m`)
+        is how many of them the caller will keep, which sets the lists visited
+        (`nprobe_for`)."""
         _faiss().omp_set_num_threads(1)  # one query: threads only add sync cost (measured)
         q = augment.unit(np.asarray(query, np.float32).reshape(1, -1))
-        dist, ids = self.search_batch(q, m, allowed)
+        dist, ids = self.search_batch(q, m, allowed, needed)
         keep = ids[0] >= 0
         return ids[0][keep], dist[0][keep]
 
-    def search_batch(self, q: np.ndarray, m: int, allowed: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, np.ndarray]:
+    def search_batch(self, q: np.ndarray, m: int, allowed: np.ndarray | None = None,
+                     needed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Cosine distances and ids (-1 where fewer) of about the `m` nearest coded tiles to
-        each row of unit vectors `q`, best first."""
+        each row of unit vectors `q`, best first (`needed` as for `search`)."""
         faiss = _faiss()
-        params = self._params(allowed, faiss)
+        params = self._params(allowed, faiss, needed or m)
         first = self._first_stage(len(q), allowed, faiss)
         if self.refiner is None:
             sq, ids = first.search(q, min(m, self.count), params=params)
@@ -182,19 +196,31 @@ class AnnIndex:
             self._gpu = ann_gpu.batch_copy(cpu, faiss)
         return self._gpu if self._gpu is not None else cpu
 
-    def _params(self, allowed: np.ndarray | None, faiss: Any) -> Any:
-        """Search parameters of the (first-stage) index: nprobe and the allowed ids."""
+    def _params(self, allowed: np.ndarray | None, faiss: Any, needed: int) -> Any:
+        """Search parameters of the (first-stage) index: nprobe (more lists when many results
+        are needed, see `nprobe_for`) and the allowed ids."""
         sel = None
         if allowed is not None:
             bits = np.packbits(np.asarray(allowed[: self.count], bool), bitorder="little")
             self._bits = bits  # FAISS keeps a raw pointer: hold the array while searching
             sel = faiss.IDSelectorBitmap(self.count, faiss.swig_ptr(bits))
-        inner = (faiss.SearchParametersIVF(sel=sel, nprobe=self.spec.nprobe)
+        inner = (faiss.SearchParametersIVF(sel=sel, nprobe=self.nprobe_for(needed))
                  if self.spec.is_ivf else faiss.SearchParameters(sel=sel))
         base = self.refiner.base if self.refiner else self.index
         if isinstance(base, faiss.IndexPreTransform):
             inner = faiss.SearchParametersPreTransform(index_params=inner)
         return inner
+
+    def nprobe_for(self, needed: int) -> int:
+        """Lists a search visits when `needed` results are kept: the spec's nprobe, times
+        ``ceil(needed / LARGE_M)``, and enough lists to hold 4 x `needed` tiles on average;
+        at most every list."""
+        if not hasattr(self, "_nlist"):
+            self._nlist = int(_faiss().extract_index_ivf(
+                self.refiner.base if self.refiner else self.index).nlist)
+        scaled = self.spec.nprobe * max(1, math.ceil(needed / LARGE_M))
+        holding = math.ceil(4 * needed * self._nlist / max(self.count, 1))
+        return min(max(scaled, holding), self._nlist)
 
     def decode(self, ids: np.ndarray) -> np.ndarray:
         """Approximate (unit-length) fingerprints of coded tiles, from their codes."""

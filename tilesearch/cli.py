@@ -216,8 +216,9 @@ def _print_table(result: SearchResult) -> None:
 @cli.command("build-index")
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--codec", default=None,
-              help="FAISS codec factory string [default: PCA256,L2norm,SQ8, 258 bytes a "
-                   "tile]; a PCA is fitted about the origin.")
+              help="FAISS codec factory string [default: PCA256,L2norm,SQ6, 192 bytes a "
+                   "tile]; a PCA is fitted about the origin. PCA256,L2norm,SQ8,Refine(SQ8) "
+                   "suits codes-only stores of millions of tiles.")
 @click.option("--nprobe", type=click.IntRange(min=1), default=None,
               help="Inverted lists visited per query (IVF indexes) [default: 16; 8 for a "
                    "refining codec; kept on extending].")

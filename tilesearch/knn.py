@@ -109,8 +109,10 @@ def fingerprints(store: Store, ids: Sequence[int] | np.ndarray) -> np.ndarray:
     keeps them (augmented on an augmented store), else decoded from the search index's codes
     (scaled to the tile's stored norm)."""
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-    out = np.empty((len(ids), store.dim), np.float32)
     full = ids >= store.full_from
+    if full.all():  # the common case: no second copy
+        return np.asarray(augment.rows(store, ids), np.float32)
+    out = np.empty((len(ids), store.dim), np.float32)
     if full.any():
         out[full] = augment.rows(store, ids[full])
     if not full.all():
@@ -158,7 +160,8 @@ def ranked(store: Store, vector: np.ndarray, m: int, metric: str = DEFAULT_METRI
 def _ranked_ann(store: Store, index: ann.AnnIndex, q: np.ndarray, m: int,
                 allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     rerank = store.full_from == 0
-    ids, d = index.search(q, max(m, ann.RERANK_MIN) if rerank else m, allowed)
+    wanted = max(int(m * ann.RERANK_FACTOR), ann.RERANK_MIN) if rerank else m
+    ids, d = index.search(q, wanted, allowed, needed=m)
     if rerank and len(ids):
         x = fingerprints(store, ids)
         d = _from_dots(x @ q, np.einsum("nd,nd->n", x, x), q, "cosine")
@@ -270,12 +273,13 @@ def combine_examples(positives: np.ndarray, negatives: np.ndarray | None = None,
 
 def _first_fetch(store: Store, k: int, exact: bool) -> int:
     """How many ranked tiles `nearest` asks for first: enough that overlap suppression rarely
-    needs a second round (16 k), or 4 k where every candidate may cost a read from disk (a
-    refining index's finer codes); more are fetched when too few hits remain."""
+    needs a second round (16 k, and 4 k + 1,024 for a large k), or 4 k where every candidate
+    may cost a read from disk (a refining index's finer codes); more are fetched when too few
+    hits remain."""
     index = None if exact else ann.cached(store)
     if index is not None and index.refiner is not None:
         return max(4 * k, ann.REFINE_MIN)
-    return max(16 * k, 64)
+    return max(min(16 * k, 4 * k + 1024), 64)
 
 
 def nearest(store: Store, vector: np.ndarray, k: int = 10, metric: str = DEFAULT_METRIC,
