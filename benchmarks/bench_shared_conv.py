@@ -23,12 +23,12 @@ the cached real store (benchmarks/results/orthos.tiles, as bench_ann.py makes it
 block is a tile, so ``--check N`` blocks of R = 1 must agree (cosine 1.000): the check of the
 block code. Prints cosines, and how many of each tile's 10 nearest neighbours stay the same.
 
-``--ucm`` checks retrieval quality, which the orthos (no labels) cannot: UC Merced scenes are
-laid side by side in mosaics (seeded random order, so a scene's neighbours are mostly other
-classes: a harsher context than a real orthomosaic's), each 8 x 8 block holding 16 scenes
-as the tiles at even grid positions, and UC Merced mAP and P@10 from those block fingerprints
-are printed beside the per-tile ones (benchmarks/results/ucm-fingerprints.npz, as
-bench_codecs.py caches them).
+``--ucm random|same-class`` checks retrieval quality, which the orthos (no labels) cannot: UC
+Merced scenes are laid side by side in mosaics, each 8 x 8 block holding 16 scenes as the
+tiles at even grid positions, their neighbours drawn at random (mostly other classes: a
+harsher context than a real orthomosaic's) or from the same class (a friendlier one); UC
+Merced mAP and P@10 from those block fingerprints are printed beside the per-tile ones
+(benchmarks/results/ucm-fingerprints.npz, as bench_codecs.py caches them).
 """
 
 from __future__ import annotations
@@ -254,7 +254,23 @@ def block_fingerprints(store: Store, r: int, limit: int = 0, shared: int | None 
     return out, blocks
 
 
-def ucm_mosaic_fingerprints(shared: int | None, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+def _mosaic_groups(labels: list[str], same_class: bool, rng: np.random.Generator
+                   ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Groups of 16 scenes for a block's core, each with its pool of context scenes: any
+    scene, or (`same_class`) the scenes of the group's class."""
+    lab = np.asarray(labels)
+    if not same_class:
+        order = rng.permutation(len(lab))
+        return [(order[i:i + 16], np.arange(len(lab))) for i in range(0, len(order), 16)]
+    groups = []
+    for c in sorted(set(labels)):
+        members = rng.permutation(np.flatnonzero(lab == c))
+        groups += [(members[i:i + 16], members) for i in range(0, len(members), 16)]
+    return groups
+
+
+def ucm_mosaic_fingerprints(shared: int | None, same_class: bool = False, seed: int = 0
+                            ) -> tuple[np.ndarray, list[str]]:
     """Fingerprints of every UC Merced scene from 8 x 8 blocks of a mosaic of scenes (see
     ``--ucm``), and the scenes' labels."""
     from bench_codecs import UCM
@@ -264,13 +280,11 @@ def ucm_mosaic_fingerprints(shared: int | None, seed: int = 0) -> tuple[np.ndarr
     paths, labels = quality.labelled_images(UCM)
     scenes = quality.read_resized(paths, 2 * STRIDE)
     run, rng = block_network(shared), np.random.default_rng(seed)
-    order = rng.permutation(len(scenes))
     out: np.ndarray | None = None
     side = 2 * STRIDE
-    for lo in range(0, len(order), 16):
-        core = order[lo:lo + 16]
-        core = np.concatenate([core, rng.integers(0, len(scenes), 16 - len(core))])
-        grid = rng.integers(0, len(scenes), (5, 5))  # the context: random scenes
+    for targets, pool in _mosaic_groups(labels, same_class, rng):
+        core = np.concatenate([targets, rng.choice(pool, 16 - len(targets))])
+        grid = rng.choice(pool, (5, 5))  # the context
         grid[:4, :4] = core.reshape(4, 4)
         block = np.zeros((1, 9 * STRIDE, 9 * STRIDE, 3), np.uint8)
         for a in range(5):
@@ -280,20 +294,20 @@ def ucm_mosaic_fingerprints(shared: int | None, seed: int = 0) -> tuple[np.ndarr
         fps = run(block)[0]
         if out is None:
             out = np.full((len(scenes), fps.shape[-1]), np.nan, np.float32)
-        for i, scene in enumerate(order[lo:lo + 16]):
+        for i, scene in enumerate(targets):
             out[scene] = fps[2 * (i // 4), 2 * (i % 4)]
     assert out is not None
     return out, labels
 
 
-def ucm_check(shared: int | None) -> dict[str, Any]:
+def ucm_check(shared: int | None, same_class: bool) -> dict[str, Any]:
     """UC Merced mAP and P@10 from mosaic block fingerprints against per-tile ones."""
     from bench_codecs import ucm_fingerprints
 
     from tilesearch import quality
 
     per_tile, labels = ucm_fingerprints()
-    block, _ = ucm_mosaic_fingerprints(shared)
+    block, _ = ucm_mosaic_fingerprints(shared, same_class)
     res: dict[str, Any] = {}
     for name, x in (("per_tile", per_tile), ("blocks", block)):
         m = quality.retrieval_metrics(quality.pairwise_distances(x), labels).overall
@@ -334,18 +348,20 @@ def main() -> None:
                     help="also time the block graph against the per-tile model on OpenVINO")
     ap.add_argument("--shared-stages", type=int, default=None,
                     help="share the stem and this many stages (default: the whole network)")
-    ap.add_argument("--ucm", action="store_true",
-                    help="only the UC Merced mosaic check of retrieval quality")
+    ap.add_argument("--ucm", choices=["random", "same-class"],
+                    help="only the UC Merced mosaic check of retrieval quality, each scene "
+                         "among random scenes or among scenes of its class")
     a = ap.parse_args()
     if a.ucm:
-        res = ucm_check(a.shared_stages)
+        res = ucm_check(a.shared_stages, a.ucm == "same-class")
         what = "the whole network" if a.shared_stages is None else \
             f"stem + {a.shared_stages} stages"
-        print(f"UC Merced mosaics, blocks sharing {what}: mAP {res['blocks']['mAP']:.3f}, "
-              f"P@10 {res['blocks']['P@10']:.3f}; per tile: mAP {res['per_tile']['mAP']:.3f}, "
+        print(f"UC Merced mosaics ({a.ucm} neighbours), blocks sharing {what}: "
+              f"mAP {res['blocks']['mAP']:.3f}, P@10 {res['blocks']['P@10']:.3f}; "
+              f"per tile: mAP {res['per_tile']['mAP']:.3f}, "
               f"P@10 {res['per_tile']['P@10']:.3f}; cosine median {res['cosine_median']:.3f}")
         tag = "" if a.shared_stages is None else f"-{a.shared_stages}"
-        save(res, HERE / "results" / f"shared_conv_ucm{tag}.json")
+        save(res, HERE / "results" / f"shared_conv_ucm-{a.ucm}{tag}.json")
         return
     real_fingerprints()  # makes the cached store when missing
     with Store.open(REAL_STORE) as store:
