@@ -127,8 +127,7 @@ def write_store(path: Path, synth: Synth, n: int, full: bool, seed: int,
     t0 = time.perf_counter()
     draws = synth.draws(n, rng)
     qn = unit(queries)
-    top_s = np.full((len(queries), BIG_K), -np.inf, np.float32)  # the exact top 1,000
-    top_i = np.zeros((len(queries), BIG_K), np.int64)
+    top_s, top_i = _no_top(len(queries), BIG_K)  # the exact top 1,000, tracked as written
     chunk = 200_000
     if full:
         vecs = synth.vectors(draws)
@@ -166,6 +165,12 @@ def write_store(path: Path, synth: Synth, n: int, full: bool, seed: int,
         print(f"  trained in {train_s:.0f} s", file=sys.stderr)
     return {"draws": draws, "top_s": top_s, "top_i": top_i, "generate_store_s": gen_s,
             "build_index_s": build_s, "report": report.to_dict()}
+
+
+def _no_top(queries: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Empty top lists for `_track` to fill: similarities -inf, ids 0."""
+    return (np.full((queries, width), -np.inf, np.float32),
+            np.zeros((queries, width), np.int64))
 
 
 def _track(qn: np.ndarray, x: np.ndarray, offset: int, top_s: np.ndarray,
@@ -385,8 +390,7 @@ def exact_top(synth: Synth, draws: np.ndarray, queries: np.ndarray, width: int
               ) -> tuple[np.ndarray, np.ndarray]:
     """The exact top `width` similarities and ids of the queries over the tiles `draws` make."""
     qn = unit(queries)
-    top_s = np.full((len(queries), width), -np.inf, np.float32)
-    top_i = np.zeros((len(queries), width), np.int64)
+    top_s, top_i = _no_top(len(queries), width)
     for lo in range(0, len(draws), 200_000):
         _track(qn, unit(synth.vectors(draws[lo:lo + 200_000])), lo, top_s, top_i)
     return top_s, top_i

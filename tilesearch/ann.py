@@ -24,6 +24,7 @@ import re
 import time
 import weakref
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +57,13 @@ Each costs a read of its full vector, so fewer is faster: bench_ann.py measures 
 among their top 256, and among their top 64 less often at 10 M."""
 RERANK_FACTOR = 1.5
 """With full vectors kept, a search for m tiles re-ranks ``max(RERANK_MIN, 1.5 m)``
-candidates: at 180,000 tiles and m = 1,000, re-ranking exactly m left recall@1000 at 0.955
-even with 64 lists, and 1.5 m reached 0.999 (a scratch sweep on bench_ann.py's store)."""
+candidates. With `LARGE_M`: at 180,000 tiles recall@1000 went from 0.938 (exactly m
+re-ranked, from 16 lists) to 0.999 (benchmarks/bench_ann.py); a scratch sweep found that
+either change alone falls short."""
 LARGE_M = 250
-"""A search for m > `LARGE_M` tiles visits ``nprobe * m / LARGE_M`` lists (at most all): the
-top 1,000 of 180,000 tiles lie in more lists than the nearest 16 (recall@1000 0.961 with 16
-lists, 0.992 with 32, 0.999 with 64; bench_ann.py reports it)."""
+"""A search for m > `LARGE_M` tiles visits ``nprobe * ceil(m / LARGE_M)`` lists (at most
+all), since the top 1,000 of 180,000 tiles lie in more lists than the nearest 16 (see
+`RERANK_FACTOR`)."""
 REFINE_FACTOR = 1.5
 """With a refining codec (``...,Refine(SQ8)``) the first-stage codes propose this many times
 the m candidates asked for, plus `REFINE_MIN` // 2 (and at least `REFINE_MIN`), and the finer
@@ -70,13 +72,14 @@ errors at 10 M synthetic tiles; benchmarks/bench_ann.py measures recall@10 with 
 REFINE_NPROBE = 8
 """Lists a query visits by default under a refining codec: its first stage only has to put the
 true top 10 among `REFINE_MIN` candidates, and recall@10 was the same from 8 lists on at 1 M
-and 10 M synthetic tiles (benchmarks/bench_ann.py); at 10 M a cold query took 8.7 ms with 8
-lists and 11 ms with 16."""
+and 10 M synthetic tiles (benchmarks/bench_ann.py); at 10 M, with the refining codes in the
+VM host's cache, a fresh query took 8.6 ms with 8 lists and 11 ms with 16."""
 REFINE_MIN = 32
 """At least this many candidates are ranked by a refining codec's finer codes. Each costs one
 read from disk when its code is not cached, so fewer is faster: at 10 M synthetic tiles
-recall@10 was 0.9875 with 32 candidates as with 256, and a query with cold codes (16 lists)
-took 11 ms instead of 58 ms (benchmarks/bench_ann.py). A first stage much coarser than the
+recall@10 was 0.9875 with 32 candidates as with 256 (benchmarks/bench_ann.py). Reads are
+what a query waits for when the codes are not cached: on this machine's disk 32 cold pages
+take 11.6 ms (benchmarks/bench_prefetch.py --file). A first stage much coarser than the
 default codec's needs more."""
 TRAIN_MAX = 100_000
 """At most this many fingerprints (a seeded sample) train the codec and the IVF."""
@@ -189,7 +192,7 @@ class AnnIndex:
     def _first_stage(self, queries: int, allowed: np.ndarray | None, faiss: Any) -> Any:
         """The (first-stage) FAISS index to search: a copy on the GPUs for large unfiltered
         batches where there are GPUs (made once), else the memory-mapped one."""
-        cpu = self.refiner.base if self.refiner else self.index
+        cpu = self.base
         if queries < ann_gpu.BATCH_MIN or allowed is not None:
             return cpu
         if not hasattr(self, "_gpu"):
@@ -206,18 +209,23 @@ class AnnIndex:
             sel = faiss.IDSelectorBitmap(self.count, faiss.swig_ptr(bits))
         inner = (faiss.SearchParametersIVF(sel=sel, nprobe=self.nprobe_for(needed))
                  if self.spec.is_ivf else faiss.SearchParameters(sel=sel))
-        base = self.refiner.base if self.refiner else self.index
-        if isinstance(base, faiss.IndexPreTransform):
+        if isinstance(self.base, faiss.IndexPreTransform):
             inner = faiss.SearchParametersPreTransform(index_params=inner)
         return inner
+
+    @property
+    def base(self) -> Any:
+        """The FAISS index of the (first-stage) codes."""
+        return self.refiner.base if self.refiner else self.index
+
+    @cached_property
+    def _nlist(self) -> int:
+        return int(_faiss().extract_index_ivf(self.base).nlist)
 
     def nprobe_for(self, needed: int) -> int:
         """Lists a search visits when `needed` results are kept: the spec's nprobe, times
         ``ceil(needed / LARGE_M)``, and enough lists to hold 4 x `needed` tiles on average;
         at most every list."""
-        if not hasattr(self, "_nlist"):
-            self._nlist = int(_faiss().extract_index_ivf(
-                self.refiner.base if self.refiner else self.index).nlist)
         scaled = self.spec.nprobe * max(1, math.ceil(needed / LARGE_M))
         holding = math.ceil(4 * needed * self._nlist / max(self.count, 1))
         return min(max(scaled, holding), self._nlist)

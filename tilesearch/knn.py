@@ -115,12 +115,11 @@ def fingerprints(store: Store, ids: Sequence[int] | np.ndarray) -> np.ndarray:
     out = np.empty((len(ids), store.dim), np.float32)
     if full.any():
         out[full] = augment.rows(store, ids[full])
-    if not full.all():
-        index = ann.cached(store)
-        if index is None:
-            raise StoreError(f"{store.path}: tiles below {store.full_from} have no fingerprints")
-        dec = index.decode(ids[~full])
-        out[~full] = dec * np.sqrt(store.sq_norms()[ids[~full]])[:, None]
+    index = ann.cached(store)
+    if index is None:
+        raise StoreError(f"{store.path}: tiles below {store.full_from} have no fingerprints")
+    dec = index.decode(ids[~full])
+    out[~full] = dec * np.sqrt(store.sq_norms()[ids[~full]])[:, None]
     return out
 
 
