@@ -32,6 +32,8 @@ from tilesearch.models.base import Fingerprinter
 from tilesearch.models.device import GPU_BATCH
 from tilesearch.quality import RetrievalReport, TransformReport
 from tilesearch.store import Store
+from tilesearch.warm import Warmer
+from tilesearch.warm import warm as warm_store
 
 
 def load_fingerprinter(model: str | None = None, *, weights: str | Path | None = None,
@@ -247,6 +249,18 @@ def info(store: str | Path | Store) -> dict[str, Any]:
             "augment": augment_entry(s),
             "search_raw_weight": default_raw_weight(s),
         }
+    finally:
+        if s is not store:
+            s.close()
+
+
+def warm(store: str | Path | Store, *, background: bool = True,
+         budget: int | None = -1) -> Warmer:
+    """Read `store`'s search files (index, finer codes, metadata, full vectors) into memory
+    ahead of its queries, in a background thread by default (`tilesearch.warm`)."""
+    s = store if isinstance(store, Store) else Store.open(store)
+    try:
+        return warm_store(s, background=background, budget=budget)
     finally:
         if s is not store:
             s.close()

@@ -378,13 +378,17 @@ def demo_cmd(out: Path, data: Path | None, queries: int, k: int, seed: int) -> N
               help="First build overviews for images lacking them (see 'tilesearch overviews').")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Server processes (more serve more concurrent users on more cores).")
+@click.option("--warm/--no-warm", default=True, show_default=True,
+              help="Read the store's search files into memory in the background at start "
+                   "(those that fit in half the free memory), so that a large store soon "
+                   "answers at in-memory speed.")
 def serve_cmd(store: Path, host: str, port: int, open_browser: bool,
-              build_overviews: bool, workers: int) -> None:
+              build_overviews: bool, workers: int, warm: bool) -> None:
     """Explore STORE in a local web app: click a place, see where else it occurs."""
     from tilesearch.web import serve
 
     serve(store, host=host, port=port, open_browser=open_browser,
-          build_overviews=build_overviews, workers=workers)
+          build_overviews=build_overviews, workers=workers, warm=warm)
 
 
 @cli.command("overviews")

@@ -31,11 +31,13 @@ def create_app(store_path: str | Path, **options: Any) -> FastAPI:
 
 
 def serve(store_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
-          open_browser: bool = False, build_overviews: bool = False, workers: int = 1) -> None:
+          open_browser: bool = False, build_overviews: bool = False, workers: int = 1,
+          warm: bool = True) -> None:
     """Serve the store at http://host:port/ until interrupted (after building overviews for
-    its images lacking them, with `build_overviews`), in `workers` processes."""
+    its images lacking them, with `build_overviews`), in `workers` processes; with `warm`,
+    its search files are read into memory in the background (`tilesearch.api.warm`)."""
     _check()
     from tilesearch.web.app import serve as run
 
     run(store_path, host=host, port=port, open_browser=open_browser,
-        build_overviews=build_overviews, workers=workers)
+        build_overviews=build_overviews, workers=workers, warm=warm)

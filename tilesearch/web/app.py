@@ -22,9 +22,11 @@ MAX_UPLOAD = 20_000_000
 """Largest accepted query upload, in bytes."""
 
 
-def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD) -> FastAPI:
-    """The app serving the store at `store_path` (StoreError when it is not a store)."""
-    from tilesearch import __version__
+def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD,
+               warm: bool = True) -> FastAPI:
+    """The app serving the store at `store_path` (StoreError when it is not a store). With
+    `warm`, the store's search files are read into memory in the background (`api.warm`)."""
+    from tilesearch import __version__, api
 
     app = FastAPI(
         title="tilesearch", version=__version__,
@@ -32,6 +34,7 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD) -> FastA
                     "by examples or by an uploaded image, results as JSON, GeoJSON or CSV. "
                     "Errors answer {\"error\": kind, \"detail\": message}.")
     app.state.store = StoreState(store_path)
+    app.state.warmer = api.warm(app.state.store.store()) if warm else None
     app.state.max_upload = max_upload
     app.include_router(routes_images.router)
     app.include_router(routes_search.router)
@@ -70,22 +73,24 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 STORE_ENV = "TILESEARCH_SERVE_STORE"
+WARM_ENV = "TILESEARCH_SERVE_WARM"
 
 
 def app_from_env() -> FastAPI:
     """The app for the store named by $TILESEARCH_SERVE_STORE (for uvicorn worker processes)."""
-    return create_app(os.environ[STORE_ENV])
+    return create_app(os.environ[STORE_ENV], warm=os.environ.get(WARM_ENV) != "0")
 
 
 def serve(store_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
           open_browser: bool = False, build_overviews: bool = False, workers: int = 1,
-          **uvicorn_options: Any) -> None:
+          warm: bool = True, **uvicorn_options: Any) -> None:
     """Run the app with uvicorn until interrupted; `build_overviews` first builds overviews
     for the store's images lacking them (`api.build_overviews`). `workers` > 1 runs that many
-    server processes (searches hold Python's GIL for part of their time)."""
+    server processes (searches hold Python's GIL for part of their time). `warm`: see
+    `create_app` (with several workers, each warms; the page cache they fill is shared)."""
     import uvicorn
 
-    app = create_app(store_path)
+    app = create_app(store_path, warm=warm and workers == 1)
     if build_overviews:
         from tilesearch import api
 
@@ -102,6 +107,7 @@ def serve(store_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
     if workers > 1:
         os.environ[STORE_ENV] = str(app.state.store.path)
+        os.environ[WARM_ENV] = "1" if warm else "0"
         uvicorn.run("tilesearch.web.app:app_from_env", factory=True, workers=workers,
                     host=host, port=port, log_level="warning", **uvicorn_options)
     else:

@@ -1,0 +1,59 @@
+"""Warming a store: its search files read into memory ahead of queries, within a budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_ann import IDENTITY, add_image, clustered
+
+from tilesearch import ann, api, warm
+from tilesearch.store import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    monkeypatch.setattr(ann, "IVF_ABOVE", 1000)
+    s = Store.create(tmp_path / "w.tiles", IDENTITY)
+    add_image(s, "/a.tif", clustered(3000, 1))
+    ann.build(s, codec="PCA12,SQ8,Refine(SQ8)", force=True)
+    return s
+
+
+def test_search_files_list_what_queries_read_most_needed_first(store: Store) -> None:
+    files = warm.search_files(store)
+    entry = store.manifest["ann"]
+    names = [p.relative_to(store.path).as_posix() for p in files]
+    assert names == [entry["file"], entry["fine"]["codes"], "meta.sqlite", "norms.f32",
+                     "vectors.f32"]
+    plain = Store.create(store.path.parent / "plain.tiles", IDENTITY)
+    add_image(plain, "/b.tif", clustered(10, 2))
+    assert [p.name for p in warm.search_files(plain)] == ["meta.sqlite", "norms.f32",
+                                                         "vectors.f32"]
+
+
+def test_warm_reads_every_file_in_the_foreground_and_in_the_background(store: Store) -> None:
+    files = warm.search_files(store)
+    total = sum(p.stat().st_size for p in files)
+    done = api.warm(store.path, background=False, budget=None)
+    assert done.warmed == files and done.skipped == [] and done.read_bytes == total
+    later = api.warm(store, budget=None)
+    assert later.join(30) and later.read_bytes == total and later.warmed == files
+
+
+def test_files_beyond_the_budget_are_skipped_and_smaller_ones_still_read(store: Store) -> None:
+    files = warm.search_files(store)
+    sizes = {p: p.stat().st_size for p in files}
+    big = max(files, key=lambda p: sizes[p])
+    budget = sum(sizes.values()) - sizes[big]
+    w = warm.warm(store, background=False, budget=budget)
+    assert w.skipped == [big] and w.warmed == [p for p in files if p != big]
+    assert w.read_bytes == budget
+    assert warm.warm(store, background=False, budget=0).warmed == []
+    assert warm.available_memory() is None or warm.available_memory() > 0
+
+
+def test_a_stopped_warmer_reads_no_further_file(store: Store) -> None:
+    w = warm.Warmer(warm.search_files(store), None)
+    w.stop()
+    assert w.run().warmed == [] and w.read_bytes == 0
