@@ -24,7 +24,9 @@ the store is written codes-only, as ``build-index --drop-full`` leaves it: index
 100,000 samples, vectors generated and added in chunks, the exact top 10 of every query
 tracked chunk by chunk, the tiles' metadata rows written to SQLite.
 
-Query figures come from a fresh process that opens the store (open time, RSS). After the
+Query figures come from a fresh process that opens the store (open time, RSS). It then
+warms the store as ``tilesearch serve`` does (``tilesearch.warm``: the search files that fit in
+half the memory left, read front to back; timed) and runs warm-up queries. After the
 warm-up, ``fresh_ranked_index`` times as many queries drawn anew in every run (a time seed),
 so that no earlier run read their candidates' finer codes (a virtual machine's host caches
 what was read, even when the guest's page cache is dropped); then the recall queries at the
@@ -222,6 +224,7 @@ def query_process(store: str, queries_file: str, out: str, exact: bool, nprobe: 
     exactly when full vectors exist; memory from /proc/self/status. Warm-up queries (a
     ``warmup.npy`` beside the queries, when there is one) run first, untimed."""
     from tilesearch.knn import nearest, ranked
+    from tilesearch.warm import warm as warm_store
 
     t0 = time.perf_counter()
     s = Store.open(store)
@@ -230,12 +233,16 @@ def query_process(store: str, queries_file: str, out: str, exact: bool, nprobe: 
     qs = np.load(queries_file)
     ranked(s, qs[0], K)  # first query: pages the index in
     res: dict[str, Any] = {"open_and_first_query_s": time.perf_counter() - t0, "sweep": {}}
-    warm = Path(queries_file).with_name("warmup.npy")
-    if warm.exists():  # a serving process after a while: the inverted lists paged in
+    t = time.perf_counter()  # as `tilesearch serve` does on start, but waiting for it
+    w = warm_store(s, background=False)
+    res |= {"warm_s": time.perf_counter() - t, "warm_read_gb": w.read_bytes / 1e9,
+            "warmed": [p.name for p in w.warmed], "not_warmed": [p.name for p in w.skipped]}
+    warmup = Path(queries_file).with_name("warmup.npy")
+    if warmup.exists():  # a serving process after a while: the inverted lists paged in
         t = time.perf_counter()
-        for q in np.load(warm):
+        for q in np.load(warmup):
             ranked(s, q, K)
-        res |= {"warmup_queries": len(np.load(warm)), "warmup_s": time.perf_counter() - t,
+        res |= {"warmup_queries": len(np.load(warmup)), "warmup_s": time.perf_counter() - t,
                 "after_warmup": memory()}
     if nprobe:  # --nprobe: time another number of lists first, on fresh queries
         index.spec = ann.IndexSpec(index.spec.factory, nprobe, index.spec.metric)

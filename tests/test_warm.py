@@ -57,3 +57,22 @@ def test_a_stopped_warmer_reads_no_further_file(store: Store) -> None:
     w = warm.Warmer(warm.search_files(store), None)
     w.stop()
     assert w.run().warmed == [] and w.read_bytes == 0
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_memory_cgroup_limit_bounds_the_budget(tmp_path: Path, version: int) -> None:
+    if version == 1:
+        folder = tmp_path / "memory" / "box"
+        files = ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        line = "4:memory:/box\n1:cpu:/\n"
+    else:
+        folder, files, line = tmp_path / "box", ("memory.max", "memory.current"), "0::/box\n"
+    folder.mkdir(parents=True)
+    proc = tmp_path / "cgroup"
+    proc.write_text(line)
+    (folder / files[0]).write_text("8000000000\n")
+    (folder / files[1]).write_text("3000000000\n")
+    assert warm.cgroup_room(tmp_path, proc) == 5_000_000_000
+    (folder / files[0]).write_text("max\n" if version == 2 else f"{2**63 - 4096}\n")
+    assert warm.cgroup_room(tmp_path, proc) is None
+    assert warm.cgroup_room(tmp_path, tmp_path / "missing") is None

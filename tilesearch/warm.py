@@ -39,13 +39,45 @@ def search_files(store: Store) -> list[Path]:
 
 
 def available_memory() -> int | None:
-    """Bytes the system reports available (``MemAvailable``), or None where it cannot tell."""
+    """Bytes the system reports available (``MemAvailable``), less where this process's
+    memory cgroup (a container's limit) leaves less; None where it cannot tell."""
+    avail = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
+                avail = int(line.split()[1]) * 1024
     except OSError:
         pass
+    room = cgroup_room()
+    if room is None:
+        return avail
+    return room if avail is None else min(avail, room)
+
+
+def cgroup_room(root: Path = Path("/sys/fs/cgroup"),
+                proc: Path = Path("/proc/self/cgroup")) -> int | None:
+    """Bytes this process's memory cgroup has left under its limit (page cache counts), or
+    None without a limit (cgroup v2 ``memory.max``, v1 ``memory.limit_in_bytes``)."""
+    try:
+        lines = proc.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, rel = line.split(":", 2)
+        if controllers == "":  # v2
+            folder, limit_file, usage_file = root / rel.lstrip("/"), "memory.max", "memory.current"
+        elif "memory" in controllers.split(","):  # v1
+            folder = root / "memory" / rel.lstrip("/")
+            limit_file, usage_file = "memory.limit_in_bytes", "memory.usage_in_bytes"
+        else:
+            continue
+        try:
+            limit = (folder / limit_file).read_text().strip()
+            usage = int((folder / usage_file).read_text())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 1 << 60:  # v1 writes a huge number for none
+            return max(0, int(limit) - usage)
     return None
 
 
