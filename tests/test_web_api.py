@@ -257,11 +257,11 @@ def test_serve_command_starts_uvicorn_with_the_store(monkeypatch, fake_store, ca
                                       "8765"])
     main()
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8765
-    assert seen["app"].state.store.count == 24 and seen["app"].state.warmer is not None
+    assert seen["app"].state.store.count == 24 and seen["app"].state.store.warmer is not None
     assert "http://127.0.0.1:8765/" in capsys.readouterr().out
     monkeypatch.setattr(sys, "argv", ["tilesearch", "serve", str(fake_store.path), "--no-warm"])
     main()
-    assert seen["app"].state.warmer is None
+    assert seen["app"].state.store.warmer is None
 
 
 def test_worker_processes_build_the_app_from_the_environment(fake_store, monkeypatch):
@@ -276,7 +276,13 @@ def test_worker_processes_build_the_app_from_the_environment(fake_store, monkeyp
 def test_the_app_warms_its_store_unless_told_not_to(fake_store):
     fake_store.close()
     app = create_app(fake_store.path)
-    assert app.state.warmer.join(30) and app.state.warmer.read_bytes > 0
-    assert [p.name for p in app.state.warmer.warmed] == ["meta.sqlite", "norms.f32",
-                                                         "vectors.f32"]
-    assert create_app(fake_store.path, warm=False).state.warmer is None
+    warmer = app.state.store.warmer
+    assert warmer.join(30) and warmer.read_bytes > 0
+    with TestClient(app) as c:
+        facts = c.get("/api/info").json()["warm"]
+    assert facts == {"running": False, "read_bytes": warmer.read_bytes, "skipped": [],
+                     "warmed": ["meta.sqlite", "norms.f32", "vectors.f32"]}
+    cold = create_app(fake_store.path, warm=False)
+    assert cold.state.store.warmer is None
+    with TestClient(cold) as c:
+        assert c.get("/api/info").json()["warm"] is None

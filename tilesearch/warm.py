@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tilesearch.store import Store
 
@@ -127,6 +128,15 @@ class Warmer:
             self._thread.join(timeout)
             return not self._thread.is_alive()
         return True
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def status(self) -> dict[str, Any]:
+        """What it has done so far: running, bytes read, files read and skipped (names)."""
+        return {"running": self.running, "read_bytes": self.read_bytes,
+                "warmed": [p.name for p in self.warmed], "skipped": [p.name for p in self.skipped]}
 
     def stop(self) -> None:
         """Ask a running warmer to stop after its current read."""

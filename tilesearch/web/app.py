@@ -34,7 +34,8 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD,
                     "by examples or by an uploaded image, results as JSON, GeoJSON or CSV. "
                     "Errors answer {\"error\": kind, \"detail\": message}.")
     app.state.store = StoreState(store_path)
-    app.state.warmer = api.warm(app.state.store.store()) if warm else None
+    if warm:
+        app.state.store.warmer = api.warm(app.state.store.store())
     app.state.max_upload = max_upload
     app.include_router(routes_images.router)
     app.include_router(routes_search.router)

@@ -48,10 +48,11 @@ def tile_out(meta: TileMeta) -> dict[str, Any]:
             "lat": meta.lonlat[1] if meta.lonlat else None}
 
 
-@router.get("/info", summary="Store facts: images, tiles, model, bytes on disk")
+@router.get("/info", summary="Store facts: images, tiles, model, bytes on disk, warming")
 def info(state: State) -> dict[str, Any]:
     facts = api.info(state.store())
     facts["images_list"] = [state.image_summary(i) for i in sorted(state.images)]
+    facts["warm"] = state.warmer.status() if state.warmer else None
     return facts
 
 

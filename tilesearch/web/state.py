@@ -14,6 +14,7 @@ from tilesearch.models.base import Fingerprinter
 from tilesearch.records import ImageInfo, TileMeta
 from tilesearch.store import MANIFEST, Store
 from tilesearch.tiling import Window, offsets
+from tilesearch.warm import Warmer
 from tilesearch.web.errors import NotFound
 from tilesearch.web.imagery import LRU, Pyramid, encode_png, max_zoom
 
@@ -43,6 +44,8 @@ class StoreState:
         self.thumbs_png = LRU(cache_size)
         self._model: Fingerprinter | None = None
         self._model_lock = threading.Lock()
+        self.warmer: Warmer | None = None
+        """Reading the store's search files into memory, when the app was asked to (`warm`)."""
 
     def fingerprinter(self) -> Fingerprinter:
         """The store's model, loaded on the first image search and kept for the next ones."""

@@ -41,12 +41,24 @@ function humanBytes(n) {
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 
+function showFacts(facts) {
+  let text = `${facts.images} images · ${facts.tiles.toLocaleString()} tiles · ` +
+    `${facts.model.name} · ${humanBytes(facts.bytes_on_disk)}`;
+  if (facts.warm && facts.warm.running) {
+    // the server reads the store's search files into memory: first searches may be slower
+    text += ` · loading the search files into memory (${humanBytes(facts.warm.read_bytes)})`;
+    setTimeout(async () => {
+      try { showFacts(await (await call("/api/info")).json()); } catch (err) { /* keep */ }
+    }, 2000);
+  }
+  $("facts").textContent = text;
+}
+
 async function start() {
   try {
     const facts = await (await call("/api/info")).json();
     state.images = facts.images_list;
-    $("facts").textContent = `${facts.images} images · ${facts.tiles.toLocaleString()} tiles · ` +
-      `${facts.model.name} · ${humanBytes(facts.bytes_on_disk)}`;
+    showFacts(facts);
     for (const im of state.images) {
       const opt = document.createElement("option");
       opt.value = im.id;
