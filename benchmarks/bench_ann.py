@@ -226,13 +226,15 @@ def query_process(store: str, queries_file: str, out: str, exact: bool, nprobe: 
     from tilesearch.knn import nearest, ranked
     from tilesearch.warm import warm as warm_store
 
-    t0 = time.perf_counter()
+    t0, r0 = time.perf_counter(), read_bytes()
     s = Store.open(store)
     index = ann.cached(s)
     assert index is not None
     qs = np.load(queries_file)
     ranked(s, qs[0], K)  # first query: pages the index in
-    res: dict[str, Any] = {"open_and_first_query_s": time.perf_counter() - t0, "sweep": {}}
+    res: dict[str, Any] = {"open_and_first_query_s": time.perf_counter() - t0,
+                           "open_and_first_query_read_mb": (read_bytes() - r0) / 1e6,
+                           "sweep": {}}
     t = time.perf_counter()  # as `tilesearch serve` does on start, but waiting for it
     w = warm_store(s, background=False)
     res |= {"warm_s": time.perf_counter() - t, "warm_read_gb": w.read_bytes / 1e9,
@@ -248,7 +250,9 @@ def query_process(store: str, queries_file: str, out: str, exact: bool, nprobe: 
         index.spec = ann.IndexSpec(index.spec.factory, nprobe, index.spec.metric)
     default = index.spec
     fresh = np.load(Path(queries_file).with_name("fresh.npy"))  # never asked in any run
+    r0 = read_bytes()
     res |= _stats("fresh_ranked_index", _timed(lambda q: ranked(s, q, K), fresh)[0])
+    res["fresh_ranked_index_read_kb_per_query"] = (read_bytes() - r0) / 1e3 / len(fresh)
     others = [p for p in (8, 16, 32, 64) if p != default.nprobe] if default.is_ivf else []
     for lists in [default.nprobe, *others]:  # the default first
         index.spec = ann.IndexSpec(default.factory, lists, default.metric)
@@ -315,6 +319,15 @@ def drop_cached(folder: Path) -> None:
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             finally:
                 os.close(fd)
+
+
+def read_bytes() -> int:
+    """Bytes this process has had read from storage (``/proc/self/io``; 0 where absent)."""
+    with contextlib.suppress(OSError, StopIteration):
+        line = next(x for x in Path("/proc/self/io").read_text().splitlines()
+                    if x.startswith("read_bytes:"))
+        return int(line.split()[1])
+    return 0
 
 
 def memory() -> dict[str, float]:

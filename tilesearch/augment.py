@@ -241,7 +241,7 @@ def segments(store: Store, start: int, stop: int
 def rows(store: Store, ids: np.ndarray) -> np.ndarray:
     """Search vectors of tiles `ids` (all >= `store.full_from`)."""
     aug = _augmented(store)
-    out = store.full_vectors(store.full_from, store.count)[ids - store.full_from]
+    out = store.rows(ids)
     if aug is not None:
         inside = ids < len(aug)
         out[inside] = aug[ids[inside]]

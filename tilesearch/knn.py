@@ -186,7 +186,7 @@ def raw_fingerprints(store: Store, ids: Sequence[int] | np.ndarray) -> np.ndarra
     if len(ids) and int(ids.min()) < store.full_from:
         raise QueryError(f"{store.path} keeps only compact codes below tile {store.full_from}, "
                          "so their raw fingerprints cannot be mixed in; use --raw-weight 0")
-    return np.asarray(store.full_vectors(store.full_from, store.count)[ids - store.full_from])
+    return store.rows(ids)
 
 
 def raw_distances(store: Store, vector: np.ndarray) -> np.ndarray:

@@ -20,30 +20,13 @@ Indexes written as one FAISS ``IndexRefine`` by earlier versions are read too.
 
 from __future__ import annotations
 
-import ctypes
-import mmap
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-_PAGE = mmap.PAGESIZE
-_WILLNEED = getattr(mmap, "MADV_WILLNEED", 3)
-_RANDOM = getattr(mmap, "MADV_RANDOM", 1)
-
-
-def _libc_madvise() -> Any | None:
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).madvise
-    except (OSError, AttributeError):  # not a POSIX libc: no prefetch, same results
-        return None
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-_MADVISE = _libc_madvise()
+from tilesearch.pages import PAGE, advise_random, prefetch_rows
 
 
 def codec_name(refine: str) -> str:
@@ -60,7 +43,7 @@ def row_stride(size: int) -> int:
     """Bytes a code of `size` bytes takes in a code file: the next power of two up to a page,
     so that no code straddles two pages and a candidate costs one read from disk (1,904-byte
     codes: 2,048, 7.6 % more on disk, against 1.46 pages a candidate packed)."""
-    if size > _PAGE:
+    if size > PAGE:
         return size
     return 1 << (size - 1).bit_length()
 
@@ -97,13 +80,8 @@ class Refiner:
                  keep: Any = None) -> None:
         self._keep = keep  # holds the C++ objects or the map the views below point into
         self.base, self.fine, self.codes, self.mapped = base, fine, codes, mapped
-        self._addr = int(codes.__array_interface__["data"][0])
-        self._stride = int(codes.strides[0])
-        span = self._stride * len(codes)
-        if mapped and _MADVISE is not None and span:
-            # no read-around on a fault: only the pages asked for are read and kept
-            start = self._addr // _PAGE * _PAGE
-            _MADVISE(start, self._addr + span - start, _RANDOM)
+        if mapped:  # no read-around on a fault: only the pages asked for are read and kept
+            advise_random(codes)
 
     @classmethod
     def open(cls, base: Any, codec_path: Path, codes_path: Path, count: int,
@@ -139,13 +117,8 @@ class Refiner:
 
     def prefetch(self, ids: np.ndarray) -> None:
         """Start reading the pages holding the finer codes of `ids` (no-op when in RAM)."""
-        if not self.mapped or _MADVISE is None or not len(ids):
-            return
-        size, stride = self.codes.shape[1], self._stride
-        first = (self._addr + ids * stride) // _PAGE
-        last = (self._addr + ids * stride + size - 1) // _PAGE
-        for page in np.unique(np.concatenate([first, last])).tolist():
-            _MADVISE(page * _PAGE, _PAGE, _WILLNEED)
+        if self.mapped:
+            prefetch_rows(self.codes, ids)
 
     def rank(self, q: np.ndarray, ids: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
         """The `m` best of candidate `ids` for unit query `q` (1, d): ids and squared L2."""

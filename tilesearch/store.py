@@ -31,6 +31,7 @@ import numpy as np
 
 from tilesearch.errors import ModelMismatchError, StoreError
 from tilesearch.models.base import ModelIdentity
+from tilesearch.pages import advise_random
 from tilesearch.records import Bounds, Footprint, ImageInfo, Tile, TileMeta
 from tilesearch.store_schema import SCHEMA, row_to_meta
 from tilesearch.tiling import Window
@@ -60,6 +61,7 @@ class Store:
         if writable:
             self._truncate_vectors()
         self._mmap: tuple[np.ndarray, np.ndarray] | None = None
+        self._rmap: np.ndarray | None = None
 
     # ----- opening and creating ---------------------------------------------------------
     @classmethod
@@ -102,7 +104,7 @@ class Store:
         return cls(p, manifest, writable=writable)
 
     def close(self) -> None:
-        self._mmap = None
+        self._mmap = self._rmap = None
         self.db.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
@@ -267,7 +269,7 @@ class Store:
             self._truncate_vectors()
             raise
         self.count = first + len(tiles)
-        self._mmap = None
+        self._mmap = self._rmap = None
         return ids
 
     @property
@@ -289,6 +291,31 @@ class Store:
             raise StoreError(f"{self.path}: no full-precision fingerprints for tiles "
                              f"{start}..{stop - 1} (kept: {self.full_from}..{self.count - 1})")
         return self._maps()[0][start - self.full_from:stop - self.full_from]
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """Full-precision fingerprints of tiles `ids` (all >= `full_from`), as a new array.
+        Only their pages are read from disk (`tilesearch.pages.advise_random`): a search
+        re-ranking 128 scattered tiles of a cold store reads those, not megabytes around
+        each. They are not prefetched: on pages already in memory, the usual case in a
+        served store, asking for them costs more than the reads it overlaps save."""
+        ids = np.asarray(ids, np.int64)
+        if len(ids) and (int(ids.min()) < self.full_from or int(ids.max()) >= self.count):
+            raise StoreError(f"{self.path}: no full-precision fingerprints for some of tiles "
+                             f"{int(ids.min())}..{int(ids.max())} (kept: {self.full_from}.."
+                             f"{self.count - 1})")
+        rows = ids - self.full_from
+        return np.asarray(self._scattered()[rows])
+
+    def _scattered(self) -> np.ndarray:
+        """A second map of the vectors, for scattered rows (`rows`): faults read no more than
+        their page, while `vectors` keeps the kernel's readahead for scans."""
+        n = self.count - self.full_from
+        if self._rmap is None or len(self._rmap) != n:
+            self._rmap = (np.memmap(self.path / self.vectors_file, dtype=np.float32, mode="r",
+                                    shape=(n, self.dim)) if n
+                          else np.zeros((0, self.dim), np.float32))
+            advise_random(self._rmap)
+        return self._rmap
 
     def set_manifest(self, key: str, value: Any) -> None:
         """Record `value` under `key` in the manifest, atomically."""
@@ -312,7 +339,7 @@ class Store:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path / new_name)
-        self._mmap = None
+        self._mmap = self._rmap = None
         self.manifest.update(full_from=n, vectors_file=new_name)
         _write_json(self.path / MANIFEST, self.manifest)
         self.full_from = n
