@@ -398,3 +398,19 @@ def test_gpus_train_the_lists_and_search_large_batches_where_faiss_has_them(
     fallback = ann.load(store)
     assert fallback is not None
     assert fallback.search_batch(queries, 10)[1].tolist() == want[1].tolist()
+
+
+@pytest.mark.parametrize("codec", ["PCA16,L2norm,SQ8", "SQ8"])
+def test_the_head_asked_for_at_load_covers_all_before_the_lists(
+        store: Store, codec: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import faiss
+
+    monkeypatch.setattr(ann, "IVF_ABOVE", 1000)
+    ann.build(store, codec=codec, force=True)
+    asked: list[int] = []
+    monkeypatch.setattr(ann, "prefetch_head", lambda path, n: asked.append(n))
+    index = ann.load(store)
+    assert index is not None and asked == [ann.head_bytes(index.spec.factory, DIM)]
+    ivf = faiss.extract_index_ivf(index.base)
+    before_lists = index.path.stat().st_size - index.count * (ivf.code_size + 8)
+    assert 0 <= asked[0] - (1 << 20) - before_lists <= 2048  # and 1 MB to spare

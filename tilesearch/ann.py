@@ -32,6 +32,7 @@ import numpy as np
 
 from tilesearch import ann_gpu, augment
 from tilesearch.errors import MissingDependencyError, StoreError
+from tilesearch.pages import prefetch_head
 from tilesearch.refine import CodeFile, Refiner, codec_name, row_stride
 from tilesearch.store import Store
 
@@ -252,6 +253,7 @@ def load(store: Store) -> AnnIndex | None:
     if entry.get("space") != SPACE:
         raise StoreError(f"{store.path}: its search index was made by an older tilesearch; "
                          f"rebuild it with 'tilesearch build-index {store.path} --rebuild'")
+    prefetch_head(path, head_bytes(entry["factory"], store.dim))
     try:  # zero-copy memory map: opens in milliseconds and searches at in-RAM speed
         # (IO_FLAG_MMAP proper turns IVF lists into on-disk lists, 10x slower per query)
         index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
@@ -261,6 +263,19 @@ def load(store: Store) -> AnnIndex | None:
     spec = IndexSpec(entry["factory"], int(entry["nprobe"]), entry["metric"])
     count = int(entry["count"])
     return AnnIndex(index, spec, count, path, _refiner(store, entry, index, count, faiss))
+
+
+def head_bytes(factory: str, dim: int) -> int:
+    """About how many bytes of an index file come before its inverted lists (a PCA keeps
+    all its eigenvectors and the projection; then the coarse centroids and the list sizes),
+    with 1 MB to spare. FAISS maps the file for random access, so loading it would read these
+    a page a fault; `load` asks for them at once."""
+    pca = re.search(r"PCA[RW]?(\d+)", factory)
+    ivf = re.search(r"IVF(\d+)", factory)
+    d = int(pca.group(1)) if pca else dim
+    nlist = int(ivf.group(1)) if ivf else 0
+    pca_bytes = 4 * (dim * dim + dim * d + 3 * dim) if pca else 0
+    return pca_bytes + 4 * (nlist * d + 4 * d) + 16 * nlist + (1 << 20)
 
 
 def _refiner(store: Store, entry: dict[str, Any], index: Any, count: int,

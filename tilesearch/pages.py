@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,3 +64,18 @@ def prefetch_rows(rows: np.ndarray, ids: np.ndarray) -> None:
     new[1:] = (first[1:] != first[:-1]) | (last[1:] != last[:-1])
     for lo, hi in zip(first[new].tolist(), last[new].tolist(), strict=True):
         _MADVISE(lo * PAGE, (hi - lo + 1) * PAGE, _WILLNEED)
+
+
+def prefetch_head(path: Path, length: int) -> None:
+    """Ask the kernel to read the first `length` bytes of `path` in the background (a file
+    about to be read through a map marked random access, as FAISS marks its index)."""
+    if not hasattr(os, "posix_fadvise") or length <= 0:
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # the caller's own open reports it
+    try:
+        os.posix_fadvise(fd, 0, length, os.POSIX_FADV_WILLNEED)
+    finally:
+        os.close(fd)
