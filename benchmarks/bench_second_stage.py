@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from bench_ann import Synth, real_fingerprints, unit
+from bench_ann import Synth, exact_top, real_fingerprints, unit
 from results_io import RESULTS_DIR, save
 
 from tilesearch import ann
@@ -44,25 +44,13 @@ CANDIDATES = (16, 32, 64, 128)
 Q, R, K = 200, 1024, 10
 
 
-def exact_top(synth: Synth, n: int, q: np.ndarray) -> np.ndarray:
-    """Ids of the exact top `R` of each query among bench_ann.py's first `n` draws (cached)."""
-    cache = RESULTS_DIR / f"second-stage-top-{n}.npy"
+def exact_ids(synth: Synth, draws: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Ids of the exact top `R` of each query among the tiles `draws` make, best first
+    (bench_ann.py's chunked scan; cached)."""
+    cache = RESULTS_DIR / f"second-stage-top-{len(draws)}.npy"
     if cache.exists():
         return np.load(cache)
-    draws = synth.draws(n, np.random.default_rng(1))
-    top_s = np.full((len(q), R), -np.inf, np.float32)
-    top_i = np.zeros((len(q), R), np.int64)
-    chunk, t0 = 200_000, time.perf_counter()
-    for lo in range(0, n, chunk):
-        s = q @ unit(synth.vectors(draws[lo:lo + chunk])).T
-        part = np.argpartition(-s, R - 1, axis=1)[:, :R]
-        cs = np.concatenate([top_s, np.take_along_axis(s, part, 1)], 1)
-        ci = np.concatenate([top_i, part + lo], 1)
-        best = np.argpartition(-cs, R - 1, axis=1)[:, :R]
-        top_s, top_i = np.take_along_axis(cs, best, 1), np.take_along_axis(ci, best, 1)
-        print(f"  exact: {lo + chunk:,}/{n:,} ({time.perf_counter() - t0:.0f} s)",
-              file=sys.stderr, flush=True)
-    top_i = np.take_along_axis(top_i, np.argsort(-top_s, 1), 1)
+    top_i = exact_top(synth, draws, q, R)[1]
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, top_i)
     return top_i
@@ -116,8 +104,8 @@ def main() -> None:
     faiss.omp_set_num_threads(2)
     synth = Synth(real_fingerprints())
     q = unit(synth.vectors(synth.draws(Q, np.random.default_rng(99)))).astype(np.float32)
-    top = exact_top(synth, a.n, q)
-    draws = synth.draws(a.n, np.random.default_rng(1))
+    draws = synth.draws(a.n, np.random.default_rng(1))  # bench_ann.py's store, same seed
+    top = exact_ids(synth, draws, q)
     uniq, inv = np.unique(top.ravel(), return_inverse=True)
     inv = inv.reshape(top.shape)
     cand = unit(synth.vectors(draws[uniq])).astype(np.float32)

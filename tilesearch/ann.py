@@ -52,15 +52,12 @@ NPROBE = 16
 180,000, 1 M and 10 M tiles (benchmarks/bench_ann.py), and 32 cost twice the time."""
 RERANK_MIN = 128
 """With full vectors kept, at least this many candidates from the codes are re-ranked exactly.
-Each costs a read of its full vector, so fewer is faster: bench_ann.py measures recall@10 at
-180,000 tiles with it. 256 were re-ranked before; a scratch emulation of the default codes at
-1 M and 10 M crowded synthetic tiles found the true top 10 among their top 128 as often as
-among their top 256, and among their top 64 less often at 10 M."""
+Each costs a read of its full vector, so fewer is faster. 256 were re-ranked before; with 128,
+recall@10 at 180,000 tiles is still 1.000 (benchmarks/bench_ann.py)."""
 RERANK_FACTOR = 1.5
 """With full vectors kept, a search for m tiles re-ranks ``max(RERANK_MIN, 1.5 m)``
 candidates. With `LARGE_M`: at 180,000 tiles recall@1000 went from 0.938 (exactly m
-re-ranked, from 16 lists) to 0.999 (benchmarks/bench_ann.py); a scratch sweep found that
-either change alone falls short."""
+re-ranked, from 16 lists) to 0.999 (benchmarks/bench_ann.py)."""
 LARGE_M = 250
 """A search for m > `LARGE_M` tiles visits ``nprobe * ceil(m / LARGE_M)`` lists (at most
 all), since the top 1,000 of 180,000 tiles lie in more lists than the nearest 16 (see
@@ -68,8 +65,7 @@ all), since the top 1,000 of 180,000 tiles lie in more lists than the nearest 16
 REFINE_FACTOR = 1.5
 """With a refining codec (``...,Refine(SQ8)``) the first-stage codes propose this many times
 the m candidates asked for, plus `REFINE_MIN` // 2 (and at least `REFINE_MIN`), and the finer
-codes rank them. The factor comes from a scratch emulation of the default first stage's rank
-errors at 10 M synthetic tiles; benchmarks/bench_ann.py measures recall@10 with it."""
+codes rank them: 32 candidates for 10 results (see `REFINE_MIN` for what they keep)."""
 REFINE_NPROBE = 8
 """Lists a query visits by default under a refining codec: its first stage only has to put the
 true top 10 among `REFINE_MIN` candidates, and recall@10 was the same from 8 lists on at 1 M

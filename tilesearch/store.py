@@ -287,35 +287,41 @@ class Store:
 
     def full_vectors(self, start: int, stop: int) -> np.ndarray:
         """Full-precision fingerprints of tiles ``start .. stop - 1`` (all >= `full_from`)."""
-        if start < self.full_from or stop > self.count or start > stop:
-            raise StoreError(f"{self.path}: no full-precision fingerprints for tiles "
-                             f"{start}..{stop - 1} (kept: {self.full_from}..{self.count - 1})")
+        self._need_full(start, stop - 1)
         return self._maps()[0][start - self.full_from:stop - self.full_from]
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """Full-precision fingerprints of tiles `ids` (all >= `full_from`), as a new array.
         Only their pages are read from disk (`tilesearch.pages.advise_random`): a search
         re-ranking 128 scattered tiles of a cold store reads those, not megabytes around
-        each. They are not prefetched: on pages already in memory, the usual case in a
-        served store, asking for them costs more than the reads it overlaps save."""
+        each. They are not prefetched (``MADV_WILLNEED``): on pages already in memory, the
+        usual case in a served store, asking for them is pure overhead."""
         ids = np.asarray(ids, np.int64)
-        if len(ids) and (int(ids.min()) < self.full_from or int(ids.max()) >= self.count):
-            raise StoreError(f"{self.path}: no full-precision fingerprints for some of tiles "
-                             f"{int(ids.min())}..{int(ids.max())} (kept: {self.full_from}.."
-                             f"{self.count - 1})")
-        rows = ids - self.full_from
-        return np.asarray(self._scattered()[rows])
+        if len(ids):
+            self._need_full(int(ids.min()), int(ids.max()))
+        return np.asarray(self._scattered()[ids - self.full_from])
+
+    def _need_full(self, first: int, last: int) -> None:
+        """StoreError unless tiles ``first .. last`` all keep full-precision fingerprints."""
+        if first < self.full_from or last >= self.count or first > last + 1:
+            raise StoreError(f"{self.path}: no full-precision fingerprints for tiles "
+                             f"{first}..{last} (kept: {self.full_from}..{self.count - 1})")
 
     def _scattered(self) -> np.ndarray:
         """A second map of the vectors, for scattered rows (`rows`): faults read no more than
         their page, while `vectors` keeps the kernel's readahead for scans."""
-        n = self.count - self.full_from
-        if self._rmap is None or len(self._rmap) != n:
-            self._rmap = (np.memmap(self.path / self.vectors_file, dtype=np.float32, mode="r",
-                                    shape=(n, self.dim)) if n
-                          else np.zeros((0, self.dim), np.float32))
+        if self._rmap is None or len(self._rmap) != self.count - self.full_from:
+            self._rmap = self._map_vectors()
             advise_random(self._rmap)
         return self._rmap
+
+    def _map_vectors(self) -> np.ndarray:
+        """The kept full-precision vectors, memory-mapped (rows from `full_from` on)."""
+        rows = self.count - self.full_from
+        if not rows:
+            return np.zeros((0, self.dim), np.float32)
+        return np.memmap(self.path / self.vectors_file, dtype=np.float32, mode="r",
+                         shape=(rows, self.dim))
 
     def set_manifest(self, key: str, value: Any) -> None:
         """Record `value` under `key` in the manifest, atomically."""
@@ -352,16 +358,9 @@ class Store:
 
     def _maps(self) -> tuple[np.ndarray, np.ndarray]:
         if self._mmap is None or len(self._mmap[1]) != self.count:
-            rows = self.count - self.full_from
-            if self.count == 0:
-                self._mmap = (np.zeros((0, self.dim), np.float32), np.zeros(0, np.float32))
-            else:
-                vec = (np.memmap(self.path / self.vectors_file, dtype=np.float32, mode="r",
-                                 shape=(rows, self.dim)) if rows
-                       else np.zeros((0, self.dim), np.float32))
-                nrm = np.memmap(self.path / "norms.f32", dtype=np.float32, mode="r",
-                                shape=(self.count,))
-                self._mmap = (vec, nrm)
+            nrm = (np.memmap(self.path / "norms.f32", dtype=np.float32, mode="r",
+                             shape=(self.count,)) if self.count else np.zeros(0, np.float32))
+            self._mmap = (self._map_vectors(), nrm)
         return self._mmap
 
     def tiles(self, ids: Sequence[int]) -> list[TileMeta]:
