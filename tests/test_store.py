@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 from conftest import FAKE_IDENTITY
@@ -5,6 +7,7 @@ from conftest import FAKE_IDENTITY
 from tilesearch.errors import ModelMismatchError, StoreError
 from tilesearch.models.base import ModelIdentity
 from tilesearch.store import Store
+from tilesearch.tiling import Window
 
 
 def test_roundtrip_vectors_norms_and_metadata(fake_store):
@@ -31,8 +34,12 @@ def test_uncommitted_vectors_are_truncated_on_open(fake_store):
         f.write(np.ones((3, dim), np.float32).tobytes())
     with Store.open(path) as s:  # read-only: ignores the tail
         assert s.vectors().shape == (n, dim)
-    with Store.open(path, writable=True) as s:
-        assert (path / "vectors.f32").stat().st_size == n * dim * 4
+    with Store.open(path, writable=True) as s:  # recovered only when it writes
+        assert (path / "vectors.f32").stat().st_size == (n + 3) * dim * 4
+        moved = dataclasses.replace(s.tile(0), window=Window(9999, 9999, 256, 256))
+        s.append(1, [moved], np.zeros((1, dim), np.float32))
+        assert (path / "vectors.f32").stat().st_size == (n + 1) * dim * 4
+        np.testing.assert_array_equal(s.vectors()[n], 0)
 
 
 def test_missing_vectors_are_reported_as_damage(fake_store):

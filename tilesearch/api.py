@@ -32,6 +32,8 @@ from tilesearch.models.base import Fingerprinter
 from tilesearch.models.device import GPU_BATCH
 from tilesearch.quality import RetrievalReport, TransformReport
 from tilesearch.store import Store
+from tilesearch.store import check as check_store
+from tilesearch.store_check import CheckReport
 from tilesearch.warm import Warmer
 from tilesearch.warm import warm as warm_store
 
@@ -252,6 +254,14 @@ def info(store: str | Path | Store) -> dict[str, Any]:
     finally:
         if s is not store:
             s.close()
+
+
+def check(store: str | Path, *, repair: bool = False) -> CheckReport:
+    """Look a store over: manifest, SQLite's own check, file sizes, stored norms against
+    their fingerprints, the search index's files. With `repair`, recover what can be:
+    fingerprints lost from the end of the vector file (their tiles are forgotten, their
+    images resume on the next `index`) and missing or wrong norms (recomputed)."""
+    return check_store(store, repair=repair)
 
 
 def warm(store: str | Path | Store, *, background: bool = True,

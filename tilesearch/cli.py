@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -161,6 +164,12 @@ def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | 
                geojson: Path | None, csv_out: Path | None, sheet: Path | None,
                weights: Path | None, runtime: str) -> None:
     """Rank the K tiles of STORE most like a query tile, image or place."""
+    outputs = {"json": json_out, "geojson": geojson, "csv": csv_out, "sheet": sheet}
+    for opt, target in outputs.items():
+        if target is not None and not (opt != "sheet" and str(target) == "-"):
+            check_output(target, f"--{opt}")
+    if sum(str(t) == "-" for t in outputs.values() if t is not None) > 1:
+        raise click.UsageError("only one of --json, --geojson and --csv can be '-' (stdout)")
     where = SearchFilter(bbox=_bbox(bbox), polygon=load_polygon(within) if within else None,
                          images=in_images, exclude_images=not_in_images)
     result = api.search(store, tile=tile, image=image, lonlat=_lonlat(lonlat),
@@ -168,11 +177,31 @@ def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | 
                         metric=metric, exclude_self=not include_self,
                         suppress_overlaps=not allow_overlaps, expand=expand, weights=weights,
                         runtime=runtime, offset=offset, exact=exact, raw_weight=raw_weight)
-    if json_out is not None and str(json_out) == "-":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
+    if not any(str(t) == "-" for t in outputs.values() if t is not None):
         _print_table(result)
     _write_outputs(result, store, json_out, geojson, csv_out, sheet)
+
+
+def check_output(path: Path, option: str) -> None:
+    """UsageError unless `path` can be written: its folder exists and is writable, and it is
+    not a folder itself (checked before any work, so a bad path changes nothing)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise click.BadParameter(f"{path} is a folder; name a file", param_hint=option)
+    if not folder.is_dir():
+        raise click.BadParameter(f"folder {folder} does not exist", param_hint=option)
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise click.BadParameter(f"{path} cannot be written (no permission)",
+                                 param_hint=option)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """`text` to `path`, or to stdout for '-'."""
+    if str(path) == "-":
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    path.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {path}", err=True)
 
 
 def _write_outputs(result: SearchResult, store: Path, json_out: Path | None,
@@ -180,17 +209,15 @@ def _write_outputs(result: SearchResult, store: Path, json_out: Path | None,
     from tilesearch import export
     from tilesearch.store import Store
 
-    if json_out is not None and str(json_out) != "-":
-        json_out.write_text(export.to_json(result))
-        click.echo(f"wrote {json_out}", err=True)
+    if json_out is not None:
+        _write_text(json_out, export.to_json(result))
     if csv_out is not None:
-        csv_out.write_text(export.to_csv(result))
-        click.echo(f"wrote {csv_out}", err=True)
+        _write_text(csv_out, export.to_csv(result))
     if geojson is not None or sheet is not None:
         with Store.open(store) as s:
             if geojson is not None:
-                export.write_geojson(result, s, geojson)
-                click.echo(f"wrote {geojson}", err=True)
+                _write_text(geojson, json.dumps(export.to_geojson(result, s), indent=1,
+                                                allow_nan=False))
             if sheet is not None:
                 from tilesearch.render import contact_sheet
 
@@ -297,6 +324,33 @@ def _print_info(f: dict[str, Any]) -> None:
         click.echo(f"{'failed':>13}: {fail['path']}: {fail['reason']}")
 
 
+@cli.command("check")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--repair", is_flag=True,
+              help="Recover what can be: forget tiles whose fingerprints were lost (their "
+                   "images resume on the next 'index'), recompute the stored norms.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path),
+              help="Write the report as JSON ('-' for stdout).")
+def check_cmd(store: Path, repair: bool, json_out: Path | None) -> None:
+    """Look STORE over for damage (exit code 1 when it cannot be used as it is)."""
+    if json_out is not None and str(json_out) != "-":
+        check_output(json_out, "--json")
+    report = api.check(store, repair=repair)
+    if json_out is not None and str(json_out) == "-":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(f"{report.store}: {report.tiles:,} tiles, "
+                   + ("ok" if report.ok else f"{len(report.problems)} problem(s)"))
+        for kind, lines in (("problem", report.problems), ("repaired", report.repaired),
+                            ("note", report.notes)):
+            for line in lines:
+                click.echo(f"  {kind}: {line}")
+    if json_out is not None and str(json_out) != "-":
+        _write_text(json_out, json.dumps(report.to_dict(), indent=2))
+    if not report.ok:
+        raise SystemExit(1)
+
+
 @cli.command("evaluate")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--model", "-m", default=None, help="Model [default: efficientnet-lite0-multilevel].")
@@ -316,6 +370,8 @@ def evaluate_cmd(folder: Path, model: str | None, weights: Path | None, runtime:
                  metric: str, expand: int, recipe: str | None, augment: int,
                  raw_weight: float | None, json_out: Path | None) -> None:
     """Retrieval quality on a labelled FOLDER of <class>/<image> files (mAP, P@1/5/10)."""
+    if json_out is not None and str(json_out) != "-":
+        check_output(json_out, "--json")
     report = api.evaluate(folder, model=model, weights=weights, runtime=runtime, metric=metric,
                           expand=expand, recipe=recipe, augment=augment,
                           raw_weight=raw_weight, progress=True)
@@ -326,8 +382,7 @@ def evaluate_cmd(folder: Path, model: str | None, weights: Path | None, runtime:
         click.echo(f"{cls:<22}" + "".join(f"{scores[n]:>8.3f}" for n in names))
     click.echo(f"{'overall':<22}" + "".join(f"{report.overall[n]:>8.3f}" for n in names))
     if json_out is not None:
-        json_out.write_text(json.dumps(report.to_dict(), indent=2))
-        click.echo(f"wrote {json_out}", err=True)
+        _write_text(json_out, json.dumps(report.to_dict(), indent=2))
 
 
 @cli.command("robustness")
@@ -342,6 +397,8 @@ def evaluate_cmd(folder: Path, model: str | None, weights: Path | None, runtime:
 def robustness_cmd(store: Path, samples: int, seed: int, metric: str, weights: Path | None,
                    raw_weight: float | None, json_out: Path | None) -> None:
     """Label-free check: do transformed copies of indexed tiles find their source tile?"""
+    if json_out is not None and str(json_out) != "-":
+        check_output(json_out, "--json")
     report = api.check_transforms(store, samples=samples, seed=seed, metric=metric,
                                   weights=weights, raw_weight=raw_weight, progress=True)
     click.echo(f"{report.samples} source tiles, {metric} distance")
@@ -349,8 +406,7 @@ def robustness_cmd(store: Path, samples: int, seed: int, metric: str, weights: P
     for name, rate in report.rank1.items():
         click.echo(f"{name:<16}{rate:>8.3f}{report.top10[name]:>8.3f}")
     if json_out is not None:
-        json_out.write_text(json.dumps(report.to_dict(), indent=2))
-        click.echo(f"wrote {json_out}", err=True)
+        _write_text(json_out, json.dumps(report.to_dict(), indent=2))
 
 
 @cli.command("demo")
@@ -413,7 +469,8 @@ def overviews_cmd(store: Path) -> None:
 
 
 def main() -> None:
-    """Entry point: turns tilesearch errors into one-line messages."""
+    """Entry point: turns every error into a one-line message (exit code 2 for a tilesearch
+    error, 1 for anything else; TILESEARCH_DEBUG=1 shows the traceback)."""
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -427,6 +484,28 @@ def main() -> None:
         sys.exit(2)
     except SystemExit:
         raise
+    except Exception as exc:
+        if os.environ.get("TILESEARCH_DEBUG"):
+            raise
+        click.echo(f"error: {describe(exc)}", err=True)
+        sys.exit(1)
+
+
+def describe(exc: Exception) -> str:
+    """One line for an error that is not a TilesearchError: disk full, no permission, a
+    damaged store database, or (a bug) anything else."""
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return (f"{where}no space left on the disk; free some and run the command again "
+                    "(a store keeps every tile committed before the disk filled)")
+        return f"{where}{exc.strerror or exc}"
+    if isinstance(exc, sqlite3.DatabaseError):
+        return (f"the store's meta.sqlite failed ({exc}); run 'tilesearch check STORE' to "
+                "see what is damaged")
+    line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return (f"internal error ({type(exc).__name__}{': ' + line if line else ''}); please "
+            "report it, with TILESEARCH_DEBUG=1 set to show the traceback")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,10 +31,20 @@ from typing import Any
 
 import numpy as np
 
+from tilesearch import store_check
 from tilesearch.errors import ModelMismatchError, StoreError
 from tilesearch.models.base import ModelIdentity
 from tilesearch.pages import advise_random
 from tilesearch.records import Bounds, Footprint, ImageInfo, Tile, TileMeta
+from tilesearch.store_check import (
+    CheckReport,
+    Layout,
+    check_layout,
+    check_tables,
+    committed_count,
+    connect,
+    validate_manifest,
+)
 from tilesearch.store_schema import SCHEMA, row_to_meta
 from tilesearch.tiling import Window
 
@@ -44,57 +56,80 @@ class Store:
     """An open store. `Store.create` makes one, `Store.open` opens one (read-only by default)."""
 
     def __init__(self, path: Path, manifest: dict[str, Any], writable: bool) -> None:
+        validate_manifest(path, manifest)
         self.path = path
         self.manifest = manifest
         self.writable = writable
         self.identity = ModelIdentity.from_dict(manifest["model"])
         self.dim = self.identity.dim
         self._lock_fd: int | None = None
-        if writable:
-            self._lock()
-        self.db = sqlite3.connect(path / "meta.sqlite", isolation_level=None,
-                                  check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.count = self._committed_count()
-        self.full_from = int(manifest.get("full_from", 0))
-        if writable:
-            self._truncate_vectors()
+        self.db = connect(path, writable)
+        try:
+            if writable:
+                self._lock()
+            check_tables(path, self.db)
+            if writable:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=FULL")
+            self.count = self._committed_count()
+            self.full_from = int(manifest.get("full_from", 0))
+            check_layout(self.layout)
+        except BaseException:
+            self.close()
+            raise
+        self._recovered = False
         self._mmap: tuple[np.ndarray, np.ndarray] | None = None
         self._rmap: np.ndarray | None = None
+
+    @property
+    def layout(self) -> Layout:
+        """What the committed tiles need of the vector files (`store_check`)."""
+        return Layout(self.path, self.vectors_file, self.dim, self.count, self.full_from)
 
     # ----- opening and creating ---------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, identity: ModelIdentity, *, tile_size: int = 256,
                stride: int = 128, max_invalid: float = 0.5) -> Store:
-        """Make a new, empty store folder (it must not exist or be empty)."""
+        """Make a new, empty store folder (it must not exist or be empty).
+
+        Built in a temporary folder beside it and renamed into place, so a store appears
+        whole or not at all, and of two processes creating the same store one gets a
+        clean StoreError."""
         p = Path(path)
+        if p.is_file():
+            raise StoreError(f"{p}: is a file, not a store folder; name a folder for the store")
         if p.exists() and any(p.iterdir()):
             raise StoreError(f"{p}: folder exists and is not empty; choose a new store path")
-        p.mkdir(parents=True, exist_ok=True)
+        p.parent.mkdir(parents=True, exist_ok=True)
         manifest = {
             "format": "tilesearch-store", "format_version": FORMAT_VERSION,
             "model": identity.to_dict(), "tile_size": tile_size, "stride": stride,
             "max_invalid": max_invalid, "vector_dtype": "float32", "created": time.time(),
         }
-        db = sqlite3.connect(p / "meta.sqlite")
-        db.executescript(SCHEMA)
-        db.close()
-        for name in ("vectors.f32", "norms.f32"):
-            (p / name).touch()
-        _write_json(p / MANIFEST, manifest)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".new", dir=p.parent))
+        try:
+            db = sqlite3.connect(tmp / "meta.sqlite")
+            db.executescript(SCHEMA)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.close()
+            for name in ("vectors.f32", "norms.f32"):
+                (tmp / name).touch()
+            _write_json(tmp / MANIFEST, manifest)
+            os.chmod(tmp, 0o777 & ~_umask())
+            os.rename(tmp, p)  # replaces an empty folder; fails on a non-empty one
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if p.is_dir() and any(p.iterdir()):
+                raise StoreError(f"{p}: another process created this store meanwhile; "
+                                 "run the command again to append to it") from exc
+            raise
         return cls(p, manifest, writable=True)
 
     @classmethod
     def open(cls, path: str | Path, *, writable: bool = False) -> Store:
         """Open an existing store; StoreError when the folder is not a store."""
         p = Path(path)
-        if not p.is_dir():
-            raise StoreError(f"{p}: no such store folder; create one with 'tilesearch index'")
-        try:
-            manifest = json.loads((p / MANIFEST).read_text())
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"{p}: not a tilesearch store (no readable {MANIFEST})") from exc
+        manifest = read_manifest(p)
         if manifest.get("format") != "tilesearch-store":
             raise StoreError(f"{p}: not a tilesearch store ({MANIFEST} has another format)")
         if manifest.get("format_version") != FORMAT_VERSION:
@@ -105,7 +140,8 @@ class Store:
 
     def close(self) -> None:
         self._mmap = self._rmap = None
-        self.db.close()
+        if getattr(self, "db", None) is not None:
+            self.db.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -117,29 +153,22 @@ class Store:
         self.close()
 
     def _lock(self) -> None:
-        fd = os.open(self.path / ".lock", os.O_CREAT | os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(fd)
-            raise StoreError(f"{self.path}: another process is writing to this store; "
-                             "wait for it to finish") from exc
-        self._lock_fd = fd
+        self._lock_fd = write_lock(self.path)
 
     def _committed_count(self) -> int:
-        row = self.db.execute("SELECT COALESCE(MAX(id) + 1, 0) FROM tiles").fetchone()
-        return int(row[0])
+        return committed_count(self.db)
 
     def _truncate_vectors(self) -> None:
-        for name, rows, width in ((self.vectors_file, self.count - self.full_from, self.dim),
-                                  ("norms.f32", self.count, 1)):
+        """Cut the vector files to the committed tiles (what an interrupted append left past
+        them). Only a writer does this, right before it appends, once every check of the
+        command has passed: a command refused earlier changes no byte."""
+        check_layout(self.layout)
+        for name, size in ((self.vectors_file, self.layout.vector_bytes),
+                           ("norms.f32", self.layout.norm_bytes)):
             f = self.path / name
-            size = rows * width * 4
-            if f.stat().st_size < size:
-                raise StoreError(f"{f}: holds fewer fingerprints than the metadata lists; "
-                                 "the store is damaged, re-index into a new store")
             if f.stat().st_size > size:
                 os.truncate(f, size)
+        self._recovered = True
 
     # ----- model identity -----------------------------------------------------------------
     def check_model(self, identity: ModelIdentity) -> None:
@@ -248,6 +277,8 @@ class Store:
                              f"({len(tiles)}, {self.dim}), got {vectors.shape}")
         if not tiles:
             return []
+        if not self._recovered:
+            self._truncate_vectors()
         first = self.count
         norms = np.einsum("ij,ij->i", vectors, vectors).astype(np.float32)
         try:
@@ -455,6 +486,66 @@ def _tile_row(tile_id: int, image_id: int, t: Tile) -> tuple[Any, ...]:
 def _image_row(row: Sequence[Any]) -> dict[str, Any]:
     return {"id": int(row[0]), "info": ImageInfo.from_dict(json.loads(row[1])),
             "status": row[2], "n_tiles": int(row[3]), "error": row[4]}
+
+
+def write_lock(path: Path) -> int:
+    """Take the store's write lock (released when the returned descriptor is closed);
+    StoreError when another process holds it."""
+    fd = os.open(path / ".lock", os.O_CREAT | os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(fd)
+        raise StoreError(f"{path}: another process is writing to this store; "
+                         "wait for it to finish") from exc
+    return fd
+
+
+def check(path: str | Path, *, repair: bool = False) -> CheckReport:
+    """A report on the store at `path` (`store_check.check`); with `repair`, under the write
+    lock, what can be recovered is, and a search index or augmentation that covered tiles
+    forgotten by the repair is dropped (rebuild it with `build-index`)."""
+    p = Path(path)
+    manifest = read_manifest(p)
+    if manifest.get("format") != "tilesearch-store":
+        raise StoreError(f"{p}: not a tilesearch store ({MANIFEST} has another format)")
+    fd = write_lock(p) if repair else None
+    try:
+        report = store_check.check(p, manifest, repair=repair)
+    finally:
+        if fd is not None:
+            os.close(fd)
+    if repair and report.repaired and report.ok:
+        with Store.open(p, writable=True) as s:
+            for key in ("ann", "augment"):
+                entry = s.manifest.get(key)
+                if entry and int(entry.get("count", 0)) > s.count:
+                    s.set_manifest(key, None)
+                    report.repaired.append(f"dropped the {key} entry, which covered forgotten "
+                                           "tiles: run 'tilesearch build-index' again")
+    return report
+
+
+def read_manifest(p: Path) -> dict[str, Any]:
+    """The parsed manifest of the store folder `p`; StoreError when there is none."""
+    if p.is_file():
+        raise StoreError(f"{p}: is a file, not a store folder; name a folder for the store")
+    if not p.is_dir():
+        raise StoreError(f"{p}: no such store folder; create one with 'tilesearch index'")
+    try:
+        manifest = json.loads((p / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{p}: not a tilesearch store (no readable {MANIFEST})") from exc
+    if not isinstance(manifest, dict):
+        raise StoreError(f"{p}: {MANIFEST} is not a JSON object; the store is damaged: "
+                         f"restore {MANIFEST} from a backup or re-index into a new store")
+    return manifest
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _append_synced(path: Path, data: bytes) -> None:
