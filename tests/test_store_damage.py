@@ -2,6 +2,7 @@
 `check --repair` recovers what can be recovered."""
 
 import json
+import os
 import sqlite3
 
 import numpy as np
@@ -89,8 +90,8 @@ def test_a_dimension_edited_in_the_manifest_is_caught_before_any_write(closed_st
     (lambda p: (p / "meta.sqlite").write_bytes(b"garbage" * 1000), "meta.sqlite is damaged"),
     (lambda p: (p / "vectors.f32").unlink(), "vectors.f32 is missing"),
     (lambda p: (p / "norms.f32").unlink(), "norms.f32 is missing"),
-    (lambda p: open(p / "vectors.f32", "r+b").truncate(100), "vectors.f32 holds 100 bytes"),
-    (lambda p: open(p / "norms.f32", "r+b").truncate(8), "norms.f32 holds 8 bytes"),
+    (lambda p: os.truncate(p / "vectors.f32", 100), "vectors.f32 holds 100 bytes"),
+    (lambda p: os.truncate(p / "norms.f32", 8), "norms.f32 holds 8 bytes"),
 ])
 def test_damage_is_one_store_error_and_nothing_is_created(closed_store, damage, message):
     for name in ("meta.sqlite-wal", "meta.sqlite-shm"):  # as after a clean close

@@ -50,3 +50,15 @@ def test_block_of_and_batched():
     batches = list(batched(grid, 5))
     assert [len(b) for b in batches] == [5, 5, 2]
     assert [w for b in batches for w in b] == grid
+
+
+def test_coarse_fractions_average_the_cells_a_window_touches():
+    import numpy as np
+
+    from tilesearch.tiling import coarse_fractions
+
+    coarse = np.zeros((4, 6), bool)
+    coarse[:2, :3] = True  # the top-left 96 x 64 px of a 192 x 128 px image, cells of 32 px
+    wins = [Window(0, 0, 64, 64), Window(64, 0, 64, 64), Window(100, 70, 92, 58),
+            Window(32, 32, 96, 64)]
+    np.testing.assert_allclose(coarse_fractions(coarse, 32, wins), [1.0, 0.5, 0.0, 2 / 6])

@@ -11,7 +11,7 @@ from typing import Any
 
 from tilesearch import ann
 from tilesearch.augment import entry as augment_entry
-from tilesearch.errors import QueryError
+from tilesearch.errors import QueryError, StoreError
 from tilesearch.filters import SearchFilter, allowed_mask
 from tilesearch.indexer import IndexReport, Progress, index_images, open_or_create_store
 from tilesearch.knn import (
@@ -82,7 +82,11 @@ def index(paths: str | Path | Iterable[str | Path], store: str | Path, *,
     """
     if isinstance(paths, str | Path):
         paths = [paths]
-    if (Path(store) / "manifest.json").exists():
+    if Path(store).is_file():
+        raise StoreError(f"{store}: is a file, not a store folder; name a folder for the "
+                         "store")
+    is_new = not (Path(store) / "manifest.json").exists()
+    if not is_new:
         with Store.open(store) as s:
             model = model or s.identity.name
             recipe = recipe or s.identity.recipe
@@ -101,17 +105,41 @@ def index(paths: str | Path | Iterable[str | Path], store: str | Path, *,
     batch = batch_size or (GPU_BATCH if on_gpu else 64)
     readers = readers or (min(8, os.cpu_count() or 1) if on_gpu else 1)
     bar = progress_bar if progress else None
-    with open_or_create_store(store, fp, tile_size=tile_size, stride=stride,
-                              max_invalid=max_invalid) as s:
-        if on_ray:
-            from tilesearch.cluster import index_on_ray
+    existed = Path(store).exists()
+    report = None
+    try:
+        with open_or_create_store(store, fp, tile_size=tile_size, stride=stride,
+                                  max_invalid=max_invalid) as s:
+            if on_ray:
+                from tilesearch.cluster import index_on_ray
 
-            gpu = device == "cuda"  # each worker then takes one GPU
-            return index_on_ray(list(paths), s, load, bands=bands,
-                                batch_size=batch_size or (GPU_BATCH if gpu else 64),
-                                workers=workers, num_gpus=1.0 if gpu else 0.0, progress=bar)
-        return index_images(list(paths), s, fp, bands=bands, batch_size=batch, progress=bar,
-                            readers=readers)
+                gpu = device == "cuda"  # each worker then takes one GPU
+                report = index_on_ray(list(paths), s, load, bands=bands,
+                                      batch_size=batch_size or (GPU_BATCH if gpu else 64),
+                                      workers=workers, num_gpus=1.0 if gpu else 0.0,
+                                      progress=bar)
+            else:
+                report = index_images(list(paths), s, fp, bands=bands, batch_size=batch,
+                                      progress=bar, readers=readers)
+    finally:
+        if is_new and (report is None or not report.tiles_added):
+            _remove_new_store(Path(store), existed)
+    return report
+
+
+def _remove_new_store(path: Path, existed: bool) -> None:
+    """Undo the creation of a store that got no tile (a failed command leaves nothing); an
+    empty folder the user made stays, emptied."""
+    import shutil
+
+    if not (path / "manifest.json").is_file():
+        return
+    with Store.open(path) as s:
+        if s.count:
+            return
+    shutil.rmtree(path, ignore_errors=True)
+    if existed:
+        path.mkdir(exist_ok=True)
 
 
 def _bar(total: int, desc: str) -> Any:

@@ -98,14 +98,19 @@ def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: 
                        bands=_ints(bands), batch_size=batch_size, threads=threads,
                        recipe=recipe, progress=not quiet, device=device, cluster=cluster,
                        workers=workers, readers=readers)
-    click.echo(f"indexed {len(report.indexed)} image(s), {report.tiles_added} tiles in "
+    part = f" and {len(report.partial)} in part" if report.partial else ""
+    click.echo(f"indexed {len(report.indexed)} image(s){part}, {report.tiles_added} tiles in "
                f"{report.seconds:.1f} s ({report.tiles_per_second:.1f} tiles/s) into {store}")
     if report.already_done:
         click.echo(f"already indexed, skipped: {len(report.already_done)} image(s)")
+    partial = dict(report.partial)
     if report.failed:
         click.echo(f"skipped {len(report.failed)} file(s):", err=True)
         for path, reason in report.failed:
             click.echo(f"  {path}: {reason}", err=True)
+            if path in partial:
+                click.echo(f"    it failed part way: its {partial[path]} tiles indexed so far "
+                           "stay searchable; run 'index' again to retry the rest", err=True)
     if not report.ok:
         raise SystemExit(1)
 

@@ -249,7 +249,7 @@ def _commit(results: Iterator[dict[str, Any]], shards: list[Shard], store: Store
             if n > 0:
                 _settle(store, path, ids[path], added[path], f"cluster job failed: {exc}",
                         report)
-    report.tiles_added = sum(n for _, n in report.indexed)
+    report.tiles_added = sum(added.values())
 
 
 def _settle(store: Store, path: str, image_id: int, added: int, error: str | None,
@@ -260,6 +260,8 @@ def _settle(store: Store, path: str, image_id: int, added: int, error: str | Non
     if error is not None:
         store.record_failure(path, error)
         report.failed.append((path, error))
+        if (kept := store.tile_count(image_id)) > 0:
+            report.partial.append((path, kept))
         return
     store.finish_image(image_id)
     report.indexed.append((path, added))

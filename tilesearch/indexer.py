@@ -19,7 +19,7 @@ from tilesearch.models.base import Fingerprinter
 from tilesearch.raster import RasterSource, find_images, open_image
 from tilesearch.records import ImageInfo, Tile
 from tilesearch.store import Store
-from tilesearch.tiling import Window, batched, tile_grid
+from tilesearch.tiling import Window, batched, coarse_fractions, tile_grid
 
 T = TypeVar("T")
 Progress = Callable[[int, int], None]
@@ -34,13 +34,17 @@ class IndexReport:
     indexed: list[tuple[str, int]] = field(default_factory=list)
     already_done: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    partial: list[tuple[str, int]] = field(default_factory=list)
+    """Images that failed part way: (path, tiles they have in the store). Their tiles stay
+    searchable (each was read whole) and the next run resumes them; they are in `failed` too."""
     tiles_added: int = 0
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        """False when nothing could be indexed: no image is indexed now or from before."""
-        return bool(self.indexed or self.already_done)
+        """False when nothing could be indexed: no image is indexed now or from before, and
+        no tile was added."""
+        return bool(self.indexed or self.already_done or self.tiles_added)
 
     @property
     def tiles_per_second(self) -> float:
@@ -99,16 +103,7 @@ def index_images(paths: Iterable[str | Path], store: Store, model: Fingerprinter
     plans = plan_images(files, store, bands, report)
     tick = progress(sum(len(p.windows) for p in plans)) if progress else None
     for plan in plans:
-        try:
-            added = _index_one(plan, store, model, batch_size, tick, len(report.failed),
-                               readers)
-            report.indexed.append((plan.info.path, added))
-            report.tiles_added += added
-        except InputError as exc:
-            store.record_failure(plan.info.path, exc.reason)
-            report.failed.append((exc.path, exc.reason))
-            if tick:
-                tick(0, len(report.failed))
+        _index_one(plan, store, model, batch_size, tick, report, readers)
     report.seconds = time.perf_counter() - start
     return report
 
@@ -133,24 +128,50 @@ def plan_images(files: list[Path], store: Store, bands: Sequence[int] | None,
 
 
 def _plan_one(path: Path, store: Store, bands: Sequence[int] | None) -> _Plan | None:
+    size = store.tile_size
     with open_image(path, bands=bands) as src:
         info = src.info
-    size = store.tile_size
-    if info.width < size or info.height < size:
-        raise InputError(path, f"image is {info.width}x{info.height} px, smaller than one "
-                               f"{size} px tile")
-    row = store.image(info.path)
-    if row is not None and row["status"] == "done":
-        old: ImageInfo = row["info"]
-        if (old.size_bytes, old.mtime) != (info.size_bytes, info.mtime):
-            raise InputError(path, "changed since it was indexed; index it into a new store")
-        return None
-    if row is not None:
-        info = _resume_info(info, row["info"])
-    done = store.done_windows(row["id"]) if row else set()
-    windows = [w for w in tile_grid(info.width, info.height, size, store.stride)
-               if (w.col_off, w.row_off) not in done]
+        if info.width < size or info.height < size:
+            raise InputError(path, f"image is {info.width}x{info.height} px, smaller than "
+                                   f"one {size} px tile")
+        row = store.image(info.path)
+        if row is not None and row["status"] == "done":
+            old: ImageInfo = row["info"]
+            if (old.size_bytes, old.mtime) != (info.size_bytes, info.mtime):
+                raise InputError(path, "changed since it was indexed; index it into a new "
+                                       "store")
+            return None
+        if row is not None:
+            info = _resume_info(info, row["info"])
+        done = store.done_windows(row["id"]) if row else set()
+        windows = [w for w in tile_grid(info.width, info.height, size, store.stride)
+                   if (w.col_off, w.row_off) not in done]
+        windows = _drop_empty(src, windows, size, 1.0 - store.max_invalid)
+    if not windows and not done:
+        raise InputError(path, f"no tile has at least {1.0 - store.max_invalid:.0%} valid "
+                               "pixels (empty or fully masked image?)")
     return _Plan(info, windows)
+
+
+COARSE_CELLS = 8
+"""Before reading tiles, validity is read decimated to this many cells across a tile; a
+window whose cells are almost all invalid (under a quarter of the valid share a tile needs)
+is not read. A huge sparse raster is then rejected or cut down in one coarse read, at the cost
+of one decimated read of the mask for every image (cheap where it has overviews)."""
+
+
+def _drop_empty(src: RasterSource, windows: list[Window], size: int,
+                keep_from: float) -> list[Window]:
+    """The windows that may hold enough valid pixels, by `RasterSource.coarse_valid`."""
+    if keep_from <= 0 or not windows:
+        return windows
+    factor = max(1, size // COARSE_CELLS)
+    try:
+        coarse = src.coarse_valid(factor)
+    except InputError:  # damaged in part (truncated, bad overviews): the tiles will tell
+        return windows
+    frac = coarse_fractions(coarse, factor, windows)
+    return [w for w, f in zip(windows, frac, strict=True) if f >= keep_from / 4]
 
 
 def _resume_info(new: ImageInfo, old: ImageInfo) -> ImageInfo:
@@ -159,22 +180,33 @@ def _resume_info(new: ImageInfo, old: ImageInfo) -> ImageInfo:
 
 
 def _index_one(plan: _Plan, store: Store, model: Fingerprinter, batch_size: int,
-               tick: Progress | None, failed: int, readers: int = 1) -> int:
+               tick: Progress | None, report: IndexReport, readers: int = 1) -> None:
+    """Index one image into `store`, adding what happened to `report`."""
     info = plan.info
     image_id = store.begin_image(info)
-    keep_from = 1.0 - store.max_invalid
     added = 0
-    for n_windows, kept, pixels in read_batches(info, plan.windows, batch_size, keep_from,
-                                                readers):
-        if kept:
-            added += len(store.append(image_id, kept, model.embed(pixels)))
+    try:
+        for n_windows, kept, pixels in read_batches(info, plan.windows, batch_size,
+                                                    1.0 - store.max_invalid, readers):
+            if kept:
+                added += len(store.append(image_id, kept, model.embed(pixels)))
+            if tick:
+                tick(n_windows, len(report.failed))
+        if store.tile_count(image_id) == 0:
+            raise InputError(info.path, f"no tile has at least {1.0 - store.max_invalid:.0%} "
+                                        "valid pixels (empty or fully masked image?)")
+    except InputError as exc:
+        store.record_failure(info.path, exc.reason)
+        report.failed.append((exc.path, exc.reason))
+        report.tiles_added += added
+        if (kept_before := store.tile_count(image_id)) > 0:
+            report.partial.append((info.path, kept_before))
         if tick:
-            tick(n_windows, failed)
-    if store.tile_count(image_id) == 0:
-        raise InputError(info.path, f"no tile has at least {keep_from:.0%} valid pixels "
-                                    "(empty or fully masked image?)")
+            tick(0, len(report.failed))
+        return
     store.finish_image(image_id)
-    return added
+    report.indexed.append((info.path, added))
+    report.tiles_added += added
 
 
 Batch = tuple[int, list[Tile], np.ndarray]

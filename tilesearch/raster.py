@@ -25,21 +25,53 @@ _STRETCH_SAMPLE = 1024
 
 
 def find_images(paths: Iterable[str | Path]) -> tuple[list[Path], list[InputError]]:
-    """Image files under `paths` (files as given, folders walked), and errors for bad paths."""
+    """Image files under `paths` (files as given, folders walked, following links to folders
+    once each), each once by resolved path, and errors for bad paths: missing, unreadable
+    folders, broken links."""
     found: list[Path] = []
     errors: list[InputError] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found.extend(sorted(f for f in p.rglob("*") if f.is_file()
-                                and f.suffix.lower() in IMAGE_SUFFIXES
-                                and not any(part.endswith(".tiles") for part in f.parts)))
+            _walk(p, found, errors)
         elif p.is_file():
             found.append(p)
+        elif p.is_symlink():
+            errors.append(InputError(p, "broken symbolic link (its target does not exist)"))
         elif p.exists():
             errors.append(InputError(p, "not a regular file or folder"))
         else:
             errors.append(InputError(p, "no such file or folder"))
-    return [f.resolve() for f in found], errors
+    return list(dict.fromkeys(f.resolve() for f in found)), errors
+
+
+def _walk(root: Path, found: list[Path], errors: list[InputError]) -> None:
+    """Image files under `root`, sorted; store folders (``*.tiles``) skipped."""
+    seen: set[tuple[int, int]] = set()
+
+    def failed(exc: OSError) -> None:
+        errors.append(InputError(exc.filename or root, f"folder cannot be listed "
+                                                       f"({exc.strerror or exc})"))
+
+    for folder, dirs, files in os.walk(root, onerror=failed, followlinks=True):
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen:  # walked already: a loop, or a second way in
+            real, up = os.path.realpath(folder), os.path.realpath(os.path.dirname(folder))
+            if up == real or up.startswith(real + os.sep):
+                errors.append(InputError(folder, "symbolic link loop (links to a folder "
+                                                 "above it); skipped"))
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.endswith(".tiles"))
+        for name in sorted(files):
+            f = Path(folder) / name
+            if f.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            if f.is_file():
+                found.append(f)
+            elif f.is_symlink():
+                errors.append(InputError(f, "broken symbolic link (its target does not "
+                                            "exist)"))
 
 
 def _rasterio() -> Any:
@@ -103,6 +135,9 @@ class RasterSource:
         data = self._guard(lambda: self._ds.read(list(info.bands), out_shape=(len(info.bands),
                                                                               *shape)))
         valid = self._valid(data, info, out_shape=shape)
+        if np.issubdtype(data.dtype, np.floating) and not valid.any():
+            raise InputError(self.path, "no valid pixel with a finite value (all NaN, "
+                                        "infinite or nodata)")
         out = []
         for band in data:
             vals = band[valid] if valid.any() else band.ravel()
@@ -120,13 +155,30 @@ class RasterSource:
 
     def _valid(self, data: np.ndarray, info: ImageInfo, window: Any = None,
                out_shape: tuple[int, int] | None = None) -> np.ndarray:
+        """Valid pixels: by the dataset's mask (or non-zero in some band where it declares
+        none), and finite in every band (NaN and infinity are never valid)."""
         if info.mask == "zero":
-            return np.asarray((data != 0).any(axis=0))
-        kw: dict[str, Any] = {"window": window}
-        if out_shape is not None:
-            kw["out_shape"] = out_shape
-        mask = self._guard(lambda: self._ds.dataset_mask(**kw))
-        return np.asarray(mask > 0)
+            valid = np.asarray((data != 0).any(axis=0))
+        else:
+            kw: dict[str, Any] = {"window": window}
+            if out_shape is not None:
+                kw["out_shape"] = out_shape
+            valid = np.asarray(self._guard(lambda: self._ds.dataset_mask(**kw)) > 0)
+        if np.issubdtype(data.dtype, np.floating):
+            valid &= np.isfinite(data).all(axis=0)
+        return valid
+
+    def coarse_valid(self, factor: int) -> np.ndarray:
+        """Validity decimated by `factor` (one cell per `factor` px square), read from the
+        overviews where the raster has them: which parts of a huge, mostly empty raster hold
+        anything at all, before any tile is read."""
+        info = self.info
+        shape = (-(-info.height // factor), -(-info.width // factor))
+        if info.mask != "zero" and info.dtype.startswith("uint"):
+            return np.asarray(self._guard(lambda: self._ds.dataset_mask(out_shape=shape)) > 0)
+        data = self._guard(lambda: self._ds.read(list(info.bands),
+                                                 out_shape=(len(info.bands), *shape)))
+        return self._valid(data, info, out_shape=shape)
 
     def read_block(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Pixels (H, W, 3) uint8 and validity (H, W) bool of one window."""
@@ -329,7 +381,10 @@ def _to_rgb8(data: np.ndarray, stretch: Sequence[Sequence[float]] | None) -> np.
     if stretch is not None:
         lo = np.asarray([s[0] for s in stretch], dtype=np.float32)[:, None, None]
         hi = np.asarray([s[1] for s in stretch], dtype=np.float32)[:, None, None]
-        scaled = (data.astype(np.float32) - lo) * (255.0 / (hi - lo))
+        data = data.astype(np.float32)
+        if not np.isfinite(data).all():  # invalid pixels: drawn as the low end, not garbage
+            data = np.where(np.isfinite(data), data, lo)
+        scaled = (data - lo) * (255.0 / (hi - lo))
         data = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
     elif data.dtype != np.uint8:
         data = np.clip(data, 0, 255).astype(np.uint8)
@@ -339,8 +394,13 @@ def _to_rgb8(data: np.ndarray, stretch: Sequence[Sequence[float]] | None) -> np.
 
 
 def _first_line(exc: BaseException, path: str = "") -> str:
-    """The first line of a GDAL error, without the file name the caller already gives."""
-    text = str(exc).strip().splitlines()
+    """The first line of a GDAL error, without the file name the caller already gives; where
+    rasterio only says "see previous exception", the message of that one (GDAL's own)."""
+    seen: BaseException | None = exc
+    while seen is not None and "previous exception" in str(seen) and (
+            seen.__cause__ or seen.__context__):
+        seen = seen.__cause__ or seen.__context__
+    text = str(seen or exc).strip().splitlines()
     line = text[0] if text else type(exc).__name__
     if path:
         line = line.replace(f"'{path}' ", "").replace(f"{path}: ", "").replace(path, "the file")

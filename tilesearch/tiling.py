@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True, order=True)
 class Window:
@@ -75,3 +77,20 @@ def block_of(windows: list[Window]) -> Window:
     return Window(
         col, row, max(w.col_end for w in windows) - col, max(w.row_end for w in windows) - row
     )
+
+
+def coarse_fractions(coarse: np.ndarray, factor: int, windows: list[Window]) -> np.ndarray:
+    """Estimated valid fraction of each window from a validity mask decimated by `factor`
+    (cell ``(i, j)`` stands for pixels ``i*factor .. (i+1)*factor - 1``): the mean of the cells
+    a window touches, by a summed-area table (one lookup a window)."""
+    if not windows:
+        return np.zeros(0)
+    sat = np.zeros((coarse.shape[0] + 1, coarse.shape[1] + 1), np.int64)
+    sat[1:, 1:] = np.cumsum(np.cumsum(coarse, axis=0, dtype=np.int64), axis=1)
+    w = np.array([(x.col_off, x.row_off, x.col_end, x.row_end) for x in windows], np.int64)
+    c0, r0 = w[:, 0] // factor, w[:, 1] // factor
+    c1 = np.minimum(-(-w[:, 2] // factor), coarse.shape[1])
+    r1 = np.minimum(-(-w[:, 3] // factor), coarse.shape[0])
+    total = sat[r1, c1] - sat[r0, c1] - sat[r1, c0] + sat[r0, c0]
+    cells = np.maximum((r1 - r0) * (c1 - c0), 1)
+    return np.asarray(total / cells)
