@@ -21,10 +21,23 @@ from tilesearch.tiling import Window
 from tilesearch.web import create_app
 
 
+@pytest.fixture(autouse=True)
+def _restore_blas():
+    """create_app limits BLAS threads process-wide: the other tests get theirs back."""
+    import faiss  # noqa: F401  (its BLAS too)
+    from threadpoolctl import threadpool_limits
+
+    saved = threadpool_limits(limits=None)
+    yield
+    saved.restore_original_limits()
+
+
 @pytest.fixture
 def client(fake_store):
+    """A client of the app on `fake_store`, which answers for the TestClient's host name."""
     fake_store.close()
-    with TestClient(create_app(fake_store.path, max_upload=200_000)) as c:
+    with TestClient(create_app(fake_store.path, max_upload=200_000,
+                               allowed_hosts=["testserver"])) as c:
         yield c
 
 
@@ -182,7 +195,7 @@ def test_upload_search_uses_the_store_model_loaded_once(client, monkeypatch, tmp
 
     monkeypatch.setattr(api, "store_fingerprinter", fake_fp)
     store.close()
-    with TestClient(create_app(store.path)) as c:
+    with TestClient(create_app(store.path, allowed_hosts=["testserver"])) as c:
         assert not loads  # nothing loaded before the first upload
         bodies = []
         for seed in (0, 1):
@@ -265,11 +278,11 @@ def test_serve_command_starts_uvicorn_with_the_store(monkeypatch, fake_store, ca
 
 
 def test_worker_processes_build_the_app_from_the_environment(fake_store, monkeypatch):
-    from tilesearch.web.app import STORE_ENV, app_from_env
+    from tilesearch.web.server import STORE_ENV, app_from_env
 
     fake_store.close()
     monkeypatch.setenv(STORE_ENV, str(fake_store.path))
-    with TestClient(app_from_env()) as c:
+    with TestClient(app_from_env(), base_url="http://127.0.0.1") as c:
         assert c.get("/api/info").json()["tiles"] == 24
 
 
@@ -278,11 +291,11 @@ def test_the_app_warms_its_store_unless_told_not_to(fake_store):
     app = create_app(fake_store.path)
     warmer = app.state.store.warmer
     assert warmer.join(30) and warmer.read_bytes > 0
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://localhost") as c:
         facts = c.get("/api/info").json()["warm"]
     assert facts == {"running": False, "read_bytes": warmer.read_bytes, "skipped": [],
                      "warmed": ["meta.sqlite", "norms.f32", "vectors.f32"]}
     cold = create_app(fake_store.path, warm=False)
     assert cold.state.store.warmer is None
-    with TestClient(cold) as c:
+    with TestClient(cold, base_url="http://localhost") as c:
         assert c.get("/api/info").json()["warm"] is None

@@ -35,12 +35,13 @@ def to_json(result: SearchResult) -> str:
     return json.dumps(result.to_dict(), indent=2, allow_nan=False)
 
 
-def to_geojson(result: SearchResult, store: Store) -> dict[str, Any]:
+def to_geojson(result: SearchResult, store: Store, *, paths: bool = True) -> dict[str, Any]:
     """A GeoJSON FeatureCollection in lon/lat (RFC 7946) of the hits' tile footprints.
 
     Each hit is a Polygon feature with role "hit"; the query tile, when it is a stored
     georeferenced tile, comes first with role "query". Hits from images without a CRS cannot be
     placed on a map: they are left out and counted in the member "skipped_ungeoreferenced".
+    With `paths` False, the store and the images' "source" are named by file name only.
     """
     tiles = [h.tile for h in result.hits]
     query = result.query.tile
@@ -50,7 +51,8 @@ def to_geojson(result: SearchResult, store: Store) -> dict[str, Any]:
         features.append(
             _feature(
                 rings[query.tile_id],
-                {"role": "query", "description": result.query.description, **_tile_props(query)},
+                {"role": "query", "description": result.query.description,
+                 **_tile_props(query, paths)},
             )
         )
     skipped = 0
@@ -66,7 +68,7 @@ def to_geojson(result: SearchResult, store: Store) -> dict[str, Any]:
                     "role": "hit",
                     "rank": hit.rank,
                     "distance": hit.distance,
-                    **_tile_props(hit.tile),
+                    **_tile_props(hit.tile, paths),
                 },
             )
         )
@@ -74,7 +76,7 @@ def to_geojson(result: SearchResult, store: Store) -> dict[str, Any]:
         "type": "FeatureCollection",
         "name": f"tilesearch {result.query.description}",
         "metric": result.metric,
-        "store": result.store,
+        "store": result.store if paths else Path(result.store).name,
         "query": result.query.description,
         "skipped_ungeoreferenced": skipped,
         "features": features,
@@ -90,8 +92,9 @@ def write_geojson(result: SearchResult, store: Store, path: str | Path) -> Path:
     return out
 
 
-def to_csv(result: SearchResult) -> str:
-    """One header row, then one row per hit (lon and lat empty for ungeoreferenced tiles)."""
+def to_csv(result: SearchResult, *, paths: bool = True) -> str:
+    """One header row, then one row per hit (lon and lat empty for ungeoreferenced tiles);
+    with `paths` False, "source" is the image's file name only."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -103,7 +106,7 @@ def to_csv(result: SearchResult) -> str:
                 hit.rank,
                 t.tile_id,
                 hit.distance,
-                t.source,
+                _source(t, paths),
                 w.col_off,
                 w.row_off,
                 w.width,
@@ -137,11 +140,15 @@ def _counter_clockwise(ring: Ring) -> Ring:
     return ring if area >= 0 else ring[::-1]
 
 
-def _tile_props(t: TileMeta) -> dict[str, Any]:
+def _source(t: TileMeta, paths: bool) -> str:
+    return t.source if paths else Path(t.source).name
+
+
+def _tile_props(t: TileMeta, paths: bool = True) -> dict[str, Any]:
     w = t.window
     return {
         "tile_id": t.tile_id,
-        "source": t.source,
+        "source": _source(t, paths),
         "col_off": w.col_off,
         "row_off": w.row_off,
         "width": w.width,

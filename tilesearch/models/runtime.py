@@ -35,6 +35,7 @@ import importlib.util
 import logging
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -196,10 +197,12 @@ def _openvino_runner(path: Path, threads: int) -> Runner:
 
     compiled = ov.Core().compile_model(str(path), "CPU", openvino_config(threads))
     request = compiled.create_infer_request()
+    lock = threading.Lock()  # one infer request runs one batch at a time ("is busy" otherwise)
 
     def run(batch: np.ndarray) -> np.ndarray:
-        result = request.infer({0: batch}, share_inputs=True, share_outputs=False)
-        return np.asarray(result[0], dtype=np.float32)
+        with lock:  # one request with the LATENCY hint already uses every inference thread
+            result = request.infer({0: batch}, share_inputs=True, share_outputs=False)
+            return np.asarray(result[0], dtype=np.float32)
 
     return run
 
@@ -212,7 +215,7 @@ def _onnxruntime_runner(path: Path, threads: int) -> Runner:
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def run(batch: np.ndarray) -> np.ndarray:
+    def run(batch: np.ndarray) -> np.ndarray:  # InferenceSession.run is thread-safe
         return np.asarray(session.run(None, {"tiles": batch})[0], dtype=np.float32)
 
     return run
@@ -223,7 +226,7 @@ def _torch_runner(module: torch.nn.Module, threads: int) -> Runner:
 
     torch.set_num_threads(threads)
 
-    def run(batch: np.ndarray) -> np.ndarray:
+    def run(batch: np.ndarray) -> np.ndarray:  # an eval module keeps no state between calls
         with torch.inference_mode():
             out = module(torch.from_numpy(batch))
         return out.numpy().astype(np.float32, copy=False)
@@ -249,7 +252,9 @@ def tile_module(net: torch.nn.Module, normalise: Callable[[Any], Any]) -> torch.
 class CompiledFingerprinter:
     """A :class:`~tilesearch.models.base.Fingerprinter` over one runtime's runner.
 
-    Not thread-safe: call ``embed`` from one thread at a time.
+    Thread-safe: ``embed`` may be called from several threads at once (the web app's
+    concurrent image searches). The OpenVINO runner runs one batch at a time (its one infer
+    request), ONNX Runtime sessions and eval-mode torch modules run calls concurrently.
     """
 
     def __init__(

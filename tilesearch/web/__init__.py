@@ -5,6 +5,7 @@ Needs the `web` extra (FastAPI, uvicorn, python-multipart); imported lazily.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def _check() -> None:
-    for module in ("fastapi", "uvicorn", "python_multipart"):
+    for module in ("fastapi", "uvicorn", "python_multipart", "threadpoolctl"):
         try:
             __import__(module)
         except ImportError as exc:
@@ -32,12 +33,16 @@ def create_app(store_path: str | Path, **options: Any) -> FastAPI:
 
 def serve(store_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
           open_browser: bool = False, build_overviews: bool = False, workers: int = 1,
-          warm: bool = True) -> None:
+          warm: bool = True, expose_paths: bool = False,
+          allowed_hosts: Sequence[str] = ()) -> None:
     """Serve the store at http://host:port/ until interrupted (after building overviews for
     its images lacking them, with `build_overviews`), in `workers` processes; with `warm`,
-    its search files are read into memory in the background (`tilesearch.api.warm`)."""
+    its search files are read into memory in the background (`tilesearch.api.warm`).
+    Requests must name `host`, a loopback name or one of `allowed_hosts`; answers name files
+    without their folders unless `expose_paths` (see `create_app`)."""
     _check()
-    from tilesearch.web.app import serve as run
+    from tilesearch.web.server import serve as run
 
     run(store_path, host=host, port=port, open_browser=open_browser,
-        build_overviews=build_overviews, workers=workers, warm=warm)
+        build_overviews=build_overviews, workers=workers, warm=warm,
+        expose_paths=expose_paths, allowed_hosts=allowed_hosts)

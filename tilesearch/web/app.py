@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
+import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,20 +15,41 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tilesearch.errors import TilesearchError
 from tilesearch.web import routes_images, routes_search
-from tilesearch.web.errors import body, error_status
+from tilesearch.web.errors import body, error_headers, error_status
+from tilesearch.web.gate import SearchGate
+from tilesearch.web.guard import Guard
+from tilesearch.web.guard import allowed_hosts as allowed_hosts_of
+from tilesearch.web.paths import hide_paths
 from tilesearch.web.state import StoreState
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_UPLOAD = 20_000_000
 """Largest accepted query upload, in bytes."""
+MAX_JSON_BODY = 1_000_000
+"""Largest request body of every route but the upload, in bytes."""
+FORM_OVERHEAD = 256_000
+"""What an upload's body may hold beyond the file: multipart headers and the params field."""
+UPLOAD_ROUTE = "/api/search/image"
 
 
-def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD,
-               warm: bool = True) -> FastAPI:
-    """The app serving the store at `store_path` (StoreError when it is not a store). With
-    `warm`, the store's search files are read into memory in the background (`api.warm`)."""
+def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD, warm: bool = True,
+               host: str = "127.0.0.1", allowed_hosts: Sequence[str] = (),
+               expose_paths: bool = False, searches: int = 2,
+               search_start_timeout: float = 10.0, search_finish_timeout: float = 30.0,
+               body_timeout: float = 10.0, blas_threads: int | None = 1) -> FastAPI:
+    """The app serving the store at `store_path` (StoreError when it is not a store).
+
+    With `warm`, the store's search files are read into memory in the background
+    (`api.warm`). Requests must name `host`, a loopback name or one of `allowed_hosts` in
+    their Host header (421 otherwise); cross-origin POSTs answer 403. Answers name files by
+    their name only, unless `expose_paths`. At most `searches` run at once; one that cannot
+    start within `search_start_timeout` s or finish within `search_finish_timeout` s answers
+    503 (`gate.SearchGate`). A request body may pause `body_timeout` s at most (408).
+    `blas_threads` limits BLAS threads process-wide (None: as they are): several threads
+    calling a multi-threaded OpenBLAS at once can hang for good."""
     from tilesearch import __version__, api
 
+    limit_blas(blas_threads)
     app = FastAPI(
         title="tilesearch", version=__version__,
         description="Explore a tilesearch store: map tiles of its images, searches by tile, "
@@ -37,10 +59,19 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD,
     if warm:
         app.state.store.warmer = api.warm(app.state.store.store())
     app.state.max_upload = max_upload
+    app.state.expose_paths = expose_paths
+    app.state.gate = SearchGate(searches, search_start_timeout, search_finish_timeout)
+    app.state.decode_slots = threading.BoundedSemaphore(searches)
     app.include_router(routes_images.router)
     app.include_router(routes_search.router)
     _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def body_limit(path: str) -> int:
+        return max_upload + FORM_OVERHEAD if path == UPLOAD_ROUTE else MAX_JSON_BODY
+
+    app.add_middleware(Guard, hosts=allowed_hosts_of(host, allowed_hosts),
+                       body_limit=body_limit, body_idle=body_timeout)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
@@ -49,11 +80,24 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD,
     return app
 
 
+def limit_blas(threads: int | None) -> None:
+    """Limit the BLAS libraries loaded (numpy's, FAISS's) to `threads` threads each."""
+    if threads is None:
+        return
+    from threadpoolctl import threadpool_limits
+
+    with contextlib.suppress(ImportError):  # load FAISS's own BLAS now, so the limit reaches it
+        import faiss  # noqa: F401
+
+    threadpool_limits(threads, user_api="blas")
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TilesearchError)
     async def tilesearch_error(request: Request, exc: TilesearchError) -> JSONResponse:
         status, kind = error_status(exc)
-        return JSONResponse(body(kind, str(exc)), status_code=status)
+        return JSONResponse(body(kind, scrub(request, str(exc))), status_code=status,
+                            headers=error_headers(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -63,53 +107,19 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = "not found" if exc.status_code == 404 else "http error"
+        kind = HTTP_KINDS.get(exc.status_code, "http error")
         return JSONResponse(body(kind, str(exc.detail)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(body("internal error", f"{type(exc).__name__}: {exc}"),
-                            status_code=500)
+        return JSONResponse(body("internal error", scrub(request, f"{type(exc).__name__}: "
+                                                                  f"{exc}")), status_code=500)
 
 
-STORE_ENV = "TILESEARCH_SERVE_STORE"
-WARM_ENV = "TILESEARCH_SERVE_WARM"
+HTTP_KINDS = {404: "not found", 408: "request timeout", 413: "request too large"}
 
 
-def app_from_env() -> FastAPI:
-    """The app for the store named by $TILESEARCH_SERVE_STORE (for uvicorn worker processes)."""
-    return create_app(os.environ[STORE_ENV], warm=os.environ.get(WARM_ENV) != "0")
-
-
-def serve(store_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
-          open_browser: bool = False, build_overviews: bool = False, workers: int = 1,
-          warm: bool = True, **uvicorn_options: Any) -> None:
-    """Run the app with uvicorn until interrupted; `build_overviews` first builds overviews
-    for the store's images lacking them (`api.build_overviews`). `workers` > 1 runs that many
-    server processes (searches hold Python's GIL for part of their time). `warm`: see
-    `create_app` (with several workers, each warms; the page cache they fill is shared)."""
-    import uvicorn
-
-    app = create_app(store_path, warm=warm and workers == 1)
-    if build_overviews:
-        from tilesearch import api
-
-        for r in api.build_overviews(store_path, echo=lambda m: print(m, flush=True)):
-            if r["error"]:
-                print(f"tilesearch: no overviews for {r['path']}: {r['error']}", flush=True)
-    url = f"http://{host}:{port}/"
-    print(f"tilesearch: serving {app.state.store.path} at {url}  (API docs: {url}docs)",
-          flush=True)
-    if open_browser:
-        import threading
-        import webbrowser
-
-        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    if workers > 1:
-        os.environ[STORE_ENV] = str(app.state.store.path)
-        os.environ[WARM_ENV] = "1" if warm else "0"
-        uvicorn.run("tilesearch.web.app:app_from_env", factory=True, workers=workers,
-                    host=host, port=port, log_level="warning", **uvicorn_options)
-    else:
-        uvicorn.run(app, host=host, port=port, log_level="warning", **uvicorn_options)
+def scrub(request: Request, detail: str) -> str:
+    """`detail` with absolute paths cut to their last part, unless the app exposes paths."""
+    return detail if request.app.state.expose_paths else hide_paths(detail)

@@ -24,9 +24,18 @@ class TooLarge(TilesearchError):
     """An upload exceeds the size limit."""
 
 
+class Busy(TilesearchError):
+    """The server cannot run the search now (all slots busy, or it ran past its deadline):
+    503 with a Retry-After header."""
+
+    retry_after = 5
+    """Seconds a client should wait before trying again."""
+
+
 STATUS: list[tuple[type[TilesearchError], int, str]] = [
     (NotFound, 404, "not found"),
     (TooLarge, 413, "upload too large"),
+    (Busy, 503, "busy"),
     (InputError, 422, "unusable image"),
     (QueryError, 400, "bad query"),
     (ModelMismatchError, 409, "model mismatch"),
@@ -42,6 +51,11 @@ def error_status(exc: TilesearchError) -> tuple[int, str]:
         if isinstance(exc, cls):
             return status, kind
     return 500, "error"
+
+
+def error_headers(exc: TilesearchError) -> dict[str, str] | None:
+    """Extra response headers of a tilesearch error (Retry-After for Busy)."""
+    return {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
 
 
 def body(kind: str, detail: Any) -> dict[str, Any]:

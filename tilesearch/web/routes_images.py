@@ -11,6 +11,7 @@ from tilesearch import api
 from tilesearch.records import TileMeta
 from tilesearch.web.errors import NotFound
 from tilesearch.web.imagery import TileOutside
+from tilesearch.web.paths import public_info
 from tilesearch.web.schemas import ImageOut, TileOut
 from tilesearch.web.state import StoreState
 
@@ -49,8 +50,10 @@ def tile_out(meta: TileMeta) -> dict[str, Any]:
 
 
 @router.get("/info", summary="Store facts: images, tiles, model, bytes on disk, warming")
-def info(state: State) -> dict[str, Any]:
+def info(request: Request, state: State) -> dict[str, Any]:
     facts = api.info(state.store())
+    if not request.app.state.expose_paths:
+        facts = public_info(facts)
     facts["images_list"] = [state.image_summary(i) for i in sorted(state.images)]
     facts["warm"] = state.warmer.status() if state.warmer else None
     return facts

@@ -3,30 +3,30 @@ JSON, GeoJSON or CSV."""
 
 from __future__ import annotations
 
-import io
 import json
 import tempfile
+import threading
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
-from PIL import Image
 from pydantic import ValidationError
 
 from tilesearch import api, export, geo
-from tilesearch.errors import InputError, QueryError
+from tilesearch.errors import QueryError
 from tilesearch.filters import SearchFilter
 from tilesearch.knn import SearchResult
 from tilesearch.tiling import Window
-from tilesearch.web.errors import TooLarge
+from tilesearch.web.decode import decode_upload
+from tilesearch.web.errors import Busy, TooLarge
+from tilesearch.web.gate import SearchGate
 from tilesearch.web.routes_images import State, tile_out
 from tilesearch.web.schemas import ImageQueryParams, SearchRequest, SearchResponse, VisibleArea
 from tilesearch.web.state import StoreState
 
 router = APIRouter(prefix="/api")
 Format = Literal["json", "geojson", "csv"]
-MAX_UPLOAD_PIXELS = 50_000_000
 
 
 def search_filter(state: StoreState, images: list[int], bbox: Any,
@@ -52,14 +52,17 @@ def search_filter(state: StoreState, images: list[int], bbox: Any,
     return flt or None
 
 
-def respond(result: SearchResult, state: StoreState, fmt: Format) -> Any:
-    """The result as the SearchResponse JSON, or a GeoJSON or CSV download."""
+def respond(request: Request, result: SearchResult, state: StoreState, fmt: Format) -> Any:
+    """The result as the SearchResponse JSON, or a GeoJSON or CSV download (files named by
+    their names only, unless the app exposes paths)."""
+    paths: bool = request.app.state.expose_paths
     if fmt == "geojson":
-        body = json.dumps(export.to_geojson(result, state.store()), allow_nan=False)
-        return Response(body, media_type="application/geo+json", headers={
-            "Content-Disposition": 'attachment; filename="tilesearch-results.geojson"'})
+        data = export.to_geojson(result, state.store(), paths=paths)
+        return Response(json.dumps(data, allow_nan=False), media_type="application/geo+json",
+                        headers={"Content-Disposition":
+                                 'attachment; filename="tilesearch-results.geojson"'})
     if fmt == "csv":
-        return Response(export.to_csv(result), media_type="text/csv", headers={
+        return Response(export.to_csv(result, paths=paths), media_type="text/csv", headers={
             "Content-Disposition": 'attachment; filename="tilesearch-results.csv"'})
     q = result.query
     # Sent as built: its shape is SearchResponse (the OpenAPI schema); validating it again on
@@ -77,14 +80,15 @@ _FORMATS: dict[int | str, dict[str, Any]] = {
 
 @router.post("/search", response_model=SearchResponse, responses=_FORMATS,
              summary="The k tiles most like a tile, or like positives and unlike negatives")
-def search(state: State, req: SearchRequest, fmt: FormatParam = "json") -> Any:
+def search(request: Request, state: State, req: SearchRequest,
+           fmt: FormatParam = "json") -> Any:
     state.check_tiles([*req.positives, *req.negatives]
                       + ([req.tile] if req.tile is not None else []))
     where = search_filter(state, req.images, req.bbox, req.visible)
-    with state.search_slots:
-        result = api.search(state.store(), tile=req.tile, positives=req.positives,
-                            negatives=req.negatives, k=req.k, metric=req.metric, where=where)
-    return respond(result, state, fmt)
+    result = gate(request).run(lambda: api.search(
+        state.store(), tile=req.tile, positives=req.positives, negatives=req.negatives,
+        k=req.k, metric=req.metric, where=where))
+    return respond(request, result, state, fmt)
 
 
 @router.post("/search/image", response_model=SearchResponse, responses=_FORMATS,
@@ -101,31 +105,26 @@ def search_image(request: Request, state: State, file: Annotated[UploadFile, Fil
     data = file.file.read(limit + 1)
     if len(data) > limit:
         raise TooLarge(f"{name} is larger than the {limit // 1_000_000} MB upload limit")
-    pixels = decode_upload(name, data)
+    where = search_filter(state, opts.images, opts.bbox, opts.visible)
+    slots: threading.BoundedSemaphore = request.app.state.decode_slots
+    if not slots.acquire(timeout=gate(request).start_timeout):
+        raise Busy("too many uploads are being decoded at once; try again later")
+    try:
+        pixels = decode_upload(name, data, state.tile_size)
+    finally:
+        slots.release()
+        del data
+    model = state.fingerprinter()
     with tempfile.TemporaryDirectory(prefix="tilesearch-upload-") as tmp:
         path = Path(tmp) / "query.png"
         pixels.save(path)
-        where = search_filter(state, opts.images, opts.bbox, opts.visible)
-        model = state.fingerprinter()
-        with state.search_slots:
-            result = api.search(state.store(), image=path, k=opts.k, metric=opts.metric,
-                                where=where, model=model)
+        result = gate(request).run(lambda: api.search(
+            state.store(), image=path, k=opts.k, metric=opts.metric, where=where, model=model))
     result.query.description = f"image {name}"
-    return respond(result, state, fmt)
+    return respond(request, result, state, fmt)
 
 
-def decode_upload(name: str, data: bytes) -> Image.Image:
-    """The upload decoded as an RGB image; InputError when it is not a usable image."""
-    if not data:
-        raise InputError(name, "the upload is empty")
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            size = probe.size
-            probe.verify()
-        if size[0] * size[1] > MAX_UPLOAD_PIXELS:
-            raise TooLarge(f"{name} has {size[0]} x {size[1]} px, more than the "
-                           f"{MAX_UPLOAD_PIXELS:,} px upload limit")
-        with Image.open(io.BytesIO(data)) as img:
-            return img.convert("RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise InputError(name, f"not a readable image ({exc})") from exc
+def gate(request: Request) -> SearchGate:
+    """The app's search slots and deadlines."""
+    gate: SearchGate = request.app.state.gate
+    return gate

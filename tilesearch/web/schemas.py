@@ -1,10 +1,26 @@
-"""Request and response bodies of the JSON API (they make the OpenAPI document at /docs)."""
+"""Request and response bodies of the JSON API (they make the OpenAPI document at /docs).
+
+Every list and number in a request is bounded (MAX_EXAMPLES, MAX_IMAGES, MAX_K, MAX_PIXEL,
+degrees within +-360) and floats must be finite, so a small request never costs much."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_EXAMPLES = 1_000
+"""Positive tile ids at most, and as many negative ones."""
+MAX_IMAGES = 1_000
+"""Image ids in an image filter at most."""
+MAX_K = 500
+"""Results of one search at most."""
+MAX_PIXEL = 10_000_000
+"""Largest pixel offset or size of a visible area."""
+FINITE = ConfigDict(allow_inf_nan=False)
+Degrees = Annotated[float, Field(ge=-360, le=360)]
+Pixel = Annotated[float, Field(ge=-MAX_PIXEL, le=MAX_PIXEL)]
+BBox = tuple[Degrees, Degrees, Degrees, Degrees]
 
 
 class PixelWindow(BaseModel):
@@ -18,23 +34,28 @@ class VisibleArea(BaseModel):
     """The part of one image on screen, in its pixels: results are limited to tiles centred
     there (georeferenced images only)."""
 
+    model_config = FINITE
     image: int = Field(description="store image id")
-    col_off: float
-    row_off: float
-    width: float = Field(gt=0)
-    height: float = Field(gt=0)
+    col_off: Pixel
+    row_off: Pixel
+    width: float = Field(gt=0, le=MAX_PIXEL)
+    height: float = Field(gt=0, le=MAX_PIXEL)
 
 
 class SearchRequest(BaseModel):
     """A query by tile id and/or positive and negative examples, with optional filters."""
 
+    model_config = FINITE
     tile: int | None = Field(None, description="query tile id")
-    positives: list[int] = Field(default_factory=list, description="more like these tile ids")
-    negatives: list[int] = Field(default_factory=list, description="not like these tile ids")
-    k: int = Field(10, ge=1, le=500)
+    positives: list[int] = Field(default_factory=list, max_length=MAX_EXAMPLES,
+                                 description="more like these tile ids")
+    negatives: list[int] = Field(default_factory=list, max_length=MAX_EXAMPLES,
+                                 description="not like these tile ids")
+    k: int = Field(10, ge=1, le=MAX_K)
     metric: Literal["cosine", "euclidean"] = "cosine"
-    images: list[int] = Field(default_factory=list, description="only tiles of these image ids")
-    bbox: tuple[float, float, float, float] | None = Field(
+    images: list[int] = Field(default_factory=list, max_length=MAX_IMAGES,
+                              description="only tiles of these image ids")
+    bbox: BBox | None = Field(
         None, description="only tiles centred in west,south,east,north (EPSG:4326)")
     visible: VisibleArea | None = None
 
@@ -42,10 +63,11 @@ class SearchRequest(BaseModel):
 class ImageQueryParams(BaseModel):
     """Options of a search by an uploaded image (the form field `params`, as JSON)."""
 
-    k: int = Field(10, ge=1, le=500)
+    model_config = FINITE
+    k: int = Field(10, ge=1, le=MAX_K)
     metric: Literal["cosine", "euclidean"] = "cosine"
-    images: list[int] = Field(default_factory=list)
-    bbox: tuple[float, float, float, float] | None = None
+    images: list[int] = Field(default_factory=list, max_length=MAX_IMAGES)
+    bbox: BBox | None = None
     visible: VisibleArea | None = None
 
 

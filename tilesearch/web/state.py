@@ -22,11 +22,8 @@ from tilesearch.web.imagery import LRU, Pyramid, encode_png, max_zoom
 class StoreState:
     """The served store. Images are known by their store id; only their recorded paths are read."""
 
-    def __init__(self, path: str | Path, cache_size: int = 2048, searches: int = 2) -> None:
+    def __init__(self, path: str | Path, cache_size: int = 2048) -> None:
         self.path = Path(path).resolve()
-        self.search_slots = threading.BoundedSemaphore(searches)
-        """How many searches run at once: one exact search already keeps every core busy
-        (BLAS threads); more at once only thrash (measured in benchmarks/bench_serve.py)."""
         self._local = threading.local()
         self._refresh_lock = threading.Lock()
         self._generation = 0
@@ -48,7 +45,8 @@ class StoreState:
         """Reading the store's search files into memory, when the app was asked to (`warm`)."""
 
     def fingerprinter(self) -> Fingerprinter:
-        """The store's model, loaded on the first image search and kept for the next ones."""
+        """The store's model, loaded on the first image search and kept for the next ones
+        (loaded once under a lock; its `embed` may be called from several threads)."""
         with self._model_lock:
             if self._model is None:
                 self._model = api.store_fingerprinter(self.store())
