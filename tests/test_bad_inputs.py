@@ -207,3 +207,24 @@ def test_a_store_created_meanwhile_by_another_process(tmp_path, monkeypatch):
     with pytest.raises(StoreError, match="another process created this store meanwhile"):
         Store.create(tmp_path / "s.tiles", FakeModel.identity)
     assert [p.name for p in tmp_path.iterdir()] == ["s.tiles"]
+
+
+def test_bad_options_are_refused_before_any_store_is_made(tmp_path, capsys, monkeypatch):
+    a = write_geotiff(tmp_path / "a.tif", 300, 300, crs="EPSG:32633")
+    for opt, value in (("--tile-size", 0), ("--stride", -5), ("--max-invalid", 3),
+                       ("--batch-size", 0)):
+        code, _, err = run(["index", a, "--store", tmp_path / "s.tiles", opt, value], capsys,
+                           monkeypatch)
+        assert code == 2 and f"Invalid value for '{opt}'" in err
+    assert not (tmp_path / "s.tiles").exists()
+
+
+def test_a_codec_faiss_rejects_is_one_line(fake_store, capsys, monkeypatch):
+    path = fake_store.path
+    fake_store.close()
+    before = sorted(p.name for p in path.rglob("*"))
+    code, _, err = run(["build-index", path, "--codec", "garbage", "--force"], capsys,
+                       monkeypatch)
+    assert code == 2 and err.startswith("error: codec 'garbage' is not a FAISS index factory")
+    assert len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in path.rglob("*")) == before

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from tilesearch import ann_gpu, augment
-from tilesearch.errors import MissingDependencyError, StoreError
+from tilesearch.errors import MissingDependencyError, QueryError, StoreError
 from tilesearch.pages import prefetch_head
 from tilesearch.refine import CodeFile, Refiner, codec_name, row_stride
 from tilesearch.store import Store
@@ -336,6 +336,10 @@ def build(store: Store, *, codec: str | None = None, nprobe: int | None = None,
     if nprobe is None and old is not None and codec == old_codec:
         nprobe = old.spec.nprobe
     spec = choose_spec(n, codec, nprobe)
+    first, stage = _split_refine(spec.factory)
+    factory_index(store.dim, first)  # a codec FAISS rejects is refused before any work
+    if stage:
+        factory_index(store.dim, codec_name(stage))
     if old is not None and not rebuild and old.spec.is_ivf == spec.is_ivf:
         if old.count == n:
             if not keep_full:
@@ -413,8 +417,19 @@ def new_index(dim: int, spec: IndexSpec) -> Any:
 
     On unit vectors L2 ranks as cosine does, and unlike inner product it is unbiased after
     the PCA's centring (<q - mu, x - mu> is not <q, x> up to a constant; |q - x| is)."""
+    return factory_index(dim, spec.factory)
+
+
+def factory_index(dim: int, factory: str) -> Any:
+    """`faiss.index_factory` over squared L2; QueryError naming a string FAISS rejects."""
     faiss = _faiss()
-    return faiss.index_factory(dim, spec.factory, faiss.METRIC_L2)
+    try:
+        return faiss.index_factory(dim, factory, faiss.METRIC_L2)
+    except RuntimeError as exc:
+        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+        why = lines[-1].strip() if lines else "rejected"
+        raise QueryError(f"codec {factory!r} is not a FAISS index factory string for {dim}-d "
+                         f"vectors ({why}); try the default, {DEFAULT_CODEC}") from exc
 
 
 def _add(store: Store, writer: Writer, start: int, stop: int) -> None:
@@ -442,8 +457,7 @@ class Writer:
         index = new_index(store.dim, IndexSpec(first, spec.nprobe, spec.metric))
         if not stage:
             return cls(store, spec, index)
-        faiss = _faiss()
-        fine = faiss.index_factory(store.dim, codec_name(stage), faiss.METRIC_L2)
+        fine = factory_index(store.dim, codec_name(stage))
         (store.path / "ann").mkdir(exist_ok=True)
         stamp = int(time.time() * 1000)
         return cls(store, spec, index, fine, (f"ann/fine-{stamp}.faiss", f"ann/fine-{stamp}.codes"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import sqlite3
 import sys
@@ -46,6 +47,11 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
         west, south, east, north = (float(v) for v in text.split(","))
     except ValueError as exc:
         raise click.BadParameter(f"expected WEST,SOUTH,EAST,NORTH, got {text!r}") from exc
+    if not all(map(math.isfinite, (west, south, east, north))):
+        raise click.BadParameter(f"expected four finite numbers, got {text!r}")
+    if west > east or south > north:
+        raise click.BadParameter(f"expected WEST,SOUTH,EAST,NORTH with west <= east and "
+                                 f"south <= north, got {text!r}")
     return west, south, east, north
 
 
@@ -68,23 +74,26 @@ def cli() -> None:
 @click.option("--recipe", default=None,
               help="How tiles meet the model: plain, rot4-128 or d4-128 [default: the "
                    "store's, else the default].")
-@click.option("--tile-size", type=int, default=None, help="Tile size in px [default: 256].")
-@click.option("--stride", type=int, default=None, help="Stride in px [default: 128].")
-@click.option("--max-invalid", type=float, default=None,
+@click.option("--tile-size", type=click.IntRange(32, 4096), default=None,
+              help="Tile size in px [default: 256].")
+@click.option("--stride", type=click.IntRange(min=1), default=None,
+              help="Stride in px [default: 128].")
+@click.option("--max-invalid", type=click.FloatRange(0.0, 1.0), default=None,
               help="Drop tiles with a larger invalid (nodata) fraction [default: 0.5].")
 @click.option("--bands", default=None, help="Bands to use as RGB, e.g. 4,3,2 (1-based).")
-@click.option("--batch-size", type=int, default=None,
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Tiles per inference call [default: 64 on a CPU, 512 on a GPU].")
-@click.option("--threads", type=int, default=None, help="Inference threads [default: all].")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Inference threads [default: all].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where the model runs (auto: a CUDA GPU when there is one).")
 @click.option("--cluster", type=click.Choice(["auto", "local", "ray"]), default="auto",
               show_default=True,
               help="Run on a Ray cluster (auto: when RAY_ADDRESS is set; needs "
                    "tilesearch[cluster]).")
-@click.option("--workers", type=int, default=None,
+@click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Ray workers, one model each [default: one per CPU, or GPU, of the cluster].")
-@click.option("--readers", type=int, default=None,
+@click.option("--readers", type=click.IntRange(min=1), default=None,
               help="Threads reading tiles ahead of the model [default: 1, up to 8 on a GPU].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: Path | None,

@@ -41,15 +41,22 @@ def load_polygon(path: str | Path) -> Any:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise InputError(path, f"not a readable GeoJSON file ({exc})") from exc
+    if not isinstance(data, dict):
+        raise InputError(path, "is not a GeoJSON object (a geometry, Feature or "
+                               "FeatureCollection)")
     if data.get("type") == "FeatureCollection":
-        geoms = [f.get("geometry") for f in data.get("features", [])]
+        features = data.get("features")
+        if not isinstance(features, list):
+            raise InputError(path, "FeatureCollection has no list of features")
+        geoms = [f.get("geometry") if isinstance(f, dict) else f for f in features]
     elif data.get("type") == "Feature":
         geoms = [data.get("geometry")]
     else:
         geoms = [data]
     try:
         shapes = [shape(g) for g in geoms if g]
-    except (ValueError, AttributeError, TypeError) as exc:
+    except (ValueError, AttributeError, TypeError, KeyError, IndexError,
+            shapely.errors.ShapelyError) as exc:
         raise InputError(path, f"holds an invalid geometry ({exc})") from exc
     polys = [g for g in shapes if g.geom_type in ("Polygon", "MultiPolygon")]
     if not polys:
@@ -91,6 +98,8 @@ def _image_mask(store: Store, names: tuple[str, ...]) -> np.ndarray:
 
 def _area_mask(store: Store, bbox: Bounds, polygon: Any) -> np.ndarray:
     west, south, east, north = bbox
+    if not all(np.isfinite(bbox)):
+        raise QueryError(f"bbox {bbox} must be four finite numbers (west,south,east,north)")
     if west > east or south > north:
         raise QueryError(f"bbox {bbox} must be west,south,east,north with west <= east")
     ids, lon, lat = store.tiles_in_bbox(bbox)

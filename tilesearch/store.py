@@ -106,6 +106,7 @@ class Store:
             "model": identity.to_dict(), "tile_size": tile_size, "stride": stride,
             "max_invalid": max_invalid, "vector_dtype": "float32", "created": time.time(),
         }
+        validate_manifest(p, manifest)  # before anything is written
         tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".new", dir=p.parent))
         try:
             db = sqlite3.connect(tmp / "meta.sqlite")
