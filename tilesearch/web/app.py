@@ -36,7 +36,8 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD, warm: bo
                host: str = "127.0.0.1", allowed_hosts: Sequence[str] = (),
                expose_paths: bool = False, searches: int = 2,
                search_start_timeout: float = 10.0, search_finish_timeout: float = 30.0,
-               body_timeout: float = 10.0, blas_threads: int | None = 1) -> FastAPI:
+               body_timeout: float = 10.0, body_deadline: float = 120.0,
+               blas_threads: int | None = 1) -> FastAPI:
     """The app serving the store at `store_path` (StoreError when it is not a store).
 
     With `warm`, the store's search files are read into memory in the background
@@ -44,7 +45,8 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD, warm: bo
     their Host header (421 otherwise); cross-origin POSTs answer 403. Answers name files by
     their name only, unless `expose_paths`. At most `searches` run at once; one that cannot
     start within `search_start_timeout` s or finish within `search_finish_timeout` s answers
-    503 (`gate.SearchGate`). A request body may pause `body_timeout` s at most (408).
+    503 (`gate.SearchGate`). A request body may pause `body_timeout` s at most and take
+    `body_deadline` s in all (408).
     `blas_threads` limits BLAS threads process-wide (None: as they are): several threads
     calling a multi-threaded OpenBLAS at once can hang for good."""
     from tilesearch import __version__, api
@@ -71,7 +73,7 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD, warm: bo
         return max_upload + FORM_OVERHEAD if path == UPLOAD_ROUTE else MAX_JSON_BODY
 
     app.add_middleware(Guard, hosts=allowed_hosts_of(host, allowed_hosts),
-                       body_limit=body_limit, body_idle=body_timeout)
+                       body_limit=body_limit, body_idle=body_timeout, body_total=body_deadline)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

@@ -20,6 +20,13 @@ MAX_UPLOAD_PIXELS = 50_000_000
 def decode_upload(name: str, data: bytes, size: int) -> Image.Image:
     """The upload as a `size` x `size` RGB image (bilinear, as `read_resized`); InputError when
     it is not a usable image, TooLarge when it has more than MAX_UPLOAD_PIXELS pixels."""
+    try:
+        return _decode(name, data, size)
+    finally:  # the full-size pixels are freed once _decode has returned
+        release_memory()
+
+
+def _decode(name: str, data: bytes, size: int) -> Image.Image:
     if not data:
         raise InputError(name, "the upload is empty")
     try:
@@ -35,8 +42,6 @@ def decode_upload(name: str, data: bytes, size: int) -> Image.Image:
                        f"({exc})") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise InputError(name, f"not a readable image ({exc})") from exc
-    finally:
-        release_memory()
 
 
 def check_size(name: str, dims: tuple[int, int]) -> None:
