@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
+import torch
 from fastapi.testclient import TestClient
 from test_web_api import _restore_blas, png_bytes  # noqa: F401  (autouse)
 

@@ -17,13 +17,24 @@ import pytest
 from PIL import Image
 
 pytest.importorskip("fastapi")
-from test_web_api import _restore_blas, client, png_bytes  # noqa: F401  (fixtures)
+from fastapi.testclient import TestClient
+from test_web_api import _restore_blas, png_bytes  # noqa: F401  (autouse)
 
+from tilesearch.web import create_app
 from tilesearch.web.app import FORM_OVERHEAD, MAX_JSON_BODY
 from tilesearch.web.decode import decode_upload
 from tilesearch.web.schemas import MAX_EXAMPLES, MAX_IMAGES, MAX_K
 
 TESTS = Path(__file__).resolve().parent
+MAX_UPLOAD = 200_000
+
+
+@pytest.fixture
+def client(fake_store):
+    fake_store.close()
+    with TestClient(create_app(fake_store.path, max_upload=MAX_UPLOAD, warm=False,
+                               allowed_hosts=["testserver"])) as c:
+        yield c
 
 
 @pytest.mark.parametrize("body", [
@@ -87,7 +98,7 @@ def test_a_chunked_body_growing_past_the_limit_answers_413(client):
 
 
 def test_an_upload_body_over_the_limit_answers_413_before_it_is_read(client):
-    limit = 200_000 + FORM_OVERHEAD  # the client fixture's max_upload and the form overhead
+    limit = MAX_UPLOAD + FORM_OVERHEAD
     r = client.post("/api/search/image", content=b"x" * (limit + 1),
                     headers={"Content-Type": "multipart/form-data; boundary=b"})
     assert r.status_code == 413 and f"{limit:,}" in r.json()["detail"]
