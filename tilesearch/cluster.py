@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from tilesearch.errors import InputError, MissingDependencyError, ModelError
-from tilesearch.indexer import IndexReport, Progress, plan_images
+from tilesearch.indexer import IndexReport, Progress, plan_images, record_failures
 from tilesearch.models.base import Fingerprinter
 from tilesearch.raster import RasterSource, find_images, locate_tiles, open_image
 from tilesearch.records import ImageInfo, Tile
@@ -183,9 +183,12 @@ def index_on_ray(paths: Sequence[str | Path], store: Store,
     report = IndexReport(store=str(store.path))
     files, bad_paths = find_images(paths)
     report.failed.extend((e.path, e.reason) for e in bad_paths)
+    given = len(report.failed)
     plans = plan_images(files, store, bands, report)
+    unusable = report.failed[given:]
     tick = progress(sum(len(p.windows) for p in plans)) if progress else None
     if not plans:
+        record_failures(store, report, unusable)
         report.seconds = time.perf_counter() - start
         return report
     if not ray.is_initialized():
@@ -197,6 +200,7 @@ def index_on_ray(paths: Sequence[str | Path], store: Store,
         left[s.info.path] += 1
     results = _run(ray, shards, make_model, store, batch_size, workers, num_gpus)
     _commit(results, shards, store, ids, left, report, tick)
+    record_failures(store, report, unusable)
     report.seconds = time.perf_counter() - start
     return report
 

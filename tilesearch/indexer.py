@@ -100,24 +100,35 @@ def index_images(paths: Iterable[str | Path], store: Store, model: Fingerprinter
     files, bad_paths = find_images(paths)
     for err in bad_paths:
         report.failed.append((err.path, err.reason))
+    given = len(report.failed)
     plans = plan_images(files, store, bands, report)
     tick = progress(sum(len(p.windows) for p in plans)) if progress else None
     for plan in plans:
         _index_one(plan, store, model, batch_size, tick, report, readers)
+    record_failures(store, report, report.failed[given:])
     report.seconds = time.perf_counter() - start
     return report
+
+
+def record_failures(store: Store, report: IndexReport,
+                    failed: list[tuple[str, str]]) -> None:
+    """Record `failed` images in the store (a later run retries them), only when the run
+    indexed something: a run that indexed nothing leaves the store as it was."""
+    if report.ok:
+        for path, reason in failed:
+            store.record_failure(path, reason)
 
 
 def plan_images(files: list[Path], store: Store, bands: Sequence[int] | None,
                 report: IndexReport) -> list[_Plan]:
     """The images still to index and their windows not yet committed; images that cannot be
-    used are recorded as failures, images already done listed in the report."""
+    used are listed as failures (recorded in the store at the end of a run that indexed
+    something), images already done listed in the report."""
     plans = []
     for f in files:
         try:
             plan = _plan_one(f, store, bands)
         except InputError as exc:
-            store.record_failure(exc.path, exc.reason)
             report.failed.append((exc.path, exc.reason))
             continue
         if plan is None:
@@ -183,6 +194,7 @@ def _index_one(plan: _Plan, store: Store, model: Fingerprinter, batch_size: int,
                tick: Progress | None, report: IndexReport, readers: int = 1) -> None:
     """Index one image into `store`, adding what happened to `report`."""
     info = plan.info
+    is_new = store.image(info.path) is None
     image_id = store.begin_image(info)
     added = 0
     try:
@@ -196,11 +208,12 @@ def _index_one(plan: _Plan, store: Store, model: Fingerprinter, batch_size: int,
             raise InputError(info.path, f"no tile has at least {1.0 - store.max_invalid:.0%} "
                                         "valid pixels (empty or fully masked image?)")
     except InputError as exc:
-        store.record_failure(info.path, exc.reason)
         report.failed.append((exc.path, exc.reason))
         report.tiles_added += added
         if (kept_before := store.tile_count(image_id)) > 0:
             report.partial.append((info.path, kept_before))
+        elif is_new:
+            store.forget_image(image_id)
         if tick:
             tick(0, len(report.failed))
         return

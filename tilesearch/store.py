@@ -254,6 +254,14 @@ class Store:
                             (count, time.time(), image_id))
         return count
 
+    def forget_image(self, image_id: int) -> None:
+        """Delete the row of an image that has no tile (one this run began and that failed)."""
+        self._need_writable()
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM images WHERE id=? AND NOT EXISTS (SELECT 1 FROM tiles "
+                            "WHERE image_id=?)", (image_id, image_id))
+
     def record_failure(self, path: str, reason: str) -> None:
         """Remember that `path` failed (a later run retries it); keeps its committed tiles."""
         self._need_writable()
