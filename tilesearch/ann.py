@@ -125,6 +125,18 @@ def default_nprobe(codec: str) -> int:
     return REFINE_NPROBE if _split_refine(codec)[1] else NPROBE
 
 
+def _last_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def fit_codec(codec: str, dim: int) -> str:
+    """`codec` with a leading PCA to more dimensions than the fingerprints have capped at
+    their dimension (``PCA256,...`` on 22-d fingerprints is ``PCA22,...``)."""
+    m = re.match(r"(PCA[RW]*)(\d+)", codec)
+    return f"{m[1]}{dim}{codec[m.end():]}" if m and int(m[2]) > dim else codec
+
+
 def choose_spec(n: int, codec: str = DEFAULT_CODEC, nprobe: int | None = None) -> IndexSpec:
     """The index for a store of `n` tiles: exhaustive codes, or IVF with about sqrt(n) lists
     (a power of two; 4096 at 10 million tiles, so adding stays cheap on a small machine).
@@ -162,7 +174,12 @@ class AnnIndex:
         (`nprobe_for`)."""
         _faiss().omp_set_num_threads(1)  # one query: threads only add sync cost (measured)
         q = augment.unit(np.asarray(query, np.float32).reshape(1, -1))
-        dist, ids = self.search_batch(q, m, allowed, needed)
+        try:
+            dist, ids = self.search_batch(q, m, allowed, needed)
+        except RuntimeError as exc:  # FAISS on a damaged file
+            raise StoreError(f"{self.path}: the search index is damaged ({_last_line(exc)}); "
+                             "rebuild it with 'tilesearch build-index --rebuild', or search "
+                             "with --exact meanwhile") from exc
         keep = ids[0] >= 0
         return ids[0][keep], dist[0][keep]
 
@@ -335,7 +352,7 @@ def build(store: Store, *, codec: str | None = None, nprobe: int | None = None,
     codec = codec or old_codec or DEFAULT_CODEC
     if nprobe is None and old is not None and codec == old_codec:
         nprobe = old.spec.nprobe
-    spec = choose_spec(n, codec, nprobe)
+    spec = choose_spec(n, fit_codec(codec, store.dim), nprobe)
     first, stage = _split_refine(spec.factory)
     factory_index(store.dim, first)  # a codec FAISS rejects is refused before any work
     if stage:
@@ -426,10 +443,9 @@ def factory_index(dim: int, factory: str) -> Any:
     try:
         return faiss.index_factory(dim, factory, faiss.METRIC_L2)
     except RuntimeError as exc:
-        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-        why = lines[-1].strip() if lines else "rejected"
         raise QueryError(f"codec {factory!r} is not a FAISS index factory string for {dim}-d "
-                         f"vectors ({why}); try the default, {DEFAULT_CODEC}") from exc
+                         f"vectors ({_last_line(exc)}); try the default, {DEFAULT_CODEC}") \
+            from exc
 
 
 def _add(store: Store, writer: Writer, start: int, stop: int) -> None:

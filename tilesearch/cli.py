@@ -362,6 +362,8 @@ def check_cmd(store: Path, repair: bool, json_out: Path | None) -> None:
     if json_out is not None and str(json_out) != "-":
         _write_text(json_out, json.dumps(report.to_dict(), indent=2))
     if not report.ok:
+        click.echo(f"error: {report.store}: the store is damaged: {report.problems[0]}",
+                   err=True)
         raise SystemExit(1)
 
 

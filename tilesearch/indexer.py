@@ -192,28 +192,31 @@ def _resume_info(new: ImageInfo, old: ImageInfo) -> ImageInfo:
 
 def _index_one(plan: _Plan, store: Store, model: Fingerprinter, batch_size: int,
                tick: Progress | None, report: IndexReport, readers: int = 1) -> None:
-    """Index one image into `store`, adding what happened to `report`."""
+    """Index one image into `store`, adding what happened to `report`. The image is
+    registered with its first tiles: one failing before any tile changes nothing."""
     info = plan.info
-    is_new = store.image(info.path) is None
-    image_id = store.begin_image(info)
+    row = store.image(info.path)
+    image_id = None
     added = 0
     try:
         for n_windows, kept, pixels in read_batches(info, plan.windows, batch_size,
                                                     1.0 - store.max_invalid, readers):
             if kept:
+                image_id = store.begin_image(info) if image_id is None else image_id
                 added += len(store.append(image_id, kept, model.embed(pixels)))
             if tick:
                 tick(n_windows, len(report.failed))
-        if store.tile_count(image_id) == 0:
+        if image_id is None and row is not None and store.tile_count(row["id"]):
+            image_id = store.begin_image(info)  # resumed: its tiles were all committed
+        if image_id is None:
             raise InputError(info.path, f"no tile has at least {1.0 - store.max_invalid:.0%} "
                                         "valid pixels (empty or fully masked image?)")
     except InputError as exc:
         report.failed.append((exc.path, exc.reason))
         report.tiles_added += added
-        if (kept_before := store.tile_count(image_id)) > 0:
-            report.partial.append((info.path, kept_before))
-        elif is_new:
-            store.forget_image(image_id)
+        known = image_id if image_id is not None else (row["id"] if row else None)
+        if known is not None and (have := store.tile_count(known)):
+            report.partial.append((info.path, have))
         if tick:
             tick(0, len(report.failed))
         return

@@ -74,6 +74,13 @@ def _walk(root: Path, found: list[Path], errors: list[InputError]) -> None:
                                             "exist)"))
 
 
+def _gdal_error() -> type[Exception]:
+    """The base class of GDAL's own errors as rasterio raises them (not RasterioError)."""
+    from rasterio._err import CPLE_BaseError
+
+    return CPLE_BaseError
+
+
 def _rasterio() -> Any:
     import rasterio
 
@@ -98,6 +105,10 @@ class RasterSource:
             raise InputError(self.path, f"not a readable image ({reason})") from exc
         try:
             self.info = self._describe(bands, stretch)
+        except (rasterio.errors.RasterioError, _gdal_error()) as exc:  # e.g. damaged keys
+            self._ds.close()
+            raise InputError(self.path, f"not a readable image ({_first_line(exc, self.path)})"
+                             ) from exc
         except BaseException:
             self._ds.close()
             raise
@@ -149,7 +160,7 @@ class RasterSource:
         rasterio = _rasterio()
         try:
             return read()
-        except (rasterio.errors.RasterioIOError, rasterio.errors.RasterioError) as exc:
+        except (rasterio.errors.RasterioError, _gdal_error()) as exc:
             raise InputError(self.path, f"read failed, file may be corrupt or truncated "
                                         f"({_first_line(exc, self.path)})") from exc
 
@@ -231,7 +242,11 @@ class RasterSource:
         return tiles
 
     def _locate(self, tiles: list[Tile]) -> None:
-        locate_tiles(self.info, tiles)
+        try:
+            locate_tiles(self.info, tiles)
+        except (_rasterio().errors.RasterioError, _gdal_error()) as exc:
+            raise InputError(self.path, "its georeferencing cannot be turned into lon/lat "
+                                        f"({_first_line(exc, self.path)})") from exc
 
     def read_resized(self, size: int) -> np.ndarray:
         """The whole image resampled to size x size (bilinear, overviews used when present)."""

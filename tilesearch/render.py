@@ -130,6 +130,7 @@ def contact_sheet(
         lines = [f"#{hit.rank}   d = {hit.distance:.4g}", Path(hit.tile.source).name]
         _label(draw, font, lines, (x, y + thumb + 4), thumb, layout.line_height, INK)
     out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)  # the CLI checks its --sheet folder first
     sheet.save(out, format="PNG")
     return out
 

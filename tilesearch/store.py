@@ -254,14 +254,6 @@ class Store:
                             (count, time.time(), image_id))
         return count
 
-    def forget_image(self, image_id: int) -> None:
-        """Delete the row of an image that has no tile (one this run began and that failed)."""
-        self._need_writable()
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.execute("DELETE FROM images WHERE id=? AND NOT EXISTS (SELECT 1 FROM tiles "
-                            "WHERE image_id=?)", (image_id, image_id))
-
     def record_failure(self, path: str, reason: str) -> None:
         """Remember that `path` failed (a later run retries it); keeps its committed tiles."""
         self._need_writable()
@@ -493,8 +485,13 @@ def _tile_row(tile_id: int, image_id: int, t: Tile) -> tuple[Any, ...]:
 
 
 def _image_row(row: Sequence[Any]) -> dict[str, Any]:
-    return {"id": int(row[0]), "info": ImageInfo.from_dict(json.loads(row[1])),
-            "status": row[2], "n_tiles": int(row[3]), "error": row[4]}
+    try:
+        info = ImageInfo.from_dict(json.loads(row[1]))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise StoreError(f"meta.sqlite holds a damaged record of image {row[0]} ({exc}); "
+                         "restore the store from a backup or re-index into a new one") from exc
+    return {"id": int(row[0]), "info": info, "status": row[2], "n_tiles": int(row[3]),
+            "error": row[4]}
 
 
 def write_lock(path: Path) -> int:

@@ -77,7 +77,7 @@ def check_tables(path: Path, db: sqlite3.Connection) -> None:
     """StoreError unless meta.sqlite is a database with the store's tables."""
     try:
         names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # a damaged schema, too
         raise StoreError(f"{path}: meta.sqlite is damaged ({exc}); restore it from a backup "
                          "or re-index into a new store") from exc
     missing = [t for t in TABLES if t not in names]
@@ -236,9 +236,19 @@ def connect(path: Path, writable: bool) -> sqlite3.Connection:
                          "from a backup or re-index into a new store")
     uri = f"{db_file.resolve().as_uri()}?mode={'rw' if writable else 'ro'}"
     try:
-        return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: meta.sqlite cannot be opened ({exc})") from exc
+    db.text_factory = _text
+    return db
+
+
+def _text(raw: bytes) -> str:
+    """SQLite text as str; damaged bytes are a database error, not a UnicodeDecodeError."""
+    try:
+        return raw.decode()
+    except UnicodeDecodeError as exc:
+        raise sqlite3.DataError(f"text that is not UTF-8 ({exc.reason})") from exc
 
 
 def committed_count(db: sqlite3.Connection) -> int:

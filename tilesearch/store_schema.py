@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from tilesearch import geo
+from tilesearch.errors import StoreError
 from tilesearch.records import TileMeta
 from tilesearch.tiling import Window
 
@@ -39,7 +40,11 @@ CREATE TABLE failures(path TEXT PRIMARY KEY, reason TEXT NOT NULL, at REAL);
 
 @lru_cache(maxsize=256)
 def _crs_of(info_json: str) -> str | None:
-    return geo.short_crs(json.loads(info_json).get("crs"))
+    try:
+        return geo.short_crs(json.loads(info_json).get("crs"))
+    except (ValueError, AttributeError) as exc:
+        raise StoreError(f"meta.sqlite holds a damaged image record ({exc}); restore the "
+                         "store from a backup or re-index into a new one") from exc
 
 
 def row_to_meta(r: Any) -> TileMeta:
