@@ -180,8 +180,8 @@ def client(base: str, todo: dict[str, Any], stop: float, deadline: float, seed: 
 
 def summary(samples: list[tuple[str, float, str]], seconds: float) -> dict[str, Any]:
     routes: dict[str, Any] = {}
-    for route, _ in MIX:
-        lat = sorted(s for r, s, _ in samples if r == route)
+    for route in [r for r, _ in MIX] + ["all"]:
+        lat = sorted(s for r, s, _ in samples if route in (r, "all"))
         if not lat:
             continue
         q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
@@ -233,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     store = ensure_store(args.crop)
     runs: dict[str, list[dict[str, Any]]] = {}
     bad = 0
-    for workers in args.workers:
-        for rep in range(args.repeats):
+    for rep in range(args.repeats):  # interleaved: w1 w2 w1 w2 ...
+        for workers in args.workers:
             res = run_once(store, workers, args)
             runs.setdefault(f"workers={workers}", []).append(res)
             bad += res["errors"] + res["hangs"] + res["stuck_clients"]
@@ -243,6 +243,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--workers {workers} run {rep + 1}: {res['requests']} requests "
                   f"({res['rps']:.0f}/s), {res['errors']} errors, {res['hangs']} hangs, "
                   f"peak RSS {res['server_peak_rss_mb']:.0f} MB | {routes}", flush=True)
+    for key, results in runs.items():
+        med = {r: statistics.median(x["routes"][r]["p99_ms"] for x in results)
+               for r in results[0]["routes"]}
+        print(f"{key} median of {len(results)} runs: p99 " + ", ".join(
+            f"{r} {v:.0f} ms" for r, v in med.items()) + ", peak RSS "
+            f"{statistics.median(x['server_peak_rss_mb'] for x in results):.0f} MB")
     save({"clients": args.clients, "seconds": args.seconds, "repeats": args.repeats,
           "deadline": args.deadline, "mix": dict(MIX), "store": store.name,
           "real_data": ORTHOS.is_dir(), "cpus": os.cpu_count(),

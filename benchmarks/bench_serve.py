@@ -15,6 +15,7 @@ search index first (`tilesearch build-index`, as the README advises for big stor
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
@@ -70,10 +71,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(store: Path, port: int, env: dict[str, str],
-                 workers: int = 1) -> subprocess.Popen[bytes]:
+def start_server(store: Path, port: int, env: dict[str, str], workers: int = 1,
+                 app_options: dict[str, Any] | None = None) -> subprocess.Popen[bytes]:
+    """`tilesearch serve` on 127.0.0.1:`port`; with `app_options` (`create_app` keywords such
+    as blas_threads and searches, which serve does not take) the app under plain uvicorn."""
     cmd = [sys.executable, "-m", "tilesearch.cli", "serve", str(store), "--port", str(port),
            "--workers", str(workers)]
+    if app_options is not None:
+        cmd = [sys.executable, "-m", "uvicorn", "--factory", "tilesearch.web.server:app_from_env",
+               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+               "--workers", str(workers)]
+        env = {**env, "TILESEARCH_SERVE_STORE": str(store),
+               "TILESEARCH_SERVE_OPTIONS": json.dumps(app_options)}
     proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
     url = f"http://127.0.0.1:{port}/api/info"
     deadline = time.monotonic() + 60
@@ -128,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blas-threads", default=None,
                         help="OMP/OpenBLAS/MKL threads of the server (default: numpy's own)")
     parser.add_argument("--exact", action="store_true", help="no search index: exact search")
+    parser.add_argument("--app-blas-threads", type=int, default=None,
+                        help="create_app(blas_threads=) (0: BLAS left as it is)")
+    parser.add_argument("--searches", type=int, default=None,
+                        help="create_app(searches=): searches at once")
     parser.add_argument("--workers", type=int, default=1, help="server processes")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
@@ -136,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     env = {v: args.blas_threads for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                           "MKL_NUM_THREADS")} if args.blas_threads else {}
     port = free_port()
-    proc = start_server(store, port, env, args.workers)
+    app_options = {k: v for k, v in (("blas_threads", args.app_blas_threads),
+                                     ("searches", args.searches)) if v is not None}
+    if app_options.get("blas_threads") == 0:
+        app_options["blas_threads"] = None
+    proc = start_server(store, port, env, args.workers, app_options or None)
     base = f"http://127.0.0.1:{port}"
     try:
         single = load(base, args.n, 1, min(5.0, args.seconds), args.k)  # warm, one client
@@ -151,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
           f"p50 {res['p50_ms']:.0f} ms, p90 {res['p90_ms']:.0f} ms, p99 {res['p99_ms']:.0f} ms")
     save({"n": args.n, "clients": args.clients, "seconds": args.seconds, "k": args.k,
           "search_index": not args.exact, "workers": args.workers,
-          "blas_threads": args.blas_threads, "cpus": os.cpu_count(),
+          "blas_threads": args.blas_threads, "app_options": app_options, "cpus": os.cpu_count(),
           "machine": platform.platform(), "single_client": single, **res}, args.out)
     return 1 if res["errors"] else 0
 

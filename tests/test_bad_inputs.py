@@ -228,3 +228,15 @@ def test_a_codec_faiss_rejects_is_one_line(fake_store, capsys, monkeypatch):
     assert code == 2 and err.startswith("error: codec 'garbage' is not a FAISS index factory")
     assert len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in path.rglob("*")) == before
+
+
+def test_serve_passes_host_names_and_path_exposure_on(tmp_path, capsys, monkeypatch):
+    import tilesearch.web as web
+
+    seen = {}
+    monkeypatch.setattr(web, "serve", lambda store, **kw: seen.update(kw))
+    run(["serve", tmp_path, "--allow-host", "survey-box", "--allow-host", "10.0.0.5",
+         "--expose-paths"], capsys, monkeypatch)
+    assert seen["allowed_hosts"] == ("survey-box", "10.0.0.5") and seen["expose_paths"]
+    run(["serve", tmp_path], capsys, monkeypatch)
+    assert seen["allowed_hosts"] == () and not seen["expose_paths"]

@@ -102,3 +102,29 @@ def test_suppression_is_greedy_and_complete_for_large_k(fake_store):
         assert meta.tile_id in {t.tile_id for t in kept} or any(
             meta.image_id == t.image_id and meta.window.overlaps(t.window)
             for t in [*kept, q.tile])
+
+
+def test_an_image_query_from_a_file_from_pixels_or_prepared_ranks_alike(tmp_path):
+    from conftest import write_geotiff
+    from fakes import FakeModel
+    from PIL import Image
+
+    from tilesearch import api
+    from tilesearch.indexer import index_images
+    from tilesearch.store import Store
+
+    a = write_geotiff(tmp_path / "a.tif", 700, 600, crs="EPSG:32633", seed=7)
+    model = FakeModel()
+    with Store.create(tmp_path / "s.tiles", FakeModel.identity) as s:
+        index_images([a], s, model)
+        pixels = np.asarray(Image.open(a).convert("RGB"))[100:500, 150:550]
+        Image.fromarray(pixels).save(tmp_path / "q.png")
+        by_file = api.search(s, image=tmp_path / "q.png", model=model, k=5)
+        by_pixels = api.search(s, image=pixels, model=model, k=5)
+        prepared = api.image_query(s, pixels, model=model)
+        by_query = api.search(s, image=prepared, k=5)
+    ids = [[h.tile.tile_id for h in r.hits] for r in (by_file, by_pixels, by_query)]
+    assert ids[0] == ids[1] == ids[2] and len(ids[0]) >= 3  # distinct places of 20 tiles
+    np.testing.assert_allclose(by_file.query.vector, prepared.vector, atol=0.02)
+    with pytest.raises(QueryError, match="RGB uint8"):
+        api.search(tmp_path / "s.tiles", image=pixels[..., 0], model=model)

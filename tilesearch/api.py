@@ -9,6 +9,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tilesearch import ann
 from tilesearch.augment import entry as augment_entry
 from tilesearch.errors import QueryError, StoreError
@@ -22,11 +24,13 @@ from tilesearch.knn import (
     combine_examples,
     default_raw_weight,
     fingerprints,
-    image_query,
     lonlat_query,
     nearest,
     raw_fingerprints,
     tile_query,
+)
+from tilesearch.knn import (
+    image_query as image_query_of,
 )
 from tilesearch.models.base import Fingerprinter
 from tilesearch.models.device import GPU_BATCH
@@ -51,13 +55,14 @@ def load_fingerprinter(model: str | None = None, *, weights: str | Path | None =
 
 
 def store_fingerprinter(store: str | Path | Store, *, weights: str | Path | None = None,
-                        runtime: str = "auto") -> Fingerprinter:
+                        runtime: str = "auto", threads: int | None = None) -> Fingerprinter:
     """The model, weights and recipe a store was made with, loaded (to reuse across image
-    searches: `search(..., model=)`)."""
+    searches: `search(..., model=)`), with `threads` inference threads (default: all)."""
     s = store if isinstance(store, Store) else Store.open(store)
     try:
         return load_fingerprinter(s.identity.name, weights=weights, runtime=runtime,
-                                  tile_size=s.tile_size, recipe=s.identity.recipe)
+                                  tile_size=s.tile_size, recipe=s.identity.recipe,
+                                  threads=threads)
     finally:
         if s is not store:
             s.close()
@@ -167,7 +172,8 @@ def progress_bar(total: int) -> Progress:
 
 
 def search(store: str | Path | Store, *, tile: int | None = None,
-           image: str | Path | None = None, lonlat: tuple[float, float] | None = None,
+           image: str | Path | np.ndarray | Query | None = None,
+           lonlat: tuple[float, float] | None = None,
            positives: Sequence[int] = (), negatives: Sequence[int] = (),
            k: int = 10, metric: str = DEFAULT_METRIC, exclude_self: bool = True,
            suppress_overlaps: bool = True, expand: int | None = None, alpha: float = 3.0,
@@ -177,6 +183,8 @@ def search(store: str | Path | Store, *, tile: int | None = None,
            raw_weight: float | None = None) -> SearchResult:
     """The k tiles most like a query: a tile id, an image file, a lon/lat point, or several
     positive tile ids ("more like these"), optionally with negative ones ("not like those").
+    An image is a file, RGB pixels (H, W, 3) uint8, or a query `image_query` made already
+    (to fingerprint outside a lock that the search itself needs, as the web app does).
 
     By default the query tiles and every tile overlapping them are left out, and a hit that
     overlaps a better-ranked hit is suppressed, so the k hits are k different places.
@@ -200,7 +208,7 @@ def search(store: str | Path | Store, *, tile: int | None = None,
         raise QueryError("negative examples go with a tile id or positive tile ids")
     s = store if isinstance(store, Store) else Store.open(store)
     try:
-        if image is not None and model is None:
+        if image is not None and model is None and not isinstance(image, Query):
             model = store_fingerprinter(s, weights=weights, runtime=runtime)
         q = _query(s, tile, image, lonlat, list(positives), list(negatives), model)
         aug = augment_entry(s)
@@ -222,14 +230,16 @@ def search(store: str | Path | Store, *, tile: int | None = None,
             s.close()
 
 
-def _query(s: Store, tile: int | None, image: str | Path | None,
+def _query(s: Store, tile: int | None, image: str | Path | np.ndarray | Query | None,
            lonlat: tuple[float, float] | None, positives: list[int], negatives: list[int],
            model: Fingerprinter | None) -> Query:
     if lonlat is not None:
         return lonlat_query(s, *lonlat)
+    if isinstance(image, Query):
+        return image
     if image is not None:
         assert model is not None
-        return image_query(s, image, model)  # checks the model against the store
+        return image_query_of(s, image, model)  # checks the model against the store
     if not positives and not negatives and tile is not None:
         return tile_query(s, tile)
     pos = ([tile] if tile is not None else []) + positives
@@ -279,6 +289,19 @@ def info(store: str | Path | Store) -> dict[str, Any]:
             "augment": augment_entry(s),
             "search_raw_weight": default_raw_weight(s),
         }
+    finally:
+        if s is not store:
+            s.close()
+
+
+def image_query(store: str | Path | Store, image: str | Path | np.ndarray, *,
+                model: Fingerprinter | None = None) -> Query:
+    """The query fingerprint of an image (a file, or RGB pixels (H, W, 3) uint8) resampled to
+    the store's tile size, by `model` (default: the store's, loaded for this call); pass it
+    to `search(image=)`."""
+    s = store if isinstance(store, Store) else Store.open(store)
+    try:
+        return image_query_of(s, image, model or store_fingerprinter(s))
     finally:
         if s is not store:
             s.close()

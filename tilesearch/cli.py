@@ -454,13 +454,25 @@ def demo_cmd(out: Path, data: Path | None, queries: int, k: int, seed: int) -> N
               help="Read the store's search files into memory in the background at start "
                    "(those that fit in half the free memory), so that a large store soon "
                    "answers at in-memory speed.")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests naming this host (repeatable), e.g. the machine's "
+                   "LAN name behind --host 0.0.0.0; others get 421 (DNS rebinding).")
+@click.option("--expose-paths", is_flag=True,
+              help="Show absolute file paths in answers (info, failures, downloads); by "
+                   "default only file names leave the server.")
 def serve_cmd(store: Path, host: str, port: int, open_browser: bool,
-              build_overviews: bool, workers: int, warm: bool) -> None:
-    """Explore STORE in a local web app: click a place, see where else it occurs."""
+              build_overviews: bool, workers: int, warm: bool, allow_hosts: tuple[str, ...],
+              expose_paths: bool) -> None:
+    """Explore STORE in a local web app: click a place, see where else it occurs.
+
+    It answers only requests naming 127.0.0.1, localhost, ::1 or --host, refuses
+    cross-origin POSTs and has no login: bind --host beyond loopback only on a trusted
+    network."""
     from tilesearch.web import serve
 
     serve(store, host=host, port=port, open_browser=open_browser,
-          build_overviews=build_overviews, workers=workers, warm=warm)
+          build_overviews=build_overviews, workers=workers, warm=warm,
+          expose_paths=expose_paths, allowed_hosts=allow_hosts)
 
 
 @cli.command("overviews")

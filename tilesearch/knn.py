@@ -401,12 +401,30 @@ def lonlat_query(store: Store, lon: float, lat: float) -> Query:
     return q
 
 
-def image_query(store: Store, path: str | Path, model: Fingerprinter) -> Query:
-    """Query by an image file of any size, resampled to the store's tile size."""
-    from tilesearch.raster import open_image
-
+def image_query(store: Store, image: str | Path | np.ndarray, model: Fingerprinter) -> Query:
+    """Query by an image of any size, a file or RGB pixels (H, W, 3) uint8, resampled to the
+    store's tile size (bilinear)."""
     store.check_model(model.identity)
-    with open_image(path) as src:
-        pixels = src.read_resized(store.tile_size)
+    size = store.tile_size
+    if isinstance(image, np.ndarray):
+        pixels, name = _pixels_at(image, size), "pixels"
+    else:
+        from tilesearch.raster import open_image
+
+        with open_image(image) as src:
+            pixels = src.read_resized(size)
+        name = Path(image).name
     vector = model.embed(pixels[None])[0]
-    return Query(vector, f"image {Path(path).name}", pixels=pixels)
+    return Query(vector, f"image {name}", pixels=pixels)
+
+
+def _pixels_at(image: np.ndarray, size: int) -> np.ndarray:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise QueryError(f"query pixels must be RGB uint8 of shape (H, W, 3), got "
+                         f"{image.dtype} {image.shape}")
+    if image.shape[:2] == (size, size):
+        return np.ascontiguousarray(image)
+    from PIL import Image
+
+    small = Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(small)

@@ -4,11 +4,11 @@ JSON, GeoJSON or CSV."""
 from __future__ import annotations
 
 import json
-import tempfile
 import threading
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -114,12 +114,11 @@ def search_image(request: Request, state: State, file: Annotated[UploadFile, Fil
     finally:
         slots.release()
         del data
-    model = state.fingerprinter()
-    with tempfile.TemporaryDirectory(prefix="tilesearch-upload-") as tmp:
-        path = Path(tmp) / "query.png"
-        pixels.save(path)
-        result = gate(request).run(lambda: api.search(
-            state.store(), image=path, k=opts.k, metric=opts.metric, where=where, model=model))
+    # Fingerprinted before taking a search slot: the model has its own lock, and a slot
+    # held through inference would keep searches waiting (bench_load.py).
+    query = api.image_query(state.store(), np.asarray(pixels), model=state.fingerprinter())
+    result = gate(request).run(lambda: api.search(
+        state.store(), image=query, k=opts.k, metric=opts.metric, where=where))
     result.query.description = f"image {name}"
     return respond(request, result, state, fmt)
 
