@@ -1,6 +1,7 @@
 """End to end in headless Chromium (Debian's `chromium`, driven by Playwright): open the page on
 a small store, click a point, see k results, mark one negative, search again, download the
 GeoJSON; on synthetic images and on crops of the real orthomosaics indexed with the real model.
+The API page (/docs) renders its operations too; no request may leave the server in either.
 Screenshots are saved to tests/artifacts/web-e2e-{synthetic,real}.png."""
 
 from __future__ import annotations
@@ -133,6 +134,49 @@ def test_click_search_mark_negative_and_download(server, tmp_path):
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / f"web-e2e-{kind}.png"))
             assert not outside, f"the page fetched from elsewhere: {outside[:3]}"
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize("server", ["synthetic"], indirect=True)  # the page needs no real store
+def test_api_docs_render_offline(server):
+    """/docs draws Swagger UI from the package's own files: every operation shows, and any
+    request for a URL outside the server fails the test (and is refused, as if offline)."""
+    server, _ = server
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            outside: list[str] = []
+
+            def offline(route) -> None:
+                if route.request.url.startswith((server, "blob:", "data:")):
+                    route.continue_()
+                else:
+                    outside.append(route.request.url)
+                    route.abort("internetdisconnected")
+
+            page.route("**/*", offline)
+            failed: list[str] = []
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server + "docs")
+            sync_api.expect(page.locator(".swagger-ui .info .title")).to_contain_text(
+                "tilesearch")
+            post = page.locator(".opblock.opblock-post", has_text="/api/search")
+            sync_api.expect(post.first).to_be_visible()
+            sync_api.expect(page.locator(".opblock-summary-path", has_text="/api/info")
+                            ).to_have_count(1)
+            schema = json.loads(page.evaluate("fetch('/openapi.json').then(r => r.text())"))
+            operations = sum(len(ops) for ops in schema["paths"].values())
+            assert page.locator(".opblock").count() == operations > 3
+            page.wait_for_load_state("networkidle")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "web-e2e-docs.png"))
+            assert not outside, f"/docs fetched from elsewhere: {outside[:3]}"
+            assert not failed and not errors, (failed[:3], errors[:3])
         finally:
             browser.close()
 

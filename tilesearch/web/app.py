@@ -9,7 +9,8 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -30,6 +31,8 @@ MAX_JSON_BODY = 1_000_000
 FORM_OVERHEAD = 256_000
 """What an upload's body may hold beyond the file: multipart headers and the params field."""
 UPLOAD_ROUTE = "/api/search/image"
+SWAGGER_UI = "/static/vendor/swagger-ui"
+"""Where the /docs page's Swagger UI files are served from (vendored: no CDN, works offline)."""
 
 
 def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD, warm: bool = True,
@@ -56,7 +59,8 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD, warm: bo
         title="tilesearch", version=__version__,
         description="Explore a tilesearch store: map tiles of its images, searches by tile, "
                     "by examples or by an uploaded image, results as JSON, GeoJSON or CSV. "
-                    "Errors answer {\"error\": kind, \"detail\": message}.")
+                    "Errors answer {\"error\": kind, \"detail\": message}.",
+        docs_url=None, redoc_url=None)  # /docs below, from vendored files; no /redoc
     app.state.store = StoreState(store_path)
     if warm:
         app.state.store.warmer = api.warm(app.state.store.store())
@@ -78,6 +82,17 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD, warm: bo
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - API",
+            swagger_js_url=f"{root}{SWAGGER_UI}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{SWAGGER_UI}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{SWAGGER_UI}/favicon-32x32.png",
+            # No validator badge: it would fetch an image from validator.swagger.io.
+            swagger_ui_parameters={"validatorUrl": None})
 
     return app
 
