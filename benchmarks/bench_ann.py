@@ -25,7 +25,7 @@ the store is written codes-only, as ``build-index --drop-full`` leaves it: index
 tracked chunk by chunk, the tiles' metadata rows written to SQLite.
 
 Query figures come from a fresh process that opens the store (open time, RSS). It then
-warms the store as ``tilesearch serve`` does (``tilesearch.warm``: the search files that fit in
+warms the store as ``tilesearch serve`` does (``store.warm``: the search files that fit in
 half the memory left, read front to back; timed) and runs warm-up queries. After the
 warm-up, ``fresh_ranked_index`` times as many queries drawn anew in every run (a time seed),
 so that no earlier run read their candidates' finer codes (a virtual machine's host caches
@@ -149,8 +149,8 @@ def write_store(path: Path, synth: Synth, n: int, full: bool, seed: int,
 
         faiss.omp_set_num_threads(os.cpu_count() or 1)
         t1 = time.perf_counter()
-        writer = ann.Writer.new(s, spec)  # a refining codec's finer codes go to disk
-        writer.train(unit(synth.vectors(synth.draws(ann.TRAIN_MAX, rng))))
+        writer = ann.building.Writer.new(s, spec)  # a refining codec's finer codes go to disk
+        writer.train(unit(synth.vectors(synth.draws(ann.spec.TRAIN_MAX, rng))))
         train_s = time.perf_counter() - t1
         for lo in range(0, n, chunk):
             x = unit(synth.vectors(draws[lo:lo + chunk]))
@@ -223,8 +223,8 @@ def query_process(store: str, queries_file: str, out: str, exact: bool, nprobe: 
     """Open the store, answer every query by index (at several nprobe for an IVF index) and
     exactly when full vectors exist; memory from /proc/self/status. Warm-up queries (a
     ``warmup.npy`` beside the queries, when there is one) run first, untimed."""
-    from tilesearch.knn import nearest, ranked
-    from tilesearch.warm import warm as warm_store
+    from tilesearch.retrieval import nearest, ranked
+    from tilesearch.store import warm as warm_store
 
     t0, r0 = time.perf_counter(), read_bytes()
     s = Store.open(store)
@@ -269,7 +269,7 @@ def query_process(store: str, queries_file: str, out: str, exact: bool, nprobe: 
     lat, big_ids = _timed(lambda q: ranked(s, q, BIG_K)[0].tolist(), big)
     res |= _stats(f"ranked_k{BIG_K}", lat) | {"big_k_ids": big_ids}
     res |= _stats(f"nearest_k{BIG_K}", _timed(lambda q: nearest(s, q, BIG_K), big)[0])
-    ann._faiss().omp_set_num_threads(os.cpu_count() or 1)
+    ann.spec._faiss().omp_set_num_threads(os.cpu_count() or 1)
     t = time.perf_counter()
     index.search_batch(unit(qs).astype(np.float32), K)
     res["batch_queries_per_s"] = len(qs) / (time.perf_counter() - t)

@@ -33,9 +33,10 @@ from bench_ann import REAL_STORE, real_fingerprints
 from bench_codecs import ucm_fingerprints
 from results_io import save
 
-from tilesearch import api, knn, quality
-from tilesearch.augment import augment_set, combine, unit
-from tilesearch.store import Store
+from tilesearch import api, quality
+from tilesearch import retrieval as knn
+from tilesearch.ann.augment import augment_set, combine
+from tilesearch.store import Store, unit
 
 HERE = Path(__file__).resolve().parent
 K = 10

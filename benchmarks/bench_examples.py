@@ -28,7 +28,7 @@ from results_io import save
 
 from tilesearch import quality as ev
 from tilesearch.api import load_fingerprinter
-from tilesearch.knn import combine_examples
+from tilesearch.retrieval import combine_examples
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucmerced"
 

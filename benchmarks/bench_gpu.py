@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_precision import embed, real_tiles, recall_at_k
 from results_io import save
 
-from tilesearch.indexer import index_images
+from tilesearch.ingest import index_images
 from tilesearch.models import load_model
 from tilesearch.models.device import cuda_available, cuda_runner
 from tilesearch.store import Store

@@ -36,7 +36,7 @@ from bench_store import measure
 from results_io import save
 
 from tilesearch.api import load_fingerprinter
-from tilesearch.indexer import index_images
+from tilesearch.ingest import index_images
 from tilesearch.models.base import ModelIdentity
 from tilesearch.store import Store
 

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bench_quality as bq
 from results_io import save
 
-from tilesearch.augment import augment_set
+from tilesearch.ann.augment import augment_set
 from tilesearch.quality import expanded_distances, pairwise_distances, retrieval_metrics
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucmerced"

@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from results_io import save
 
-from tilesearch.knn import distances, nearest
 from tilesearch.models.base import ModelIdentity
 from tilesearch.records import ImageInfo, Tile
+from tilesearch.retrieval import distances, nearest
 from tilesearch.store import Store
 from tilesearch.tiling import Window
 

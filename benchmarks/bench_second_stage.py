@@ -78,7 +78,7 @@ def decoded(name: str, train: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, in
     elif name == FIRST:
         ann.train(index, train)  # the PCA about the origin, as the index builds it
     else:
-        index.train(train)  # as ann.Writer trains a refining stage
+        index.train(train)  # as ann.building.Writer trains a refining stage
     return index.sa_decode(index.sa_encode(x)), int(index.sa_code_size())
 
 
@@ -113,7 +113,7 @@ def main() -> None:
     rank = np.full((Q, len(uniq)), R, np.int32)  # exact rank of every candidate, per query
     for i in range(Q):
         rank[i, inv[i]] = np.arange(R)
-    train = unit(synth.vectors(synth.draws(ann.TRAIN_MAX, np.random.default_rng(7))))
+    train = unit(synth.vectors(synth.draws(ann.spec.TRAIN_MAX, np.random.default_rng(7))))
     first, first_bytes = decoded(FIRST, train, cand)
     order = np.stack([inv[i][np.argsort(((first[inv[i]] - q[i]) ** 2).sum(1), kind="stable")]
                       for i in range(Q)])

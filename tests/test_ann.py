@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tilesearch import ann, api, augment, knn
+from tilesearch import ann, api
+from tilesearch import retrieval as knn
 from tilesearch.cli import cli
 from tilesearch.errors import QueryError, StoreError
-from tilesearch.knn import index_recall, nearest, ranked
 from tilesearch.models.base import ModelIdentity
 from tilesearch.records import ImageInfo, Tile
-from tilesearch.store import Store
+from tilesearch.retrieval import index_recall, nearest, ranked
+from tilesearch.store import Store, unit
 from tilesearch.tiling import Window
 
 DIM = 32
@@ -76,7 +77,7 @@ def test_recall_against_exact_oracle(store: Store, codec: str, floor: float) -> 
 
 
 def test_ivf_index_above_threshold(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ann, "IVF_ABOVE", 1000)
+    monkeypatch.setattr(ann.spec, "IVF_ABOVE", 1000)
     report = ann.build(store, codec=CODEC, nprobe=12, force=True)
     assert report.factory == "IVF64,SQ8"
     index = ann.load(store)
@@ -140,15 +141,15 @@ def test_drop_full_keeps_codes_only_and_still_searches(store: Store, tmp_path: P
 
 def test_large_k_visits_more_lists_and_reranks_more(store: Store,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ann, "IVF_ABOVE", 1000)
+    monkeypatch.setattr(ann.spec, "IVF_ABOVE", 1000)
     ann.build(store, codec=PCA, nprobe=2, force=True)
     index = ann.load(store)
     assert index is not None
     assert [index.nprobe_for(m) for m in (1, 10, 251, 600, 10**6)] == [2, 2, 22, 52, 64]
     queries = clustered(20, 5)
     large = index_recall(store, queries, 600)  # 600 of 3,000 tiles: most lists hold some
-    monkeypatch.setattr(ann, "LARGE_M", 10**9)  # the lists of a small k only
-    monkeypatch.setattr(ann, "RERANK_FACTOR", 1.0)
+    monkeypatch.setattr(ann.spec, "LARGE_M", 10**9)  # the lists of a small k only
+    monkeypatch.setattr(ann.spec, "RERANK_FACTOR", 1.0)
     assert index_recall(store, queries, 600) < large - 0.05
     assert large >= 0.95
 
@@ -195,8 +196,8 @@ def test_refining_codec_reranks_by_finer_codes(store: Store, tmp_path: Path,
     """Codes-only stores: a coarse first stage proposes, full-dimension 8-bit codes decide.
     The first stage here (12 components) ranks far worse than the default codec's 256, so it
     proposes 256 candidates rather than `ann.REFINE_MIN`, from 16 lists."""
-    monkeypatch.setattr(ann, "IVF_ABOVE", 1000)
-    monkeypatch.setattr(ann, "REFINE_MIN", 256)
+    monkeypatch.setattr(ann.spec, "IVF_ABOVE", 1000)
+    monkeypatch.setattr(ann.spec, "REFINE_MIN", 256)
     queries = clustered(40, 9)
     exact = [set(ranked(store, q, 10, exact=True)[0].tolist()) for q in queries]
     coarse = Store.create(tmp_path / "coarse.tiles", IDENTITY)
@@ -223,7 +224,7 @@ def test_refining_codec_reranks_by_finer_codes(store: Store, tmp_path: Path,
     assert index.path.stat().st_size < codes.stat().st_size
     assert index.code_bytes == store.manifest["ann"]["code_bytes"] == \
         index.index.sa_code_size() + DIM  # first stage (12 components, list id) + finer
-    q = augment.unit(queries[:5])
+    q = unit(queries[:5])
     dist, ids = index.search_batch(q, 10)
     for x, want, d in zip(q, ids, dist, strict=True):
         got = index.search(x, 10)
@@ -241,7 +242,8 @@ def test_refining_index_extends_and_rebuilds_its_code_file(
     ann.build(s, codec="PCA12,SQ8,Refine(SQ8)", force=True)
     assert s.manifest["ann"]["nprobe"] == ann.REFINE_NPROBE
     asked: list[int] = []  # candidates cost reads from disk: nearest asks few first
-    monkeypatch.setattr(knn, "ranked", lambda *a, **kw: asked.append(a[2]) or ranked(*a, **kw))
+    monkeypatch.setattr(knn.ranking, "ranked",
+                        lambda *a, **kw: asked.append(a[2]) or ranked(*a, **kw))
     assert len(nearest(s, x[5], 5)) == 5 and asked[0] == ann.REFINE_MIN
     monkeypatch.undo()
     first = dict(s.manifest["ann"]["fine"])
@@ -252,7 +254,7 @@ def test_refining_index_extends_and_rebuilds_its_code_file(
     index = ann.load(s)
     assert index is not None and index.count == 2700
     dec = index.decode(np.arange(2000, 2700))
-    cos = (dec * augment.unit(s.vectors()[2000:])).sum(1)  # the appended rows' own codes
+    cos = (dec * unit(s.vectors()[2000:])).sum(1)  # the appended rows' own codes
     assert np.median(cos) > 0.999
     (s.path / "ann" / "fine-1.codes").write_bytes(b"left by a crashed build")
     ann.build(s, rebuild=True)
@@ -280,10 +282,10 @@ def test_finer_codes_take_a_power_of_two_each_and_packed_files_still_work(
     assert entry["fine"]["stride"] == 32 and codes.stat().st_size == 2000 * 32
     index = ann.load(s)
     assert index is not None and index.refiner is not None
-    q = augment.unit(clustered(5, 9))
+    q = unit(clustered(5, 9))
     dist, ids = index.search_batch(q, 10)
     dec = index.decode(np.arange(2000))
-    assert np.median((dec * augment.unit(x[:2000])).sum(1)) > 0.999
+    assert np.median((dec * unit(x[:2000])).sum(1)) > 0.999
     del index
     rows = np.fromfile(codes, np.uint8).reshape(2000, 32)
     assert not rows[:, 24:].any()  # the padding
@@ -301,7 +303,7 @@ def test_finer_codes_take_a_power_of_two_each_and_packed_files_still_work(
     assert s.manifest["ann"]["fine"].get("stride") == 24 and codes.stat().st_size == 2700 * 24
     index = ann.load(s)
     assert index is not None
-    cos = (index.decode(np.arange(2000, 2700)) * augment.unit(x[2000:])).sum(1)
+    cos = (index.decode(np.arange(2000, 2700)) * unit(x[2000:])).sum(1)
     assert np.median(cos) > 0.999
 
 
@@ -309,18 +311,18 @@ def test_refining_index_of_earlier_versions_still_answers(store: Store) -> None:
     """One FAISS IndexRefine file (as earlier versions wrote) ranks as FAISS ranks it."""
     import faiss
 
-    x = augment.unit(store.vectors())
+    x = unit(store.vectors())
     whole = faiss.index_factory(DIM, "PCA12,SQ8,Refine(SQ8)", faiss.METRIC_L2)
     ann.train(whole, x)
     whole.add(x)
     (store.path / "ann").mkdir()
     faiss.write_index(whole, str(store.path / "ann" / "old.faiss"))
-    store.set_manifest("ann", {"file": "ann/old.faiss", "space": ann.SPACE,
+    store.set_manifest("ann", {"file": "ann/old.faiss", "space": ann.spec.SPACE,
                                "factory": "PCA12,SQ8,Refine(SQ8)", "nprobe": 16,
                                "metric": "cosine", "count": store.count, "code_bytes": 44})
     index = ann.load(store)
     assert index is not None and index.refiner is not None and index.refiner.mapped
-    q = augment.unit(clustered(5, 9))
+    q = unit(clustered(5, 9))
     params = faiss.IndexRefineSearchParameters(k_factor=ann.REFINE_MIN / 10)
     _, want = whole.search(q, 10, params=params)
     assert index.search_batch(q, 10)[1].tolist() == want.tolist()
@@ -332,7 +334,7 @@ def test_pca_before_l2norm_is_fitted_about_the_origin(store: Store) -> None:
     import faiss
 
     rng = np.random.default_rng(3)  # a common positive part plus variation in 8 directions
-    x = augment.unit((2.0 + rng.gamma(0.7, 1.0, DIM) + rng.normal(0, 0.3, (2000, 8))
+    x = unit((2.0 + rng.gamma(0.7, 1.0, DIM) + rng.normal(0, 0.3, (2000, 8))
                       @ rng.normal(0, 1, (8, DIM))).astype(np.float32))
     q = np.arange(0, 2000, 40)
     exact = np.argsort(-(x[q] @ x.T), axis=1)[:, :10]
@@ -348,7 +350,7 @@ def test_pca_before_l2norm_is_fitted_about_the_origin(store: Store) -> None:
     centred = faiss.index_factory(DIM, "PCA9,L2norm,Flat", faiss.METRIC_L2)
     centred.train(x)  # FAISS's own: centred, then normalised
     centred.add(x)
-    assert np.abs(faiss.vector_to_array(ann._first_pca(ours, faiss).mean)).max() < 1e-4
+    assert np.abs(faiss.vector_to_array(ann.building._first_pca(ours, faiss).mean)).max() < 1e-4
     assert recall(ours) >= 0.95 > recall(centred) + 0.1
     report = ann.build(store, codec="PCA16,L2norm,SQ6", force=True)
     assert report.code_bytes == 12  # 16 components of 6 bits
@@ -362,10 +364,10 @@ def test_gpus_train_the_lists_and_search_large_batches_where_faiss_has_them(
     small searches stay on the CPU, and a GPU that FAISS cannot use falls back to the CPU."""
     import faiss
 
-    from tilesearch import ann_gpu
+    from tilesearch.ann import gpu as ann_gpu
 
-    monkeypatch.setattr(ann, "IVF_ABOVE", 1000)
-    queries = augment.unit(clustered(12, 9))
+    monkeypatch.setattr(ann.spec, "IVF_ABOVE", 1000)
+    queries = unit(clustered(12, 9))
     ann.build(store, codec=PCA, force=True)
     cpu = ann.load(store)
     assert cpu is not None
@@ -405,10 +407,10 @@ def test_the_head_asked_for_at_load_covers_all_before_the_lists(
         store: Store, codec: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import faiss
 
-    monkeypatch.setattr(ann, "IVF_ABOVE", 1000)
+    monkeypatch.setattr(ann.spec, "IVF_ABOVE", 1000)
     ann.build(store, codec=codec, force=True)
     asked: list[int] = []
-    monkeypatch.setattr(ann, "prefetch_head", lambda path, n: asked.append(n))
+    monkeypatch.setattr(ann.index, "prefetch_head", lambda path, n: asked.append(n))
     index = ann.load(store)
     assert index is not None and asked == [ann.head_bytes(index.spec.factory, DIM)]
     ivf = faiss.extract_index_ivf(index.base)

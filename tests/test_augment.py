@@ -12,12 +12,13 @@ from conftest import write_png
 from fakes import FakeModel
 from test_ann import IDENTITY, add_image, clustered
 
-from tilesearch import ann, api, augment
+from tilesearch import ann, api
+from tilesearch.ann import augment
 from tilesearch.cli import cli
 from tilesearch.errors import QueryError, StoreError
-from tilesearch.indexer import index_images, open_or_create_store
-from tilesearch.knn import RAW_WEIGHT, distances, index_recall, nearest, ranked
+from tilesearch.ingest import index_images, open_or_create_store
 from tilesearch.quality import retrieval_metrics
+from tilesearch.retrieval import RAW_WEIGHT, distances, index_recall, nearest, ranked
 from tilesearch.store import Store
 
 
@@ -81,7 +82,7 @@ def test_augmenting_a_labelled_set_ranks_same_class_higher() -> None:
 def test_store_augmentation_skips_overlapping_tiles(path: Path) -> None:
     api.build_index(path, augment=4)  # small store: exact neighbours, no index
     store = Store.open(path)
-    e = augment.entry(store)
+    e = store.augmentation
     assert e is not None and (e["k"], e["count"]) == (4, 500)
     aug = np.fromfile(store.path / e["file"], np.float32).reshape(500, -1)
     np.testing.assert_allclose(aug, brute_force(store, 4, 3.0), atol=2e-5)
@@ -99,12 +100,12 @@ def test_appended_tiles_are_raw_until_augmented_again(path: Path) -> None:
     raw = store.vectors()[500:]
     q = clustered(1, 8)[0]
     np.testing.assert_allclose(distances(store, q)[500:], 1 - unit(raw) @ unit(q), atol=1e-5)
-    old = augment.entry(store)
+    old = store.augmentation
     assert old is not None
     store.close()
     api.build_index(path, augment=4)
     store = Store.open(path)
-    new = augment.entry(store)
+    new = store.augmentation
     assert new is not None and new["count"] == 550
     assert not (store.path / old["file"]).exists()  # the previous file is replaced
 
@@ -112,13 +113,13 @@ def test_appended_tiles_are_raw_until_augmented_again(path: Path) -> None:
 def test_index_encodes_augmented_vectors_and_follows_changes(path: Path) -> None:
     api.build_index(path, codec="SQ8", augment=5, force=True)
     s = Store.open(path)
-    assert s.manifest["ann"]["augment"] == augment.entry(s)["built"]  # type: ignore[index]
+    assert s.manifest["ann"]["augment"] == s.augmentation["built"]  # type: ignore[index]
     assert index_recall(s, clustered(30, 5), 10) >= 0.95  # against exact augmented search
     s.close()
     report = api.build_index(path, augment=0)  # removed: searches compare raw fingerprints
     assert (report.action, report.factory) == ("built", "SQ8")  # retrained, same codec
     s = Store.open(path, writable=True)
-    assert augment.entry(s) is None and not list(path.glob("augmented-*"))
+    assert s.augmentation is None and not list(path.glob("augmented-*"))
     assert s.manifest["ann"]["augment"] is None
     assert ann.build(s).action == "up to date"
     q = clustered(1, 4)[0]
@@ -190,7 +191,7 @@ def test_raw_weight_mixes_raw_and_augmented_distances(path: Path) -> None:
     api.build_index(path, augment=5)
     with Store.open(path) as s:
         raw_q = s.vectors()[42]
-        aug_q = augment.rows(s, np.array([42]))[0]
+        aug_q = s.search_rows(np.array([42]))[0]
         raw_d = 1 - unit(np.asarray(s.vectors(), np.float64)) @ unit(raw_q.astype(np.float64))
         aug_d = distances(s, aug_q)
         for w in (0.0, 0.3, 1.0):

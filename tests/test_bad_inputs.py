@@ -15,8 +15,9 @@ from fakes import FakeModel
 
 from tilesearch import api, raster
 from tilesearch.cli import main
-from tilesearch.indexer import index_images
+from tilesearch.ingest import index_images
 from tilesearch.store import Store
+from tilesearch.tiling import Window
 
 
 def run(args, capsys, monkeypatch):
@@ -52,12 +53,12 @@ def test_non_finite_pixels_are_invalid_and_the_stretch_is_finite(tmp_path):
     path = float_tiff(tmp_path / "f.tif", [np.nan, np.inf, -np.inf])
     with raster.open_image(path) as src:
         assert np.isfinite(np.asarray(src.info.stretch)).all()
-        tile = src.read_tiles([raster.Window(0, 0, 256, 256)])[0]
+        tile = src.read_tiles([Window(0, 0, 256, 256)])[0]
         assert not tile.valid[0:60, :256].any() and tile.valid[70:90].all()
     with new_store(tmp_path / "s.tiles") as s:
         report = index_images([path], s, FakeModel())
         assert report.tiles_added == 8 and not report.failed  # (0, 0) is 69 % NaN: dropped
-        assert s.tile_at(1, raster.Window(0, 0, 256, 256)) is None
+        assert s.tile_at(1, Window(0, 0, 256, 256)) is None
         assert len(np.unique(s.vectors(), axis=0)) == 8
 
 
@@ -172,7 +173,7 @@ def test_store_paths_that_cannot_be_stores(tmp_path, capsys, monkeypatch):
 
 
 def test_disk_full_is_one_line_and_the_store_stays_consistent(tmp_path, capsys, monkeypatch):
-    from tilesearch import store as store_mod
+    from tilesearch.store import store as store_mod
 
     a = write_geotiff(tmp_path / "a.tif", 300, 300, crs="EPSG:32633")
     b = write_geotiff(tmp_path / "b.tif", 300, 300, crs="EPSG:32633", seed=3)
@@ -192,8 +193,8 @@ def test_disk_full_is_one_line_and_the_store_stays_consistent(tmp_path, capsys, 
 
 
 def test_a_store_created_meanwhile_by_another_process(tmp_path, monkeypatch):
-    from tilesearch import store as store_mod
     from tilesearch.errors import StoreError
+    from tilesearch.store import store as store_mod
 
     real_rename, raced = os.rename, []
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from fakes import FakeModel
 
-from tilesearch.cluster import import_ray, index_on_ray, make_shards, use_cluster
 from tilesearch.errors import MissingDependencyError
-from tilesearch.indexer import index_images, open_or_create_store
+from tilesearch.ingest import index_images, open_or_create_store
+from tilesearch.ingest.ray import import_ray, index_on_ray, make_shards, use_cluster
 from tilesearch.store import Store
 from tilesearch.tiling import tile_grid
 

@@ -5,7 +5,7 @@ from fakes import FakeModel
 
 from tilesearch import api
 from tilesearch.errors import InputError
-from tilesearch.indexer import index_images, open_or_create_store
+from tilesearch.ingest import index_images, open_or_create_store
 from tilesearch.models.base import ModelIdentity
 from tilesearch.quality import (
     TRANSFORMS,

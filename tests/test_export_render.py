@@ -19,9 +19,9 @@ import rasterio
 from PIL import Image
 from rasterio.warp import transform, transform_bounds
 
-from tilesearch import export, render
 from tilesearch.errors import InputError
-from tilesearch.knn import Query, SearchResult, nearest, tile_query
+from tilesearch.outputs import export, render
+from tilesearch.retrieval import Query, SearchResult, nearest, tile_query
 from tilesearch.store import Store
 
 K = 5

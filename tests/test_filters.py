@@ -5,8 +5,7 @@ import pytest
 
 import tilesearch
 from tilesearch.errors import InputError, QueryError
-from tilesearch.filters import SearchFilter, allowed_mask, load_polygon
-from tilesearch.knn import combine_examples, nearest
+from tilesearch.retrieval import SearchFilter, allowed_mask, combine_examples, load_polygon, nearest
 
 
 def _centres(store):

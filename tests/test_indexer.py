@@ -10,7 +10,7 @@ import pytest
 from fakes import FakeModel
 
 from tilesearch.errors import ModelMismatchError, StoreError
-from tilesearch.indexer import index_images, open_or_create_store
+from tilesearch.ingest import index_images, open_or_create_store
 from tilesearch.models.base import ModelIdentity
 from tilesearch.store import Store
 
@@ -93,7 +93,7 @@ KILL_SCRIPT = """
 import sys
 sys.path.insert(0, {here!r})
 from fakes import FakeModel
-from tilesearch.indexer import index_images, open_or_create_store
+from tilesearch.ingest import index_images, open_or_create_store
 store = open_or_create_store({store!r}, FakeModel(), tile_size=None, stride=None,
                              max_invalid=None)
 def progress(total):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tilesearch.errors import QueryError
-from tilesearch.knn import distances, lonlat_query, nearest, tile_query
+from tilesearch.retrieval import distances, lonlat_query, nearest, tile_query
 
 
 def _brute(vecs, q, metric):
@@ -110,7 +110,7 @@ def test_an_image_query_from_a_file_from_pixels_or_prepared_ranks_alike(tmp_path
     from PIL import Image
 
     from tilesearch import api
-    from tilesearch.indexer import index_images
+    from tilesearch.ingest import index_images
     from tilesearch.store import Store
 
     a = write_geotiff(tmp_path / "a.tif", 700, 600, crs="EPSG:32633", seed=7)

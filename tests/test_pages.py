@@ -13,8 +13,7 @@ from test_ann import add_image
 
 from tilesearch.errors import StoreError
 from tilesearch.models.base import ModelIdentity
-from tilesearch.pages import PAGE
-from tilesearch.store import Store
+from tilesearch.store import PAGE, Store
 
 DIM = 512  # 2 KB a row: two rows a page
 IDENTITY = ModelIdentity("fake", "0" * 64, DIM, "none")

@@ -11,7 +11,7 @@ from conftest import FAKE_IDENTITY
 
 from tilesearch import api
 from tilesearch.errors import ModelMismatchError, StoreError
-from tilesearch.indexer import open_or_create_store
+from tilesearch.ingest import open_or_create_store
 from tilesearch.models.base import ModelIdentity
 from tilesearch.store import Store
 

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 from test_ann import IDENTITY, add_image, clustered
 
-from tilesearch import ann, api, warm
+from tilesearch import ann, api
 from tilesearch.store import Store
+from tilesearch.store import warming as warm
 
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
-    monkeypatch.setattr(ann, "IVF_ABOVE", 1000)
+    monkeypatch.setattr(ann.spec, "IVF_ABOVE", 1000)
     s = Store.create(tmp_path / "w.tiles", IDENTITY)
     add_image(s, "/a.tif", clustered(3000, 1))
     ann.build(s, codec="PCA12,SQ8,Refine(SQ8)", force=True)

@@ -13,8 +13,9 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 from test_web_api import _restore_blas, png_bytes  # noqa: F401  (autouse)
 
-from tilesearch import api, export
+from tilesearch import api
 from tilesearch.errors import StoreError
+from tilesearch.outputs import export
 from tilesearch.web import create_app
 from tilesearch.web.guard import allowed_hosts, host_name, is_loopback
 from tilesearch.web.paths import hide_paths

@@ -23,9 +23,8 @@ from tilesearch.errors import (
     StoreError,
     TilesearchError,
 )
-from tilesearch.filters import SearchFilter
-from tilesearch.indexer import IndexReport
-from tilesearch.knn import Hit, SearchResult
+from tilesearch.ingest import IndexReport
+from tilesearch.retrieval import Hit, SearchFilter, SearchResult
 from tilesearch.store import Store
 
 __version__ = "0.1.0"

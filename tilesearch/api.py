@@ -12,14 +12,17 @@ from typing import Any
 import numpy as np
 
 from tilesearch import ann
-from tilesearch.augment import entry as augment_entry
 from tilesearch.errors import QueryError, StoreError
-from tilesearch.filters import SearchFilter, allowed_mask
-from tilesearch.indexer import IndexReport, Progress, index_images, open_or_create_store
-from tilesearch.knn import (
+from tilesearch.ingest import IndexReport, Progress, index_images, open_or_create_store
+from tilesearch.models.base import Fingerprinter
+from tilesearch.models.device import GPU_BATCH
+from tilesearch.quality import RetrievalReport, TransformReport
+from tilesearch.retrieval import (
     DEFAULT_METRIC,
     Query,
+    SearchFilter,
     SearchResult,
+    allowed_mask,
     check_tile_id,
     combine_examples,
     default_raw_weight,
@@ -29,17 +32,12 @@ from tilesearch.knn import (
     raw_fingerprints,
     tile_query,
 )
-from tilesearch.knn import (
+from tilesearch.retrieval import (
     image_query as image_query_of,
 )
-from tilesearch.models.base import Fingerprinter
-from tilesearch.models.device import GPU_BATCH
-from tilesearch.quality import RetrievalReport, TransformReport
-from tilesearch.store import Store
+from tilesearch.store import CheckReport, Store, Warmer
 from tilesearch.store import check as check_store
-from tilesearch.store_check import CheckReport
-from tilesearch.warm import Warmer
-from tilesearch.warm import warm as warm_store
+from tilesearch.store import warm as warm_store
 
 
 def load_fingerprinter(model: str | None = None, *, weights: str | Path | None = None,
@@ -96,7 +94,7 @@ def index(paths: str | Path | Iterable[str | Path], store: str | Path, *,
             model = model or s.identity.name
             recipe = recipe or s.identity.recipe
             tile_size = tile_size or s.tile_size
-    from tilesearch.cluster import import_ray, use_cluster
+    from tilesearch.ingest.ray import import_ray, use_cluster
 
     on_ray = use_cluster(cluster)
     if on_ray:
@@ -116,7 +114,7 @@ def index(paths: str | Path | Iterable[str | Path], store: str | Path, *,
         with open_or_create_store(store, fp, tile_size=tile_size, stride=stride,
                                   max_invalid=max_invalid) as s:
             if on_ray:
-                from tilesearch.cluster import index_on_ray
+                from tilesearch.ingest.ray import index_on_ray
 
                 gpu = device == "cuda"  # each worker then takes one GPU
                 report = index_on_ray(list(paths), s, load, bands=bands,
@@ -191,7 +189,7 @@ def search(store: str | Path | Store, *, tile: int | None = None,
     `expand` > 0 replaces the query by its alpha query expansion over that many neighbours;
     `where` restricts the search to an area or to some images (see `filters.SearchFilter`).
     `expand` None means 0, except for an image query on an augmented store, which is expanded
-    by the augmentation's k (`tilesearch.augment`). `offset` pages through a long ranking
+    by the augmentation's k (`tilesearch.ann.augment`). `offset` pages through a long ranking
     (hits ``offset + 1 .. offset + k``). The store's search index answers when one was built
     (`build_index`), unless `exact`. An image query uses `model` when given (it must be the
     store's model, see `store_fingerprinter`) instead of loading the store's model for this
@@ -211,7 +209,7 @@ def search(store: str | Path | Store, *, tile: int | None = None,
         if image is not None and model is None and not isinstance(image, Query):
             model = store_fingerprinter(s, weights=weights, runtime=runtime)
         q = _query(s, tile, image, lonlat, list(positives), list(negatives), model)
-        aug = augment_entry(s)
+        aug = s.augmentation
         if expand is None and aug and image is not None:  # into the store's augmented space
             expand, alpha = int(aug["k"]), float(aug["alpha"])
         examples = [q.tile] if q.tile else []
@@ -286,7 +284,7 @@ def info(store: str | Path | Store) -> dict[str, Any]:
             "lonlat_bbox": list(bbox) if bbox else None,
             "failures": [{"path": p, "reason": r} for p, r in s.failures()],
             "search_index": _index_facts(s, pixel_bytes),
-            "augment": augment_entry(s),
+            "augment": s.augmentation,
             "search_raw_weight": default_raw_weight(s),
         }
     finally:
@@ -318,7 +316,7 @@ def check(store: str | Path, *, repair: bool = False) -> CheckReport:
 def warm(store: str | Path | Store, *, background: bool = True,
          budget: int | None = -1) -> Warmer:
     """Read `store`'s search files (index, finer codes, metadata, full vectors) into memory
-    ahead of its queries, in a background thread by default (`tilesearch.warm`)."""
+    ahead of its queries, in a background thread by default (`tilesearch.store.warming`)."""
     s = store if isinstance(store, Store) else Store.open(store)
     try:
         return warm_store(s, background=background, budget=budget)
@@ -347,8 +345,8 @@ def build_index(store: str | Path, *, codec: str | None = None, nprobe: int | No
     built. `keep_full=False` drops full-precision fingerprints of encoded tiles (smaller store,
     no exact re-ranking). Stores under `ann.EXACT_BELOW` tiles get none unless `force`.
     `augment` = k > 0 (re)computes database-side augmentation over k neighbours from other
-    places (`tilesearch.augment`), 0 removes it, None leaves it as it is."""
-    from tilesearch import augment as dba
+    places (`tilesearch.ann.augment`), 0 removes it, None leaves it as it is."""
+    from tilesearch.ann import augment as dba
 
     build = partial(ann.build, codec=codec, nprobe=nprobe, force=force)
     with Store.open(store, writable=True) as s:
@@ -401,8 +399,8 @@ def evaluate(folder: str | Path, *, model: str | None = None,
     `raw_weight` the mix with the raw distance (as `search(raw_weight=)`; None: as searches
     default to, `knn.RAW_WEIGHT` with augmentation, else 0)."""
     from tilesearch import quality as ev
-    from tilesearch.augment import augment_set
-    from tilesearch.knn import RAW_WEIGHT, blend, check_raw_weight
+    from tilesearch.ann.augment import augment_set
+    from tilesearch.retrieval import RAW_WEIGHT, blend, check_raw_weight
 
     if raw_weight is None:
         raw_weight = RAW_WEIGHT if augment else 0.0

@@ -15,8 +15,7 @@ import click
 
 from tilesearch import api
 from tilesearch.errors import TilesearchError
-from tilesearch.filters import SearchFilter, load_polygon
-from tilesearch.knn import DEFAULT_METRIC, SearchResult
+from tilesearch.retrieval import DEFAULT_METRIC, SearchFilter, SearchResult, load_polygon
 
 
 def _ints(text: str | None) -> list[int] | None:
@@ -220,7 +219,7 @@ def _write_text(path: Path, text: str) -> None:
 
 def _write_outputs(result: SearchResult, store: Path, json_out: Path | None,
                    geojson: Path | None, csv_out: Path | None, sheet: Path | None) -> None:
-    from tilesearch import export
+    from tilesearch.outputs import export
     from tilesearch.store import Store
 
     if json_out is not None:
@@ -233,7 +232,7 @@ def _write_outputs(result: SearchResult, store: Path, json_out: Path | None,
                 _write_text(geojson, json.dumps(export.to_geojson(result, s), indent=1,
                                                 allow_nan=False))
             if sheet is not None:
-                from tilesearch.render import contact_sheet
+                from tilesearch.outputs.render import contact_sheet
 
                 contact_sheet(result, s, sheet)
                 click.echo(f"wrote {sheet}", err=True)

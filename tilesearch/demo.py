@@ -34,8 +34,8 @@ def run_demo(out: Path, *, data: Path | None = None, queries: int = 3, k: int = 
              seed: int = 0, echo: Callable[[str], None] = print) -> list[Path]:
     """Index `data` (default: the sample imagery) into `out/demo.tiles` and write a contact
     sheet and GeoJSON for `queries` random tiles; returns the files written."""
-    from tilesearch import export
-    from tilesearch.render import contact_sheet
+    from tilesearch.outputs import export
+    from tilesearch.outputs.render import contact_sheet
     from tilesearch.store import Store
 
     data = data or sample_data()

@@ -13,10 +13,10 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from tilesearch import api, export, geo
+from tilesearch import api, geo
 from tilesearch.errors import QueryError
-from tilesearch.filters import SearchFilter
-from tilesearch.knn import SearchResult
+from tilesearch.outputs import export
+from tilesearch.retrieval import SearchFilter, SearchResult
 from tilesearch.tiling import Window
 from tilesearch.web.decode import decode_upload
 from tilesearch.web.errors import Busy, TooLarge

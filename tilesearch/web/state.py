@@ -8,13 +8,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from tilesearch import api, geo, render
+from tilesearch import api, geo
 from tilesearch.errors import QueryError
 from tilesearch.models.base import Fingerprinter
+from tilesearch.outputs import render
 from tilesearch.records import ImageInfo, TileMeta
-from tilesearch.store import MANIFEST, Store
+from tilesearch.store import MANIFEST, Store, Warmer
 from tilesearch.tiling import Window, offsets
-from tilesearch.warm import Warmer
 from tilesearch.web.errors import NotFound
 from tilesearch.web.imagery import LRU, Pyramid, encode_png, max_zoom
 

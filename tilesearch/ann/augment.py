@@ -11,7 +11,7 @@ The raw fingerprints stay. The augmented ones (unit length, float32) go to
 ``augmented-<count>-<ms>.f32`` named by the manifest's ``augment`` entry, and every search
 compares against them; tiles appended later are compared by their raw fingerprint until
 `build` runs again. A query that is not a stored tile (an image file) is moved into the same
-space by alpha query expansion with the same `k` and `alpha` (`knn.expand_query`).
+space by alpha query expansion with the same `k` and `alpha` (`retrieval.expand_query`).
 """
 
 from __future__ import annotations
@@ -19,29 +19,22 @@ from __future__ import annotations
 import math
 import os
 import time
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from tilesearch.ann.index import cached
+from tilesearch.ann.spec import _faiss
 from tilesearch.errors import StoreError
-from tilesearch.store import Store
+from tilesearch.store import AUGMENT_KEY, Store, unit
 
 K = 10
 """Neighbours averaged into each tile (the best of 5, 10 and 20 on UC Merced)."""
 ALPHA = 3.0
 """Neighbour weight: cosine similarity to this power."""
-KEY = "augment"
 _CHUNK = 512
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 length (a float32 copy, float64 kept as float64)."""
-    x = np.array(x, dtype=np.result_type(np.asarray(x).dtype, np.float32), copy=True)
-    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    return x
 
 
 def combine(own: np.ndarray, neighbours: np.ndarray, sims: np.ndarray,
@@ -78,12 +71,6 @@ class AugmentReport:
         return dict(self.__dict__)
 
 
-def entry(store: Store) -> dict[str, Any] | None:
-    """The manifest's record of the store's augmentation, or None."""
-    e = store.manifest.get(KEY)
-    return e if e else None
-
-
 def build(store: Store, k: int = K, alpha: float = ALPHA,
           progress: Callable[[int], None] | None = None) -> AugmentReport:
     """Compute every tile's augmented vector and switch searches to them (atomically: the
@@ -112,10 +99,10 @@ def build(store: Store, k: int = K, alpha: float = ALPHA,
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, store.path / name)
-    old = entry(store)
-    store.set_manifest(KEY, {"file": name, "k": k, "alpha": alpha, "count": n,
+    old = store.augmentation
+    store.set_manifest(AUGMENT_KEY, {"file": name, "k": k, "alpha": alpha, "count": n,
                              "built": time.time()})
-    _forget(store)
+    store.forget_augmented()
     if old and old.get("file") and old["file"] != name:
         (store.path / old["file"]).unlink(missing_ok=True)
     return AugmentReport(n, k, alpha, time.perf_counter() - t0)
@@ -123,14 +110,14 @@ def build(store: Store, k: int = K, alpha: float = ALPHA,
 
 def remove(store: Store) -> bool:
     """Searches go back to the raw fingerprints; True when the store was augmented."""
-    old = entry(store)
+    old = store.augmentation
     if old is None:
         return False
     if store.full_from:
         raise StoreError(f"{store.path}: its search index holds only augmented codes (full "
                          "fingerprints were dropped), so augmentation cannot be removed")
-    store.set_manifest(KEY, None)
-    _forget(store)
+    store.set_manifest(AUGMENT_KEY, None)
+    store.forget_augmented()
     if old.get("file"):
         (store.path / old["file"]).unlink(missing_ok=True)
     return True
@@ -138,10 +125,10 @@ def remove(store: Store) -> bool:
 
 def drop_file(store: Store) -> None:
     """Delete the augmented vectors once a search index holds them as codes (--drop-full)."""
-    e = entry(store)
+    e = store.augmentation
     if e and e.get("file"):
-        store.set_manifest(KEY, {**e, "file": None})
-        _forget(store)
+        store.set_manifest(AUGMENT_KEY, {**e, "file": None})
+        store.forget_augmented()
         (store.path / e["file"]).unlink(missing_ok=True)
 
 
@@ -168,13 +155,12 @@ def _neighbours(store: Store, places: _Places, q: np.ndarray, lo: int, k: int
     fingerprints `q`) among those not overlapping it: ids (-1 where fewer exist) and cosines.
     Candidates come from the search index when the store has one (re-ranked exactly), else
     from an exact scan."""
-    from tilesearch import ann
 
     m = min(store.count, k + places.spill + 8)
     hi = lo + len(q)
-    index = ann.cached(store)
+    index = cached(store)
     if index is not None and index.count == store.count:
-        ann._faiss().omp_set_num_threads(os.cpu_count() or 1)
+        _faiss().omp_set_num_threads(os.cpu_count() or 1)
         _, cand = index.search_batch(q, min(store.count, 2 * m))
         cand = np.where(cand >= 0, cand, np.arange(lo, hi)[:, None])  # pad with self
         sims = np.einsum("nd,nkd->nk", q, unit(store.vectors()[cand.ravel()])
@@ -198,51 +184,3 @@ def _neighbours(store: Store, places: _Places, q: np.ndarray, lo: int, k: int
         ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
         sims = np.pad(sims, ((0, 0), (0, pad)), constant_values=-np.inf)
     return ids, np.where(ids >= 0, sims, 0.0).astype(np.float32)
-
-
-# ----- reading: what searches compare against -------------------------------------------------
-_MAPS: weakref.WeakKeyDictionary[Store, tuple[str, np.ndarray]] = weakref.WeakKeyDictionary()
-
-
-def _forget(store: Store) -> None:
-    _MAPS.pop(store, None)
-
-
-def _augmented(store: Store) -> np.ndarray | None:
-    """The augmented vectors (rows 0 .. count - 1 of the augmentation), memory-mapped."""
-    e = entry(store)
-    if not e or not e.get("file"):
-        return None
-    hit = _MAPS.get(store)
-    if hit is None or hit[0] != e["file"]:
-        path = store.path / e["file"]
-        if not path.exists():
-            raise StoreError(f"{path}: augmented fingerprints missing; run "
-                             f"'tilesearch build-index {store.path} --augment {e['k']}' again")
-        hit = (e["file"], np.memmap(path, np.float32, "r", shape=(int(e["count"]), store.dim)))
-        _MAPS[store] = hit
-    return hit[1]
-
-
-def segments(store: Store, start: int, stop: int
-             ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """(first id, vectors, squared norms) covering tiles ``start .. stop - 1`` as searches
-    see them: augmented where the store has them, raw after (all >= `store.full_from`)."""
-    aug = _augmented(store)
-    cut = min(stop, len(aug)) if aug is not None else start
-    if cut > start:
-        assert aug is not None
-        yield start, aug[start:cut], np.ones(cut - start, np.float32)
-    if stop > max(start, cut):
-        lo = max(start, cut)
-        yield lo, store.full_vectors(lo, stop), store.sq_norms()[lo:stop]
-
-
-def rows(store: Store, ids: np.ndarray) -> np.ndarray:
-    """Search vectors of tiles `ids` (all >= `store.full_from`)."""
-    aug = _augmented(store)
-    out = store.rows(ids)
-    if aug is not None:
-        inside = ids < len(aug)
-        out[inside] = aug[ids[inside]]
-    return out

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from tilesearch.pages import PAGE, advise_random, prefetch_rows
+from tilesearch.store import PAGE, advise_random, prefetch_rows
 
 
 def codec_name(refine: str) -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -17,61 +16,12 @@ from tilesearch.errors import InputError
 from tilesearch.records import ImageInfo, Tile
 from tilesearch.tiling import Window, block_of
 
-IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".jp2", ".vrt", ".img"}
 STRETCH_PERCENTILES = (2.0, 98.0)
 """Images that are not uint8 are scaled to 0-255 linearly between these per-band percentiles
 of their valid pixels (measured on a decimated read of at most 1024 px on the long side)."""
+
+
 _STRETCH_SAMPLE = 1024
-
-
-def find_images(paths: Iterable[str | Path]) -> tuple[list[Path], list[InputError]]:
-    """Image files under `paths` (files as given, folders walked, following links to folders
-    once each), each once by resolved path, and errors for bad paths: missing, unreadable
-    folders, broken links."""
-    found: list[Path] = []
-    errors: list[InputError] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            _walk(p, found, errors)
-        elif p.is_file():
-            found.append(p)
-        elif p.is_symlink():
-            errors.append(InputError(p, "broken symbolic link (its target does not exist)"))
-        elif p.exists():
-            errors.append(InputError(p, "not a regular file or folder"))
-        else:
-            errors.append(InputError(p, "no such file or folder"))
-    return list(dict.fromkeys(f.resolve() for f in found)), errors
-
-
-def _walk(root: Path, found: list[Path], errors: list[InputError]) -> None:
-    """Image files under `root`, sorted; store folders (``*.tiles``) skipped."""
-    seen: set[tuple[int, int]] = set()
-
-    def failed(exc: OSError) -> None:
-        errors.append(InputError(exc.filename or root, f"folder cannot be listed "
-                                                       f"({exc.strerror or exc})"))
-
-    for folder, dirs, files in os.walk(root, onerror=failed, followlinks=True):
-        st = os.stat(folder)
-        if (st.st_dev, st.st_ino) in seen:  # walked already: a loop, or a second way in
-            real, up = os.path.realpath(folder), os.path.realpath(os.path.dirname(folder))
-            if up == real or up.startswith(real + os.sep):
-                errors.append(InputError(folder, "symbolic link loop (links to a folder "
-                                                 "above it); skipped"))
-            dirs[:] = []
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        dirs[:] = sorted(d for d in dirs if not d.endswith(".tiles"))
-        for name in sorted(files):
-            f = Path(folder) / name
-            if f.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            if f.is_file():
-                found.append(f)
-            elif f.is_symlink():
-                errors.append(InputError(f, "broken symbolic link (its target does not "
-                                            "exist)"))
 
 
 def _gdal_error() -> type[Exception]:
@@ -275,89 +225,6 @@ def open_image(path: str | Path, bands: Sequence[int] | None = None,
                stretch: Sequence[Sequence[float]] | None = None) -> RasterSource:
     """Open an image for tiled reading; raises InputError naming the file and the reason."""
     return RasterSource(path, bands=bands, stretch=stretch)
-
-
-OVERVIEW_SMALLEST = 128
-"""Overviews are built down to the level whose long side is still at least this many px."""
-_OVERVIEW_ENV = {"GDAL_TIFF_OVR_BLOCKSIZE": 256, "COMPRESS_OVERVIEW": "DEFLATE",
-                 "PREDICTOR_OVERVIEW": 2}
-
-
-def overview_levels(width: int, height: int) -> list[int]:
-    """Decimation factors 2, 4, 8... down to a long side of `OVERVIEW_SMALLEST` px."""
-    levels, f = [], 2
-    while max(width, height) // f >= OVERVIEW_SMALLEST:
-        levels.append(f)
-        f *= 2
-    return levels
-
-
-def overview_vrt(path: str | Path, folder: str | Path) -> Path:
-    """Where the VRT standing for `path` goes in `folder` when its overviews cannot lie beside
-    it (the VRT's overviews are ``<vrt>.ovr``)."""
-    p = Path(path).resolve()
-    return Path(folder) / f"{p.stem}-{hashlib.sha1(str(p).encode()).hexdigest()[:12]}.vrt"
-
-
-def overview_source(path: str | Path, folder: str | Path | None) -> str:
-    """The file to open for reduced reads of `path`: its VRT in `folder` when one with
-    overviews newer than the image was built there (`build_overviews`), else `path` itself."""
-    if folder is not None:
-        vrt = overview_vrt(path, folder)
-        ovr = vrt.with_name(vrt.name + ".ovr")
-        try:
-            if ovr.stat().st_mtime >= Path(path).stat().st_mtime and vrt.exists():
-                return str(vrt)
-        except OSError:
-            pass
-    return str(Path(path).resolve())
-
-
-def build_overviews(path: str | Path, folder: str | Path,
-                    beside: bool = True) -> tuple[Path, list[int]]:
-    """Build external overviews (average) of an image lacking them.
-
-    A GeoTIFF whose file and folder are writable gets ``<image>.ovr`` beside it (the image itself
-    is not modified; GIS tools use the .ovr too); any other image gets a VRT in `folder` with
-    ``<vrt>.ovr`` (see `overview_source`). Returns the file to open for reduced reads and the
-    factors built (empty when the image already had overviews or is small). `beside=False`
-    always takes the VRT way."""
-    src = Path(path).resolve()
-    with open_image(src) as r:
-        if r.overview_factors:
-            return src, []
-        levels = overview_levels(r.info.width, r.info.height)
-        gtiff = r.driver == "GTiff"
-    if not levels:
-        return src, []
-    if beside and gtiff and os.access(src, os.W_OK) and os.access(src.parent, os.W_OK):
-        try:
-            _add_overviews(src, levels, TIFF_USE_OVR=True)
-            return src, levels
-        except InputError:
-            Path(f"{src}.ovr").unlink(missing_ok=True)  # fall back to the store folder
-    vrt = overview_vrt(src, folder)
-    vrt.parent.mkdir(parents=True, exist_ok=True)
-    from rasterio.shutil import copy
-
-    copy(str(src), str(vrt), driver="VRT")
-    _add_overviews(vrt, levels)
-    return vrt, levels
-
-
-def _add_overviews(path: Path, levels: list[int], **env: Any) -> None:
-    """GDAL BuildOverviews on `path` opened for update; external .ovr for a VRT, and for a
-    GeoTIFF with TIFF_USE_OVR (the image's own bytes stay as they are)."""
-    rasterio = _rasterio()
-    from rasterio.enums import Resampling
-
-    try:
-        with rasterio.Env(**_OVERVIEW_ENV, **env), warnings.catch_warnings():
-            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            with rasterio.open(path, "r+") as ds:
-                ds.build_overviews(levels, Resampling.average)
-    except Exception as exc:  # GDAL errors come as several rasterio classes
-        raise InputError(path, f"overviews could not be built ({_first_line(exc)})") from exc
 
 
 def _choose_bands(path: str, ds: Any, bands: Sequence[int] | None) -> tuple[int, ...]:

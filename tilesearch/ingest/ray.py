@@ -1,7 +1,7 @@
 """Indexing on a Ray cluster: the local pipeline's stages, spread over workers.
 
 The driver (the process running ``tilesearch index --cluster ray``) plans exactly as the local
-path does (:func:`tilesearch.indexer.plan_images`: images found, done images skipped, the
+path does (:func:`tilesearch.ingest.plan_images`: images found, done images skipped, the
 windows a partly indexed image still lacks), cuts each image's windows into *shards* of
 ``shard_size`` consecutive windows and hands them to Ray Data. ``map_batches`` with a callable
 class on an actor pool (``ActorPoolStrategy``) keeps one warm model per worker; each call reads
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from tilesearch.errors import InputError, MissingDependencyError, ModelError
-from tilesearch.indexer import IndexReport, Progress, plan_images, record_failures
+from tilesearch.ingest.plan import IndexReport, Progress, plan_images, record_failures
 from tilesearch.models.base import Fingerprinter
 from tilesearch.raster import RasterSource, find_images, locate_tiles, open_image
 from tilesearch.records import ImageInfo, Tile

@@ -10,9 +10,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from tilesearch.errors import InputError
-from tilesearch.knn import SearchResult
 from tilesearch.raster import open_image
 from tilesearch.records import ImageInfo, TileMeta
+from tilesearch.retrieval import SearchResult
 from tilesearch.store import Store
 
 PAD = 12

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from tilesearch import geo
-from tilesearch.knn import SearchResult
 from tilesearch.records import ImageInfo, TileMeta
+from tilesearch.retrieval import SearchResult
 from tilesearch.store import Store
 
 CSV_COLUMNS = (

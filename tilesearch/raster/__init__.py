@@ -1,0 +1,26 @@
+"""Raster reading: the only code that opens image files (rasterio windowed reads, validity
+masks, band choice, 16-bit stretch), finding the files, and overviews."""
+
+from tilesearch.raster.files import IMAGE_SUFFIXES, find_images
+from tilesearch.raster.overviews import (
+    OVERVIEW_SMALLEST,
+    build_overviews,
+    overview_levels,
+    overview_source,
+    overview_vrt,
+)
+from tilesearch.raster.reader import STRETCH_PERCENTILES, RasterSource, locate_tiles, open_image
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "OVERVIEW_SMALLEST",
+    "STRETCH_PERCENTILES",
+    "RasterSource",
+    "build_overviews",
+    "find_images",
+    "locate_tiles",
+    "open_image",
+    "overview_levels",
+    "overview_source",
+    "overview_vrt",
+]
