@@ -1,18 +1,24 @@
 """tilesearch: find similar places in huge aerial and drone imagery.
 
-Pipeline, one module per stage: raster (reading) -> tiling -> models (fingerprinting)
--> store -> search index (ann) -> search (knn) -> export / render; `api` ties them
-together, `cli` and `web` are thin shells.
+The pipeline, one subpackage a stage: `raster` (reading) -> `tiling` -> `models`
+(fingerprinting) -> `store` -> `ann` (search index) -> `retrieval` -> `outputs`; `ingest`
+runs the first stages into a store, `quality` measures retrieval; `api` ties them together, and
+`cli` and `web` are thin shells over it. docs/design.md has the module map.
 """
 
 from tilesearch.api import (
     build_index,
+    build_overviews,
+    check,
     check_transforms,
     evaluate,
+    image_query,
     index,
     info,
     load_fingerprinter,
     search,
+    store_fingerprinter,
+    warm,
 )
 from tilesearch.errors import (
     InputError,
@@ -24,17 +30,20 @@ from tilesearch.errors import (
     TilesearchError,
 )
 from tilesearch.ingest import IndexReport
-from tilesearch.retrieval import Hit, SearchFilter, SearchResult
-from tilesearch.store import Store
+from tilesearch.outputs import export, render
+from tilesearch.retrieval import Hit, Query, SearchFilter, SearchResult
+from tilesearch.store import CheckReport, Store
 
 __version__ = "0.1.0"
 __all__ = [
+    "CheckReport",
     "Hit",
     "IndexReport",
     "InputError",
     "MissingDependencyError",
     "ModelError",
     "ModelMismatchError",
+    "Query",
     "QueryError",
     "SearchFilter",
     "SearchResult",
@@ -42,10 +51,17 @@ __all__ = [
     "StoreError",
     "TilesearchError",
     "build_index",
+    "build_overviews",
+    "check",
     "check_transforms",
     "evaluate",
+    "export",
+    "image_query",
     "index",
     "info",
     "load_fingerprinter",
+    "render",
     "search",
+    "store_fingerprinter",
+    "warm",
 ]

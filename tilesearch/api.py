@@ -14,8 +14,7 @@ import numpy as np
 from tilesearch import ann
 from tilesearch.errors import QueryError, StoreError
 from tilesearch.ingest import IndexReport, Progress, index_images, open_or_create_store
-from tilesearch.models.base import Fingerprinter
-from tilesearch.models.device import GPU_BATCH
+from tilesearch.models import GPU_BATCH, Fingerprinter
 from tilesearch.quality import RetrievalReport, TransformReport
 from tilesearch.retrieval import (
     DEFAULT_METRIC,
@@ -94,7 +93,7 @@ def index(paths: str | Path | Iterable[str | Path], store: str | Path, *,
             model = model or s.identity.name
             recipe = recipe or s.identity.recipe
             tile_size = tile_size or s.tile_size
-    from tilesearch.ingest.ray import import_ray, use_cluster
+    from tilesearch.ingest import import_ray, use_cluster
 
     on_ray = use_cluster(cluster)
     if on_ray:
@@ -114,7 +113,7 @@ def index(paths: str | Path | Iterable[str | Path], store: str | Path, *,
         with open_or_create_store(store, fp, tile_size=tile_size, stride=stride,
                                   max_invalid=max_invalid) as s:
             if on_ray:
-                from tilesearch.ingest.ray import index_on_ray
+                from tilesearch.ingest import index_on_ray
 
                 gpu = device == "cuda"  # each worker then takes one GPU
                 report = index_on_ray(list(paths), s, load, bands=bands,
@@ -399,7 +398,7 @@ def evaluate(folder: str | Path, *, model: str | None = None,
     `raw_weight` the mix with the raw distance (as `search(raw_weight=)`; None: as searches
     default to, `knn.RAW_WEIGHT` with augmentation, else 0)."""
     from tilesearch import quality as ev
-    from tilesearch.ann.augment import augment_set
+    from tilesearch.ann import augment_set
     from tilesearch.retrieval import RAW_WEIGHT, blend, check_raw_weight
 
     if raw_weight is None:

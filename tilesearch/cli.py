@@ -232,9 +232,9 @@ def _write_outputs(result: SearchResult, store: Path, json_out: Path | None,
                 _write_text(geojson, json.dumps(export.to_geojson(result, s), indent=1,
                                                 allow_nan=False))
             if sheet is not None:
-                from tilesearch.outputs.render import contact_sheet
+                from tilesearch.outputs import render
 
-                contact_sheet(result, s, sheet)
+                render.contact_sheet(result, s, sheet)
                 click.echo(f"wrote {sheet}", err=True)
 
 

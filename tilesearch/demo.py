@@ -34,8 +34,7 @@ def run_demo(out: Path, *, data: Path | None = None, queries: int = 3, k: int = 
              seed: int = 0, echo: Callable[[str], None] = print) -> list[Path]:
     """Index `data` (default: the sample imagery) into `out/demo.tiles` and write a contact
     sheet and GeoJSON for `queries` random tiles; returns the files written."""
-    from tilesearch.outputs import export
-    from tilesearch.outputs.render import contact_sheet
+    from tilesearch.outputs import export, render
     from tilesearch.store import Store
 
     data = data or sample_data()
@@ -54,7 +53,7 @@ def run_demo(out: Path, *, data: Path | None = None, queries: int = 3, k: int = 
         rng = np.random.default_rng(seed)
         for tile_id in rng.choice(store.count, size=min(queries, store.count), replace=False):
             result = api.search(store, tile=int(tile_id), k=k)
-            sheet = contact_sheet(result, store, out / f"query-{tile_id}.png")
+            sheet = render.contact_sheet(result, store, out / f"query-{tile_id}.png")
             geo = out / f"query-{tile_id}.geojson"
             export.write_geojson(result, store, geo)
             best = ", ".join(f"{h.tile.tile_id} ({h.distance:.2f})" for h in result.hits[:3])

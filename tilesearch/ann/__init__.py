@@ -17,6 +17,7 @@ codes are re-ranked exactly.
 """
 
 from tilesearch.ann import augment
+from tilesearch.ann.augment import augment_set, combine
 from tilesearch.ann.building import BuildReport, build, new_index, train
 from tilesearch.ann.index import AnnIndex, cached, load
 from tilesearch.ann.spec import (
@@ -50,9 +51,11 @@ __all__ = [
     "BuildReport",
     "IndexSpec",
     "augment",
+    "augment_set",
     "build",
     "cached",
     "choose_spec",
+    "combine",
     "default_nprobe",
     "fit_codec",
     "head_bytes",

@@ -10,15 +10,19 @@ from tilesearch.ingest.plan import (
     plan_images,
     record_failures,
 )
+from tilesearch.ingest.ray import import_ray, index_on_ray, use_cluster
 
 __all__ = [
     "COARSE_CELLS",
     "IndexReport",
     "Progress",
+    "import_ray",
     "index_images",
+    "index_on_ray",
     "open_or_create_store",
     "plan_images",
     "prefetch",
     "read_batches",
     "record_failures",
+    "use_cluster",
 ]

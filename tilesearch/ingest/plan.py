@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tilesearch.errors import InputError, StoreError
-from tilesearch.models.base import Fingerprinter
+from tilesearch.models import Fingerprinter
 from tilesearch.raster import RasterSource, open_image
 from tilesearch.records import ImageInfo
 from tilesearch.store import Store

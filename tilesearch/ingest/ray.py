@@ -37,7 +37,7 @@ import numpy as np
 
 from tilesearch.errors import InputError, MissingDependencyError, ModelError
 from tilesearch.ingest.plan import IndexReport, Progress, plan_images, record_failures
-from tilesearch.models.base import Fingerprinter
+from tilesearch.models import Fingerprinter
 from tilesearch.raster import RasterSource, find_images, locate_tiles, open_image
 from tilesearch.records import ImageInfo, Tile
 from tilesearch.store import Store

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from tilesearch.ann.augment import combine
+from tilesearch.ann import combine
 from tilesearch.errors import InputError, QueryError
-from tilesearch.models.base import Fingerprinter
+from tilesearch.models import Fingerprinter
 from tilesearch.raster import IMAGE_SUFFIXES, open_image
 from tilesearch.retrieval import DEFAULT_METRIC
 from tilesearch.store import unit

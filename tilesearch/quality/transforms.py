@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tilesearch.models.base import Fingerprinter
+from tilesearch.models import Fingerprinter
 from tilesearch.quality.labelled import embed_all
 from tilesearch.raster import open_image
 from tilesearch.retrieval import DEFAULT_METRIC

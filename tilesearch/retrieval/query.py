@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from tilesearch.errors import QueryError
-from tilesearch.models.base import Fingerprinter
+from tilesearch.models import Fingerprinter
 from tilesearch.records import TileMeta
 from tilesearch.retrieval.distances import fingerprints
 from tilesearch.retrieval.results import Query

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from tilesearch.errors import ModelMismatchError, StoreError
-from tilesearch.models.base import ModelIdentity
+from tilesearch.models import ModelIdentity
 from tilesearch.records import Tile
 from tilesearch.store.compared import Compared
 from tilesearch.store.files import (

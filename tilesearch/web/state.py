@@ -10,7 +10,7 @@ from typing import Any
 
 from tilesearch import api, geo
 from tilesearch.errors import QueryError
-from tilesearch.models.base import Fingerprinter
+from tilesearch.models import Fingerprinter
 from tilesearch.outputs import render
 from tilesearch.records import ImageInfo, TileMeta
 from tilesearch.store import MANIFEST, Store, Warmer
