@@ -3,7 +3,7 @@ page fault at a time through a memory map, after asking the kernel for all of th
 (``madvise(MADV_WILLNEED)``), or with ``pread`` from a pool of threads (as many requests in
 flight as threads, where a disk serves several at once).
 
-    python benchmarks/bench_prefetch.py [--gib 2] [--trials 30] [--file PATH] [--pages 32]
+    python -m benchmarks.studies.prefetch [--gib 2] [--trials 30] [--file PATH] [--pages 32]
                                         [--threads 16]
 
 Writes a file of random bytes under benchmarks/results (or reads an existing one given by
@@ -23,18 +23,14 @@ import argparse
 import mmap
 import os
 import statistics
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+from benchmarks.common.results import RESULTS_DIR, save
 
-from results_io import save
-
-HERE = Path(__file__).resolve().parent
 MODES = ("faults", "madvise", "threads")
 
 
@@ -57,7 +53,7 @@ def trial(m: mmap.mmap, fd: int, pages: list[int], mode: str,
     return elapsed * 1e3
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gib", type=float, default=2.0)
     ap.add_argument("--trials", type=int, default=30)
@@ -65,8 +61,8 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=32, help="pages a query (32: refine.py's "
                     "candidates for k = 10; 256 before)")
     ap.add_argument("--threads", type=int, default=16)
-    a = ap.parse_args()
-    path = a.file or HERE / "results" / "prefetch.bin"
+    a = ap.parse_args(argv)
+    path = a.file or RESULTS_DIR / "prefetch.bin"
     size = path.stat().st_size // mmap.PAGESIZE * mmap.PAGESIZE if a.file else \
         int(a.gib * 2**30) // mmap.PAGESIZE * mmap.PAGESIZE
     a.gib = size / 2**30
@@ -99,7 +95,7 @@ def main() -> None:
           "one_at_a_time_ms": med["faults"], "prefetched_ms": med["madvise"],
           "threads_ms": med["threads"], "ratio": med["faults"] / med["madvise"],
           "threads_ratio": med["faults"] / med["threads"]},
-         HERE / "results" / ("prefetch-file.json" if a.file else "prefetch.json"))
+         RESULTS_DIR / ("prefetch-file.json" if a.file else "prefetch.json"))
 
 
 if __name__ == "__main__":

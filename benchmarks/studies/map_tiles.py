@@ -1,6 +1,6 @@
 """Time to the first map tiles of a big raster in the web app, without and with overviews.
 
-    python benchmarks/bench_map_tiles.py [--size 20000] [--repeats 3]
+    python -m benchmarks.studies.map_tiles [--size 20000] [--repeats 3]
 
 Writes a synthetic seeded GeoTIFF of size x size px once (RGB uint8, tiled 256, deflate,
 written in strips; coarse noise blocks plus fine noise) under benchmarks/results/map-tiles/,
@@ -17,21 +17,16 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout
-
-from results_io import RESULTS_DIR, save  # noqa: E402
-
-from tilesearch import raster  # noqa: E402
-from tilesearch.records import ImageInfo  # noqa: E402
-from tilesearch.web.imagery import Pyramid, max_zoom  # noqa: E402
+from benchmarks.common.results import RESULTS_DIR, save
+from tilesearch import raster
+from tilesearch.records import ImageInfo
+from tilesearch.web.imagery import Pyramid, max_zoom
 
 
 def write_big(path: Path, size: int, seed: int = 0) -> None:
@@ -76,11 +71,11 @@ def clear(path: Path, store: Path) -> None:
         f.unlink()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=20_000)
     ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     work = RESULTS_DIR / "map-tiles"
     work.mkdir(parents=True, exist_ok=True)
     path, store = work / f"ortho-{args.size}.tif", work / "store-overviews"

@@ -1,7 +1,7 @@
 """Indexing throughput end to end (read, tile, fingerprint, store) against the model-only
 ceiling of the same runtime, measured in the same run.
 
-    python benchmarks/bench_index.py [--data ../shared/data/orthos] [--runtime auto]
+    python -m benchmarks.targets.index [--data ../shared/data/orthos] [--runtime auto]
 
 The ceiling is measured before and after the end-to-end run (the median of both is used), so
 a machine that gets busier or quieter mid-run does not skew the ratio. Target: end to end at
@@ -22,25 +22,24 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
-
 import numpy as np
-from bench_models import model_ceiling, random_resnet18_weights
-from bench_store import measure
-from results_io import save
 
-from tilesearch.api import load_fingerprinter
+from benchmarks.common.data import ORTHOS
+from benchmarks.common.measure import model_ceiling
+from benchmarks.common.measure import store_size as measure
+from benchmarks.common.results import save
+from benchmarks.common.synthetic import random_resnet18_weights
+from tilesearch import load_fingerprinter
 from tilesearch.ingest import index_images
-from tilesearch.models.base import ModelIdentity
+from tilesearch.models import ModelIdentity
 from tilesearch.store import Store
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "orthos"
+DEFAULT_DATA = ORTHOS
 
 
 class NullModel:

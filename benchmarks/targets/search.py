@@ -1,11 +1,12 @@
 """Exact k-NN search: the prototype's method against tilesearch, on the same fingerprints.
 
-    python benchmarks/bench_search.py [--n 180000] [--quick] [--no-lists]
+    python -m benchmarks.targets.search [--n 180000] [--quick] [--no-lists]
 
-Fingerprints are synthetic but shaped like real ones: 512 non-negative values per tile (as
-post-ReLU global-average-pooled CNN features are), drawn around 64 cluster centres (land-cover
-kinds) laid out in patches over 8 fake images; a tile is the mean of the four 128 px cells it
-covers, so tiles that overlap (stride 128, size 256) have similar fingerprints, as in real data.
+Fingerprints are synthetic but shaped like real ones (``benchmarks.common.synthetic``): 512
+non-negative values per tile (as post-ReLU global-average-pooled CNN features are), drawn around
+64 cluster centres (land-cover kinds) laid out in patches over 8 fake images; a tile is the mean
+of the four 128 px cells it covers, so tiles that overlap (stride 128, size 256) have similar
+fingerprints, as in real data.
 
 Prototype (reproduced): fingerprints in a Python dict {tile name: vector}; per query a Python
 loop of ``np.linalg.norm(query - v)`` over every item, a full ``sorted`` of (distance, name),
@@ -22,133 +23,33 @@ Both are timed warm (the store's vector file is in the page cache after the firs
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-
-from results_io import save
-
-from tilesearch.models.base import ModelIdentity
-from tilesearch.records import ImageInfo, Tile
+from benchmarks.common.measure import timed
+from benchmarks.common.results import RESULTS_DIR, save
+from benchmarks.common.synthetic import (
+    DIM,
+    K,
+    build_store,
+    make_fingerprints,
+    measure_lists,
+    prototype_search,
+    tile_name,
+    windows,
+)
 from tilesearch.retrieval import distances, nearest
 from tilesearch.store import Store
-from tilesearch.tiling import Window
 
-DIM = 512
-K = 10
-IMAGES = 8
-CLUSTERS = 64
-STRIDE, SIZE = 128, 256
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "search.json"
-IDENTITY = ModelIdentity("bench", "b" * 64, DIM, "synthetic")
-
-
-# ----- synthetic fingerprints on tile grids ---------------------------------------------------
-def grid_shape(n: int) -> tuple[int, int]:
-    """(rows, cols) of the tile grid of each of the IMAGES images, holding at least n tiles."""
-    per_image = math.ceil(n / IMAGES)
-    cols = math.ceil(math.sqrt(per_image))
-    return math.ceil(per_image / cols), cols
-
-
-def image_fingerprints(
-    rng: np.random.Generator, centres: np.ndarray, rows: int, cols: int
-) -> np.ndarray:
-    """(rows * cols, DIM) float32 fingerprints of one image's tiles, row by row."""
-    patch = 12
-    labels = rng.integers(0, CLUSTERS, (rows // patch + 2, cols // patch + 2))
-    cell_labels = np.repeat(np.repeat(labels, patch, 0), patch, 1)[: rows + 1, : cols + 1]
-    cells = np.empty((rows + 1, cols + 1, DIM), np.float32)
-    for r in range(rows + 1):
-        noise = rng.lognormal(0.0, 0.5, (cols + 1, DIM)).astype(np.float32)
-        cells[r] = centres[cell_labels[r]] * noise
-    tiles = (cells[:-1, :-1] + cells[1:, :-1] + cells[:-1, 1:] + cells[1:, 1:]) / 4
-    return tiles.reshape(rows * cols, DIM)
-
-
-def make_fingerprints(n: int, seed: int = 0) -> np.ndarray:
-    """(n, DIM) float32 non-negative fingerprints, image by image, each image row by row."""
-    rng = np.random.default_rng(seed)
-    centres = rng.gamma(0.7, 1.0, (CLUSTERS, DIM)).astype(np.float32)
-    centres *= rng.random((CLUSTERS, DIM)) > 0.2  # post-ReLU features: some are zero
-    rows, cols = grid_shape(n)
-    parts = [image_fingerprints(rng, centres, rows, cols) for _ in range(IMAGES)]
-    return np.concatenate(parts)[:n]
-
-
-def windows(n: int) -> list[tuple[int, Window]]:
-    """(image number, window) of tile i, in the order of `make_fingerprints`."""
-    rows, cols = grid_shape(n)
-    out = []
-    for i in range(n):
-        image, j = divmod(i, rows * cols)
-        r, c = divmod(j, cols)
-        out.append((image, Window(c * STRIDE, r * STRIDE, SIZE, SIZE)))
-    return out
-
-
-def tile_name(image: int, w: Window) -> str:
-    return f"img{image:02d}_r{w.row_off:06d}_c{w.col_off:06d}"
-
-
-# ----- the two methods -----------------------------------------------------------------------
-def prototype_search(
-    index: dict[str, np.ndarray], query: np.ndarray, k: int = K
-) -> list[tuple[Any, str]]:
-    """The prototype: a Python loop over every item, a full sort, the first k."""
-    scored = []
-    for name, v in index.items():
-        scored.append((np.linalg.norm(query - v), name))
-    return sorted(scored)[:k]
-
-
-def build_store(path: Path, vectors: np.ndarray, chunk: int = 20000) -> Store:
-    """A real store holding `vectors`, with minimal tile records on fake image grids."""
-    dim = vectors.shape[1]
-    store = Store.create(path, IDENTITY if dim == DIM else
-                         ModelIdentity("bench", "b" * 64, dim, "synthetic"))
-    rows, cols = grid_shape(len(vectors))
-    wins = windows(len(vectors))
-    valid = np.ones((1, 1), bool)
-    empty = np.empty((0, 0, 3), np.uint8)
-    for image in range(IMAGES):
-        lo, hi = image * rows * cols, min(len(vectors), (image + 1) * rows * cols)
-        if lo >= hi:
-            break
-        name = f"/bench/img{image:02d}.tif"
-        info = ImageInfo(
-            path=name,
-            width=(cols + 1) * STRIDE,
-            height=(rows + 1) * STRIDE,
-            band_count=3,
-            dtype="uint8",
-            bands=(1, 2, 3),
-            crs=None,
-            transform=None,
-            mask="zero",
-            size_bytes=0,
-            mtime=0.0,
-        )
-        image_id = store.begin_image(info)
-        for start in range(lo, hi, chunk):
-            stop = min(hi, start + chunk)
-            tiles = [
-                Tile(source=name, window=w, pixels=empty, valid=valid) for _, w in wins[start:stop]
-            ]
-            store.append(image_id, tiles, vectors[start:stop])
-        store.finish_image(image_id)
-    return store
+DEFAULT_OUT = RESULTS_DIR / "search.json"
 
 
 def raw_top_k(store: Store, query: np.ndarray, k: int = K) -> np.ndarray:
@@ -156,13 +57,6 @@ def raw_top_k(store: Store, query: np.ndarray, k: int = K) -> np.ndarray:
     d = distances(store, query, "euclidean")
     idx = np.argpartition(d, k - 1)[:k]
     return idx[np.lexsort((idx, d[idx]))]
-
-
-def timed(fn: Callable[..., Any], *args: Any, **kw: Any) -> tuple[float, Any]:
-    """Seconds taken by ``fn(*args, **kw)``, and its result."""
-    t0 = time.perf_counter()
-    out = fn(*args, **kw)
-    return time.perf_counter() - t0, out
 
 
 # ----- the run ---------------------------------------------------------------------------------
@@ -186,19 +80,9 @@ def run(n: int, proto_queries: int, ts_queries: int, seed: int, lists: bool) -> 
             }
     if lists:
         del index
-        res |= _measure_lists(vectors, names, qids[: min(3, proto_queries)])
+        res |= measure_lists(vectors, names, qids[: min(3, proto_queries)])
         res["speedup_nearest_vs_lists"] = res["prototype_lists_median_s"] / res["nearest_median_s"]
     return res
-
-
-def _measure_lists(vectors: np.ndarray, names: list[str], qids: np.ndarray) -> dict[str, Any]:
-    """The prototype with Python lists of floats as dict values, as json.load gives them."""
-    index = {name: vectors[i].tolist() for i, name in enumerate(names)}
-    times = [timed(prototype_search, index, vectors[q])[0] for q in qids]
-    return {
-        "prototype_lists_median_s": statistics.median(times),
-        "prototype_lists_queries": len(times),
-    }
 
 
 def _measure(

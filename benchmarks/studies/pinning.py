@@ -1,7 +1,7 @@
 """Two single-thread fingerprinting processes side by side, with OpenVINO's CPU pinning on
 and off: what made two Ray workers no faster than one (docs/cluster.md).
 
-    python benchmarks/bench_pinning.py [--seconds 20]
+    python -m benchmarks.studies.pinning [--seconds 20]
 
 Each process loads the default model with one inference thread and fingerprints batches of 64
 random 256 px tiles for `--seconds`; both start together. Prints tiles/s per process and the
@@ -16,15 +16,11 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-
-from results_io import save
-
-HERE = Path(__file__).resolve().parent
+from benchmarks.common.data import REPO
+from benchmarks.common.results import RESULTS_DIR, save
 
 
 def child(pin: bool, seconds: float) -> None:
@@ -44,17 +40,19 @@ def child(pin: bool, seconds: float) -> None:
 
 
 def side_by_side(pin: bool, seconds: float) -> list[float]:
-    cmd = [sys.executable, __file__, "--child", "1" if pin else "0", "--seconds", str(seconds)]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    cmd = [sys.executable, "-m", "benchmarks.studies.pinning", "--child", "1" if pin else "0",
+           "--seconds", str(seconds)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              cwd=REPO)
              for _ in range(2)]
     return [float(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--child", choices=("0", "1"), help=argparse.SUPPRESS)
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     if a.child is not None:
         child(a.child == "1", a.seconds)
         return
@@ -66,7 +64,7 @@ def main() -> None:
               + f" tiles/s (sum {sum(rates):.1f})")
     ratio = sum(res["unpinned"]) / sum(res["pinned"])
     print(f"unpinned / pinned: {ratio:.2f}x")
-    save(res | {"ratio": ratio}, HERE / "results" / "pinning.json")
+    save(res | {"ratio": ratio}, RESULTS_DIR / "pinning.json")
 
 
 if __name__ == "__main__":

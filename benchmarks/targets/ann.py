@@ -1,7 +1,7 @@
 """The search index at scale: build time, bytes, RAM, latency and recall@10 against exact.
 
-    python benchmarks/bench_ann.py --n 180000            # store with full vectors (default)
-    python benchmarks/bench_ann.py --n 10000000 --drop-full
+    python -m benchmarks.targets.ann --n 180000            # store with full vectors (default)
+    python -m benchmarks.targets.ann --n 10000000 --drop-full
 
 Fingerprints are synthesised from real ones so that their distribution is realistic: the
 orthomosaics in ../shared/data/orthos are indexed with the default model (cached under
@@ -18,7 +18,7 @@ fresh samples (not in the store; 500 by default).
 n = 180,000: a real store (full vectors kept) is built, then ``ann.build``; queries go through
 ``knn.nearest`` (k=10, overlap suppression, metadata from SQLite) and the raw
 ``knn.ranked``, by the index and exactly; the prototype's method (a Python dict of lists,
-512-d, a loop and a full sort; see bench_search.py) is timed in the same run.
+512-d, a loop and a full sort; see benchmarks.targets.search) is timed in the same run.
 n = 10,000,000 (--drop-full): 51 GB of float32 vectors do not fit this machine's disk, so
 the store is written codes-only, as ``build-index --drop-full`` leaves it: index trained on
 100,000 samples, vectors generated and added in chunks, the exact top 10 of every query
@@ -61,82 +61,45 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-
-from results_io import save
-
+from benchmarks.common.data import REPO, real_fingerprints
+from benchmarks.common.measure import MemoryLimit, drop_cached, memory, read_bytes
+from benchmarks.common.results import RESULTS_DIR, save
+from benchmarks.common.synthetic import (
+    IMAGES,
+    Synth,
+    build_store,
+    exact_top,
+    grid_shape,
+    no_top,
+    prototype_seconds,
+    track,
+    unit,
+)
 from tilesearch import ann
+from tilesearch.models import ModelIdentity
 from tilesearch.store import Store
 
-HERE = Path(__file__).resolve().parent
-ORTHOS = HERE.parents[1] / "shared" / "data" / "orthos"
-REAL_STORE = HERE / "results" / "orthos.tiles"
 QUERIES, K = 500, 10
 BIG_K, BIG_K_QUERIES = 1000, 50
 """Large k: the first 50 recall queries ask for 1,000 hits each (recall@1000, latency)."""
-
-
-# ----- realistic synthetic fingerprints ---------------------------------------------------------
-class Synth:
-    """Draws fingerprints from real ones (see the module docstring); rows are reproducible
-    from their draws, so exact vectors of any id can be rebuilt for recall."""
-
-    def __init__(self, real: np.ndarray) -> None:
-        self.real = real
-        unit = real / np.linalg.norm(real, axis=1, keepdims=True)
-        sim = unit @ unit.T
-        np.fill_diagonal(sim, -np.inf)
-        self.nn = np.argsort(-sim, axis=1)[:, :10]
-
-    def draws(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """(n, 5) float64: a, b, t, c, s."""
-        a = rng.integers(0, len(self.real), n)
-        return np.stack([a, self.nn[a, rng.integers(0, 10, n)], rng.random(n),
-                         rng.integers(0, len(self.real), n), rng.normal(0, 0.25, n)], 1)
-
-    def vectors(self, d: np.ndarray) -> np.ndarray:
-        a, b, c = d[:, 0].astype(int), d[:, 1].astype(int), d[:, 3].astype(int)
-        r = self.real
-        x = r[a] + d[:, 2:3].astype(np.float32) * (r[b] - r[a])
-        x += d[:, 4:5].astype(np.float32) * (r[c] - r[self.nn[c, 0]])
-        return np.maximum(x, 0, out=x)
-
-
-def real_fingerprints() -> np.ndarray:
-    if not (REAL_STORE / "manifest.json").exists():
-        if not ORTHOS.is_dir():
-            sys.exit(f"no real imagery at {ORTHOS}")
-        from tilesearch import api
-
-        api.index(ORTHOS, REAL_STORE, progress=True)
-    with Store.open(REAL_STORE) as s:
-        return np.array(s.vectors(), np.float32)
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 # ----- building -----------------------------------------------------------------------------------
 def write_store(path: Path, synth: Synth, n: int, full: bool, seed: int,
                 queries: np.ndarray, codec: str = ann.DEFAULT_CODEC) -> dict[str, Any]:
     """Write an n-tile store; returns timings and the exact top K of the queries."""
-    from bench_search import IMAGES, build_store, grid_shape
-
-    from tilesearch.models.base import ModelIdentity
-
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     draws = synth.draws(n, rng)
     qn = unit(queries)
-    top_s, top_i = _no_top(len(queries), BIG_K)  # the exact top 1,000, tracked as written
+    top_s, top_i = no_top(len(queries), BIG_K)  # the exact top 1,000, tracked as written
     chunk = 200_000
     if full:
         vecs = synth.vectors(draws)
         store = build_store(path, vecs)
         store.close()
         gen_s = time.perf_counter() - t0
-        _track(qn, unit(vecs), 0, top_s, top_i)
+        track(qn, unit(vecs), 0, top_s, top_i)
         with Store.open(path, writable=True) as s:
             t1 = time.perf_counter()
             report = ann.build(s, codec=codec)
@@ -155,7 +118,7 @@ def write_store(path: Path, synth: Synth, n: int, full: bool, seed: int,
         for lo in range(0, n, chunk):
             x = unit(synth.vectors(draws[lo:lo + chunk]))
             writer.add(x)
-            _track(qn, x, lo, top_s, top_i)
+            track(qn, x, lo, top_s, top_i)
             print(f"  added {lo + len(x):,}/{n:,} ({time.perf_counter() - t0:.0f} s)",
                   file=sys.stderr, flush=True)
         _codes_only_store(s, n, IMAGES, grid_shape(n))
@@ -167,26 +130,6 @@ def write_store(path: Path, synth: Synth, n: int, full: bool, seed: int,
         print(f"  trained in {train_s:.0f} s", file=sys.stderr)
     return {"draws": draws, "top_s": top_s, "top_i": top_i, "generate_store_s": gen_s,
             "build_index_s": build_s, "report": report.to_dict()}
-
-
-def _no_top(queries: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Empty top lists for `_track` to fill: similarities -inf, ids 0."""
-    return (np.full((queries, width), -np.inf, np.float32),
-            np.zeros((queries, width), np.int64))
-
-
-def _track(qn: np.ndarray, x: np.ndarray, offset: int, top_s: np.ndarray,
-           top_i: np.ndarray) -> None:
-    """Merge the exact top ``top_s.shape[1]`` of the queries over rows `x` (ids from
-    `offset`)."""
-    width = top_s.shape[1]
-    sims = qn @ x.T
-    part = np.argpartition(-sims, width - 1, axis=1)[:, :width]
-    s_all = np.concatenate([top_s, np.take_along_axis(sims, part, 1)], 1)
-    i_all = np.concatenate([top_i, part + offset], 1)
-    best = np.argsort(-s_all, axis=1, kind="stable")[:, :width]
-    top_s[:] = np.take_along_axis(s_all, best, 1)
-    top_i[:] = np.take_along_axis(i_all, best, 1)
 
 
 def _codes_only_store(s: Store, n: int, images: int, shape: tuple[int, int]) -> None:
@@ -279,68 +222,6 @@ def query_process(store: str, queries_file: str, out: str, exact: bool, nprobe: 
     Path(out).write_text(json.dumps(res))
 
 
-class MemoryLimit:
-    """A memory cgroup of `limit` bytes, page cache included, for one child process."""
-
-    def __init__(self, limit: int) -> None:
-        v2 = Path("/sys/fs/cgroup/cgroup.controllers")
-        if v2.exists() and "memory" in v2.read_text().split():
-            self.dir, files = Path(f"/sys/fs/cgroup/tilesearch-bench-{os.getpid()}"), (
-                "memory.max", "cgroup.procs", "memory.peak")
-        else:
-            self.dir, files = Path(f"/sys/fs/cgroup/memory/tilesearch-bench-{os.getpid()}"), (
-                "memory.limit_in_bytes", "cgroup.procs", "memory.max_usage_in_bytes")
-        self.limit_file, self.procs, self.peak_file = (self.dir / f for f in files)
-        try:
-            self.dir.mkdir()
-            self.limit_file.write_text(str(limit))
-        except OSError as exc:
-            sys.exit(f"--ram-limit: cannot make a memory cgroup at {self.dir} ({exc}); run "
-                     "as a user who may, or without --ram-limit")
-
-    def enter(self) -> None:
-        """Move the calling process into the cgroup (a child's `preexec_fn`)."""
-        self.procs.write_text(str(os.getpid()))
-
-    def peak_mb(self) -> float:
-        return int(self.peak_file.read_text()) / 2**20
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.dir.rmdir()
-
-
-def drop_cached(folder: Path) -> None:
-    """Drop `folder`'s files from the page cache (their pages are clean after fsync)."""
-    for f in folder.rglob("*"):
-        if f.is_file():
-            fd = os.open(f, os.O_RDONLY)
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            finally:
-                os.close(fd)
-
-
-def read_bytes() -> int:
-    """Bytes this process has had read from storage (``/proc/self/io``; 0 where absent)."""
-    with contextlib.suppress(OSError, StopIteration):
-        line = next(x for x in Path("/proc/self/io").read_text().splitlines()
-                    if x.startswith("read_bytes:"))
-        return int(line.split()[1])
-    return 0
-
-
-def memory() -> dict[str, float]:
-    """Peak and current resident memory (MB), split into anonymous memory (what the process
-    needs) and file pages (memory-mapped codes and vectors: page cache the OS can drop)."""
-    fields = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
-            fields[f"{key}_mb"] = int(value.split()[0]) / 1024
-    return fields
-
-
 def _timed(call: Any, queries: np.ndarray) -> tuple[list[float], list[Any]]:
     """Seconds each ``call(q)`` took, one query at a time, and what each returned."""
     lat, out = [], []
@@ -366,15 +247,6 @@ def recall(synth: Synth, built: dict[str, Any], queries: np.ndarray,
             sims = unit(synth.vectors(built["draws"][np.asarray(got[:k])])) @ q
             hits += int((sims >= kth - 1e-5).sum())
     return hits / (k * len(ids))
-
-
-def prototype_seconds(n: int) -> float:
-    """The prototype's dict-of-lists loop at n tiles (512-d, bench_search), 3 queries."""
-    from bench_search import _measure_lists, make_fingerprints, tile_name, windows
-
-    vecs = make_fingerprints(n)
-    names = [tile_name(i, w) for i, w in windows(n)]
-    return float(_measure_lists(vecs, names, np.arange(3))["prototype_lists_median_s"])
 
 
 def _settings(a: argparse.Namespace) -> str:
@@ -406,17 +278,7 @@ def kept_store(folder: Path, a: argparse.Namespace, synth: Synth, queries: np.nd
     return built | {k: float(built[k]) for k in ("generate_store_s", "build_index_s")}
 
 
-def exact_top(synth: Synth, draws: np.ndarray, queries: np.ndarray, width: int
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """The exact top `width` similarities and ids of the queries over the tiles `draws` make."""
-    qn = unit(queries)
-    top_s, top_i = _no_top(len(queries), width)
-    for lo in range(0, len(draws), 200_000):
-        _track(qn, unit(synth.vectors(draws[lo:lo + 200_000])), lo, top_s, top_i)
-    return top_s, top_i
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=180_000)
     ap.add_argument("--drop-full", action="store_true")
@@ -433,16 +295,17 @@ def main() -> None:
     ap.add_argument("--nprobe", type=int, default=0,
                     help="lists visited by the first, fresh-query timing (default: the index's)")
     ap.add_argument("--query-process", nargs=5, help=argparse.SUPPRESS)
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     if a.query_process:
         store, queries_file, out_file, exact, lists = a.query_process
         query_process(store, queries_file, out_file, exact == "1", int(lists))
         return
     synth = Synth(real_fingerprints())
     queries = synth.vectors(synth.draws(a.queries, np.random.default_rng(a.seed + 99)))
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         tmp = a.keep or Path(stack.enter_context(
-            tempfile.TemporaryDirectory(prefix="bench-ann-", dir=HERE / "results")))
+            tempfile.TemporaryDirectory(prefix="bench-ann-", dir=RESULTS_DIR)))
         path = tmp / "store.tiles"
         built = kept_store(tmp, a, synth, queries) if a.keep else None
         if built is None:
@@ -464,10 +327,10 @@ def main() -> None:
         if limit:
             stack.callback(limit.close)
             drop_cached(path)
-        subprocess.run([sys.executable, __file__, "--query-process", str(path),
-                        str(Path(tmp) / "q.npy"), str(out), "0" if a.drop_full else "1",
+        subprocess.run([sys.executable, "-m", "benchmarks.targets.ann", "--query-process",
+                        str(path), str(Path(tmp) / "q.npy"), str(out), "0" if a.drop_full else "1",
                         str(a.nprobe)],
-                       check=True, preexec_fn=limit.enter if limit else None)
+                       check=True, cwd=REPO, preexec_fn=limit.enter if limit else None)
         q = json.loads(out.read_text())
         if limit:
             q |= {"ram_limit_gb": a.ram_limit, "cgroup_peak_mb": limit.peak_mb()}
@@ -495,7 +358,7 @@ def main() -> None:
     tag = "" if a.codec == ann.DEFAULT_CODEC else "-" + a.codec.replace(",", "-")
     tag += (f"-nprobe{a.nprobe}" if a.nprobe else "") + (
         f"-ram{a.ram_limit:g}G" if a.ram_limit else "")
-    save(res, HERE / "results" / f"ann-{a.n}{'-codes' if a.drop_full else ''}{tag}.json")
+    save(res, RESULTS_DIR / f"ann-{a.n}{'-codes' if a.drop_full else ''}{tag}.json")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 """Model-only throughput: tiles/s for every model x installed runtime.
 
-    python benchmarks/bench_models.py [--batch 64] [--repeats 5] [--threads N]
+    python -m benchmarks.studies.models [--batch 64] [--repeats 5] [--threads N]
 
 Prints a table and writes ``benchmarks/results/models.json``. Tiles are random uint8, which is
 fine: the cost of these networks does not depend on pixel values. Without ImageNet ResNet-18
 weights, ResNet-18 is timed with random weights of the same shapes (noted in the JSON).
-The indexing benchmark imports :func:`model_ceiling`.
+The indexing benchmark uses the same ceiling (``benchmarks.common.measure.model_ceiling``).
 """
 
 from __future__ import annotations
@@ -13,52 +13,18 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from results_io import save
-
-from tilesearch.errors import ModelError
+from benchmarks.common.measure import model_ceiling
+from benchmarks.common.results import RESULTS_DIR, save
+from benchmarks.common.synthetic import random_resnet18_weights
+from tilesearch import ModelError
 from tilesearch.models import available_models, available_runtimes, load_model
-from tilesearch.models.base import Fingerprinter
 
-RESULTS = Path(__file__).resolve().parent / "results" / "models.json"
-
-
-def model_ceiling(fingerprinter: Fingerprinter, batch: int = 64, repeats: int = 5) -> float:
-    """Tiles/s of `fingerprinter` alone: median of `repeats` timed batches after a warm-up."""
-    size = int(getattr(fingerprinter, "tile_size", 256))
-    tiles = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
-    fingerprinter.embed(tiles)  # warm-up: first-call allocations and kernel selection
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fingerprinter.embed(tiles)
-        times.append(time.perf_counter() - start)
-    return batch / statistics.median(times)
-
-
-def random_resnet18_weights(folder: Path) -> Path:
-    import torch
-
-    from tilesearch.models.resnet18 import ResNet18
-
-    generator = torch.Generator().manual_seed(0)
-    state = {
-        k: torch.randn(v.shape, generator=generator) * 0.05 if v.is_floating_point() else v
-        for k, v in ResNet18().state_dict().items()
-    }
-    path = folder / "resnet18-random.pth"
-    torch.save(state, path)
-    return path
+RESULTS = RESULTS_DIR / "models.json"
 
 
 def _weights(name: str, scratch: Path) -> tuple[Path | None, str]:

@@ -1,25 +1,24 @@
 """Database-side augmentation (build-index --augment K): what it gives and what it costs.
 
-    python benchmarks/bench_augment.py
+    python -m benchmarks.studies.augment
 
-- UC Merced (fingerprints of the default model, cached by bench_codecs.py): mAP and P@k of
+- UC Merced (fingerprints of the default model, cached by benchmarks.targets.codecs): mAP and P@k of
   the plain fingerprints and of augmentation over k = 5, 10, 20, for queries that are stored
   items (as `tilesearch evaluate --augment k` measures), and for outside queries (an image's
   raw fingerprint against the others' augmented ones), as they are and after the alpha query
   expansion that image searches on an augmented store apply.
-- Label-free, on a copy of the orthomosaics' store (bench_ann.py caches it): how often a
+- Label-free, on a copy of the orthomosaics' store (benchmarks.targets.ann caches it): how often a
   transformed copy of a tile finds its source at rank 1 and in the top 10, without
   augmentation, with it (copies expanded, as image searches are), and with it but the copies
   left raw; plus the time `build-index --augment 10` took.
 - `--store PATH`: also times `build-index --augment 10` on a copy of that store (for
-  example the 180,000-tile store bench_serve.py caches), search index included.
+  example the 180,000-tile store benchmarks.targets.serve caches), search index included.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,18 +26,13 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-
-from bench_ann import REAL_STORE, real_fingerprints
-from bench_codecs import ucm_fingerprints
-from results_io import save
-
+from benchmarks.common.data import REAL_STORE, real_fingerprints, ucm_fingerprints
+from benchmarks.common.results import RESULTS_DIR, save
 from tilesearch import api, quality
 from tilesearch import retrieval as knn
 from tilesearch.ann.augment import augment_set, combine
 from tilesearch.store import Store, unit
 
-HERE = Path(__file__).resolve().parent
 K = 10
 
 
@@ -66,7 +60,7 @@ def ucm(rows: dict[str, Any]) -> None:
 
 def label_free(rows: dict[str, Any]) -> None:
     real_fingerprints()  # indexes the orthos into REAL_STORE once
-    with tempfile.TemporaryDirectory(prefix="bench-augment-", dir=HERE / "results") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-augment-", dir=RESULTS_DIR) as tmp:
         path = Path(tmp) / "orthos.tiles"
         shutil.copytree(REAL_STORE, path)
         with Store.open(path) as s:
@@ -88,7 +82,7 @@ def label_free(rows: dict[str, Any]) -> None:
 
 
 def time_store(store: Path, rows: dict[str, Any]) -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-augment-", dir=HERE / "results") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-augment-", dir=RESULTS_DIR) as tmp:
         path = Path(tmp) / store.name
         shutil.copytree(store, path)
         t = time.perf_counter()
@@ -102,10 +96,10 @@ def time_store(store: Path, rows: dict[str, Any]) -> None:
           f"{r['index']}): {seconds:.1f} s")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store", type=Path, help="also time augmenting a copy of this store")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     rows: dict[str, Any] = {}
     ucm(rows)
     for name, r in rows.items():
@@ -120,7 +114,7 @@ def main() -> None:
           f"{rows['orthos augment seconds']:.1f} s")
     if a.store:
         time_store(a.store, rows)
-    save(rows, HERE / "results" / "augment.json")
+    save(rows, RESULTS_DIR / "augment.json")
 
 
 if __name__ == "__main__":

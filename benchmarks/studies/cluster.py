@@ -1,6 +1,6 @@
 """How indexing on Ray scales: 1 against 2 workers on a local Ray cluster, same run.
 
-    python benchmarks/bench_cluster.py [--data ../shared/data/orthos] [--crop 2304]
+    python -m benchmarks.studies.cluster [--data ../shared/data/orthos] [--crop 2304]
 
 Crops the top-left `--crop` px square of each image under `--data` into temporary GeoTIFFs
 (17 x 17 = 289 windows per image at 2304 px), then indexes them with the default model on a
@@ -15,21 +15,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from results_io import save
-
+from benchmarks.common.data import ORTHOS
+from benchmarks.common.results import save
 from tilesearch import api
 from tilesearch.raster import find_images
 from tilesearch.store import Store
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "orthos"
+DEFAULT_DATA = ORTHOS
 
 
 def crop(data: Path, size: int, out: Path) -> list[Path]:

@@ -1,6 +1,6 @@
 """Would int8 inference on the CPU keep the ranking? Measured on real tiles, not assumed.
 
-    python benchmarks/bench_precision.py [--data ../shared/data/orthos] [--tiles 600]
+    python -m benchmarks.studies.precision [--data ../shared/data/orthos] [--tiles 600]
 
 Quantizes the default model's OpenVINO graph to int8 with NNCF (post-training, calibrated on
 300 real ortho tiles), then on `--tiles` real tiles reports: recall@10 of each tile's int8
@@ -13,53 +13,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from results_io import save, tiles_per_second
-
+from benchmarks.common.data import ORTHOS, real_tiles
+from benchmarks.common.measure import embed, recall_at_k, tiles_per_second
+from benchmarks.common.results import save
 from tilesearch.models import load_model
-from tilesearch.raster import find_images, open_image
-from tilesearch.tiling import tile_grid
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "orthos"
-
-
-def real_tiles(data: Path, n: int) -> np.ndarray:
-    """Up to `n` valid tiles spread evenly over the images' grids."""
-    files, _ = find_images([data])
-    out = []
-    for f in files:
-        with open_image(f) as src:
-            grid = tile_grid(src.info.width, src.info.height)
-            pick = grid[:: max(1, len(grid) // (n // len(files) * 2))]
-            out += [t.pixels for t in src.read_tiles(pick) if t.valid_fraction >= 0.99]
-    rng = np.random.default_rng(0)
-    idx = rng.choice(len(out), size=min(n, len(out)), replace=False)
-    return np.stack([out[i] for i in sorted(idx)])
-
-
-def recall_at_k(ref: np.ndarray, other: np.ndarray, k: int = 10) -> float:
-    """Mean overlap of each row's k nearest neighbours (itself excluded) under both."""
-    def knn(x: np.ndarray) -> np.ndarray:
-        d = (x * x).sum(1)[:, None] - 2 * x @ x.T + (x * x).sum(1)[None]
-        np.fill_diagonal(d, np.inf)
-        return np.argsort(d, axis=1)[:, :k]
-    a, b = knn(ref), knn(other)
-    return float(np.mean([len(set(x) & set(y)) / k for x, y in zip(a, b, strict=True)]))
+DEFAULT_DATA = ORTHOS
 
 
 def rate(run: Any, tiles: np.ndarray, batch: int = 64, repeats: int = 5) -> float:
     return tiles_per_second(run, np.ascontiguousarray(tiles[:batch]), repeats)
-
-
-def embed(run: Any, tiles: np.ndarray, batch: int = 64) -> np.ndarray:
-    return np.concatenate([run(tiles[i:i + batch]) for i in range(0, len(tiles), batch)])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """Sharing convolutions across overlapping tiles: how far the fingerprints move.
 
-    python benchmarks/bench_shared_conv.py [--tiles-per-side 8] [--check 40] [--shared-stages S]
+    python -m benchmarks.studies.shared_conv [--tiles-per-side 8] [--check 40] [--shared-stages S]
 
 At a 128 px stride every pixel lies in four 256 px tiles, so fingerprinting tile by tile
 runs the network over each pixel four times. Running it once over a block of R x R tiles
@@ -19,7 +19,7 @@ batch 64) times 1 - (R + 1)^2 / (4 R^2).
 This measures that change on ../shared/data/orthos with the default model and recipe, in
 torch: block fingerprints (each of the 4 turns of the block, pooled per tile and turned back,
 then averaged, as the recipe averages a tile's turns) against the per-tile fingerprints of
-the cached real store (benchmarks/results/orthos.tiles, as bench_ann.py makes it). A 1 x 1
+the cached real store (benchmarks/results/orthos.tiles, as benchmarks.targets.ann makes it). A 1 x 1
 block is a tile, so ``--check N`` blocks of R = 1 must agree (cosine 1.000): the check of the
 block code. Prints cosines, and how many of each tile's 10 nearest neighbours stay the same.
 
@@ -28,7 +28,7 @@ Merced scenes are laid side by side in mosaics, each 8 x 8 block holding 16 scen
 tiles at even grid positions, their neighbours drawn at random (mostly other classes: a
 harsher context than a real orthomosaic's) or from the same class (a friendlier one); UC
 Merced mAP and P@10 from those block fingerprints are printed beside the per-tile ones
-(benchmarks/results/ucm-fingerprints.npz, as bench_codecs.py caches them).
+(benchmarks/results/ucm-fingerprints.npz, as benchmarks.targets.codecs caches them).
 """
 
 from __future__ import annotations
@@ -38,22 +38,17 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-
-from bench_ann import real_fingerprints
-from results_io import save
-
+from benchmarks.common.data import REAL_STORE, UCMERCED, real_fingerprints, ucm_fingerprints
+from benchmarks.common.measure import tiles_per_second
+from benchmarks.common.results import RESULTS_DIR, save
 from tilesearch.raster import open_image
 from tilesearch.store import Store
 from tilesearch.tiling import Window
 
-HERE = Path(__file__).resolve().parent
-REAL_STORE = HERE / "results" / "orthos.tiles"
 STRIDE = 128
 
 
@@ -162,7 +157,6 @@ def measured_speedup(shared: int | None, r: int) -> dict[str, float]:
     (2 threads; one block of r x r tiles a call against batches of 64 tiles; medians of 5)."""
     import openvino as ov
     import torch
-    from results_io import tiles_per_second
 
     from tilesearch.models import load_model
 
@@ -273,11 +267,9 @@ def ucm_mosaic_fingerprints(shared: int | None, same_class: bool = False, seed: 
                             ) -> tuple[np.ndarray, list[str]]:
     """Fingerprints of every UC Merced scene from 8 x 8 blocks of a mosaic of scenes (see
     ``--ucm``), and the scenes' labels."""
-    from bench_codecs import UCM
-
     from tilesearch import quality
 
-    paths, labels = quality.labelled_images(UCM)
+    paths, labels = quality.labelled_images(UCMERCED)
     scenes = quality.read_resized(paths, 2 * STRIDE)
     run, rng = block_network(shared), np.random.default_rng(seed)
     out: np.ndarray | None = None
@@ -302,8 +294,6 @@ def ucm_mosaic_fingerprints(shared: int | None, same_class: bool = False, seed: 
 
 def ucm_check(shared: int | None, same_class: bool) -> dict[str, Any]:
     """UC Merced mAP and P@10 from mosaic block fingerprints against per-tile ones."""
-    from bench_codecs import ucm_fingerprints
-
     from tilesearch import quality
 
     per_tile, labels = ucm_fingerprints()
@@ -340,7 +330,7 @@ def compare(ref: np.ndarray, got: np.ndarray) -> dict[str, float]:
     return res
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiles-per-side", type=int, default=8, help="R: tiles per block side")
     ap.add_argument("--check", type=int, default=40, help="1 x 1 blocks run as the check")
@@ -351,7 +341,7 @@ def main() -> None:
     ap.add_argument("--ucm", choices=["random", "same-class"],
                     help="only the UC Merced mosaic check of retrieval quality, each scene "
                          "among random scenes or among scenes of its class")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     if a.ucm:
         res = ucm_check(a.shared_stages, a.ucm == "same-class")
         what = "the whole network" if a.shared_stages is None else \
@@ -361,7 +351,7 @@ def main() -> None:
               f"per tile: mAP {res['per_tile']['mAP']:.3f}, "
               f"P@10 {res['per_tile']['P@10']:.3f}; cosine median {res['cosine_median']:.3f}")
         tag = "" if a.shared_stages is None else f"-{a.shared_stages}"
-        save(res, HERE / "results" / f"shared_conv_ucm-{a.ucm}{tag}.json")
+        save(res, RESULTS_DIR / f"shared_conv_ucm-{a.ucm}{tag}.json")
         return
     real_fingerprints()  # makes the cached store when missing
     with Store.open(REAL_STORE) as store:
@@ -397,7 +387,7 @@ def main() -> None:
         print(f"OpenVINO: blocks {res['block_tiles_per_s']:.1f} tiles/s, per tile "
               f"{res['per_tile_tiles_per_s']:.1f} tiles/s: {res['measured_speedup']:.2f}x")
     tag = "" if a.shared_stages is None else f"-{a.shared_stages}"
-    save(res, HERE / "results" / f"shared_conv{tag}.json")
+    save(res, RESULTS_DIR / f"shared_conv{tag}.json")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Several examples per query: which way of combining them ranks best on UC Merced?
 
-    python benchmarks/bench_examples.py [--data ../shared/data/ucmerced] [--trials 20]
+    python -m benchmarks.studies.examples [--data ../shared/data/ucmerced] [--trials 20]
 
 For every class, `trials` times: 3 positives drawn from the class and 3 negatives from the
 other classes; every other image is ranked (examples left out) and relevant means the
@@ -16,21 +16,18 @@ positives' class. Formulas compared (cosine, L2-normalised fingerprints, default
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from results_io import save
-
+from benchmarks.common.data import UCMERCED
+from benchmarks.common.results import save
+from tilesearch import load_fingerprinter
 from tilesearch import quality as ev
-from tilesearch.api import load_fingerprinter
 from tilesearch.retrieval import combine_examples
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucmerced"
+DEFAULT_DATA = UCMERCED
 
 
 def average_precision(scores: np.ndarray, relevant: np.ndarray) -> float:

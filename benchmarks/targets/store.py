@@ -1,6 +1,6 @@
 """Store size: bytes per tile, and compression against the float32 pixels of the indexed images.
 
-    python benchmarks/bench_store.py STORE [--out benchmarks/results/store.json]
+    python -m benchmarks.targets.store STORE [--out benchmarks/results/store.json]
 
 The ratio compares the store's bytes on disk with the images held as float32 RGB
 (sum over images of width * height * 3 * 4 bytes), the form a naive pipeline keeps in memory;
@@ -14,36 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-
-from results_io import save
-
-from tilesearch import api
-from tilesearch.errors import TilesearchError
+from benchmarks.common.measure import store_size as measure
+from benchmarks.common.results import RESULTS_DIR, save
+from tilesearch import TilesearchError
 from tilesearch.store import Store
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "store.json"
-
-
-def measure(store: Store) -> dict[str, Any]:
-    """Size figures of an open store (the ratios as `tilesearch info` gives them)."""
-    facts = api.info(store)
-    pixels, size = facts["pixels"], facts["bytes_on_disk"]
-    return {
-        "store": facts["store"],
-        "images": facts["images"],
-        "tiles": facts["tiles"],
-        "dim": store.dim,
-        "model": store.identity.name,
-        "store_bytes": size,
-        "vector_bytes": store.count * store.dim * 4,
-        "bytes_per_tile": facts["bytes_per_tile"],
-        "pixels": pixels,
-        "float32_pixel_bytes": pixels * 3 * 4,
-        "uint8_pixel_bytes": pixels * 3,
-        "ratio_vs_float32": facts["compression_ratio"],
-        "ratio_vs_uint8": pixels * 3 / size if size else None,
-    }
+DEFAULT_OUT = RESULTS_DIR / "store.json"
 
 
 def _table(m: dict[str, Any]) -> str:

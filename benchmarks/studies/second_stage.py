@@ -1,18 +1,20 @@
 """Which finer codes could rank a refining codec's candidates from RAM instead of from disk?
 
-    python benchmarks/bench_second_stage.py --n 10000000
+    python -m benchmarks.studies.second_stage --n 10000000
 
 A refining codec (``PCA256,L2norm,SQ8,Refine(SQ8)``) ranks its first stage's candidates by
 finer codes that, at 10 M tiles, take 19 GB: they stay on disk and each candidate costs a read
-(bench_ann.py; about half a millisecond a candidate from a cold disk here). To answer from RAM
+(benchmarks.targets.ann; about half a millisecond a candidate from a cold disk here). To
+answer from RAM
 within 8 GB, the finer codes would have to fit beside the 2.6 GB first stage: about 500 bytes
 a tile. This measures, for candidate finer codecs, recall@10 against exact search when they
 rank the first stage's best C candidates (C = 16 ... 128), at N crowded synthetic tiles
-(bench_ann.py's `Synth`, same seeds).
+(benchmarks.targets.ann's `Synth`, same seeds).
 
 Emulation, to run in minutes rather than build a store per codec: for Q queries the exact
 top 1,024 of the N tiles are found (a chunked exact scan, cached under benchmarks/results/);
-the first stage (trained as bench_ann.py trains it) orders these 1,024, and each finer codec
+the first stage (trained as benchmarks.targets.ann trains it) orders these 1,024, and each
+finer codec
 orders the first stage's best C of them. Candidates the inverted lists would miss are not
 modelled, so the figures are upper bounds of what a store with that codec would reach.
 
@@ -23,18 +25,14 @@ PQ codecs are trained one sub-quantizer at a time with ``faiss.Kmeans``: FAISS's
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-
-from bench_ann import Synth, exact_top, real_fingerprints, unit
-from results_io import RESULTS_DIR, save
-
+from benchmarks.common.data import real_fingerprints
+from benchmarks.common.results import RESULTS_DIR, save
+from benchmarks.common.synthetic import Synth, exact_top, unit
 from tilesearch import ann
 
 FIRST = "PCA256,L2norm,SQ8"
@@ -46,7 +44,7 @@ Q, R, K = 200, 1024, 10
 
 def exact_ids(synth: Synth, draws: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Ids of the exact top `R` of each query among the tiles `draws` make, best first
-    (bench_ann.py's chunked scan; cached)."""
+    (benchmarks.targets.ann's chunked scan; cached)."""
     cache = RESULTS_DIR / f"second-stage-top-{len(draws)}.npy"
     if cache.exists():
         return np.load(cache)
@@ -94,17 +92,17 @@ def recall(q: np.ndarray, dec: np.ndarray, order: np.ndarray, rank: np.ndarray,
     return hits / (K * len(q))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=1_000_000, help="synthetic tiles (default 1 M)")
     p.add_argument("--codecs", default=";".join(CODECS), help="';'-separated FAISS codecs")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     import faiss
 
     faiss.omp_set_num_threads(2)
     synth = Synth(real_fingerprints())
     q = unit(synth.vectors(synth.draws(Q, np.random.default_rng(99)))).astype(np.float32)
-    draws = synth.draws(a.n, np.random.default_rng(1))  # bench_ann.py's store, same seed
+    draws = synth.draws(a.n, np.random.default_rng(1))  # benchmarks.targets.ann's store, same seed
     top = exact_ids(synth, draws, q)
     uniq, inv = np.unique(top.ravel(), return_inverse=True)
     inv = inv.reshape(top.shape)

@@ -1,9 +1,10 @@
 """Load test of the web app: concurrent clients searching a 180,000-tile store over HTTP.
 
-    python benchmarks/bench_serve.py [--n 180000] [--clients 20] [--seconds 30]
+    python -m benchmarks.targets.serve [--n 180000] [--clients 20] [--seconds 30]
 
-The store holds synthetic fingerprints (those of bench_search.py: 512-d, clustered, overlapping
-tiles alike) and is built once, then reused from benchmarks/results/serve-store-N.tiles.
+The store holds synthetic fingerprints (those of benchmarks.common.synthetic, as the search
+benchmark uses: 512-d, clustered, overlapping tiles alike) and is built once, then reused from
+benchmarks/results/serve-store-N.tiles.
 `tilesearch serve` runs in a subprocess on 127.0.0.1 (a free port); each client is a thread
 with its own HTTP connection posting `/api/search` for a random tile id (k=10) back to back
 until the time is up. Prints p50/p90/p99 latency, requests per second and errors; the server
@@ -15,27 +16,23 @@ search index first (`tilesearch build-index`, as the README advises for big stor
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout
+import httpx
 
-import httpx  # noqa: E402
-from bench_search import build_store, make_fingerprints  # noqa: E402
-from results_io import save  # noqa: E402
+from benchmarks.common.results import RESULTS_DIR as RESULTS
+from benchmarks.common.results import save
+from benchmarks.common.synthetic import build_store, make_fingerprints
+from benchmarks.common.web import free_port, start_server
 
-RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_OUT = RESULTS / "serve.json"
 
 
@@ -63,37 +60,6 @@ def set_index(path: Path, wanted: bool) -> None:
         elif s.manifest.get("ann"):
             s.manifest.pop("ann")
             s.set_manifest("format", s.manifest["format"])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(store: Path, port: int, env: dict[str, str], workers: int = 1,
-                 app_options: dict[str, Any] | None = None) -> subprocess.Popen[bytes]:
-    """`tilesearch serve` on 127.0.0.1:`port`; with `app_options` (`create_app` keywords such
-    as blas_threads and searches, which serve does not take) the app under plain uvicorn."""
-    cmd = [sys.executable, "-m", "tilesearch.cli", "serve", str(store), "--port", str(port),
-           "--workers", str(workers)]
-    if app_options is not None:
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", "tilesearch.web.server:app_from_env",
-               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-               "--workers", str(workers)]
-        env = {**env, "TILESEARCH_SERVE_STORE": str(store),
-               "TILESEARCH_SERVE_OPTIONS": json.dumps(app_options)}
-    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
-    url = f"http://127.0.0.1:{port}/api/info"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the server did not answer within 60 s")
 
 
 def client(base: str, n: int, k: int, stop: float, seed: int,

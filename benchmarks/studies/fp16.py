@@ -1,6 +1,6 @@
 """Would float16 fingerprints cost ranking quality or speed? Measured, not assumed.
 
-    python benchmarks/bench_fp16.py STORE [--queries 200] [--n 180000]
+    python -m benchmarks.studies.fp16 STORE [--queries 200] [--n 180000]
 
 Quality: recall@10 of neighbours computed on float16-rounded fingerprints of STORE (a real
 store) against float32, over random stored tiles as queries. Speed: one exact scan over
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from results_io import save
 
+from benchmarks.common.results import save
 from tilesearch.store import Store
 
 

@@ -1,7 +1,7 @@
 """The shipping fingerprint recipes side by side: retrieval quality on UC Merced and indexing
 speed, measured in the same run (speed rounds interleaved so machine load weighs on both).
 
-    python benchmarks/bench_recipes.py [--data ../shared/data/ucmerced] [--rounds 3]
+    python -m benchmarks.studies.recipes [--data ../shared/data/ucmerced] [--rounds 3]
 
 Quality: every image queries all others (relevant = same class), cosine distance, without and
 with alpha query expansion (10 neighbours), through `tilesearch.evaluate` as `tilesearch
@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from bench_models import model_ceiling
-from results_io import save
-
+from benchmarks.common.data import UCMERCED
+from benchmarks.common.measure import model_ceiling
+from benchmarks.common.results import save
 from tilesearch import quality as ev
 from tilesearch.models import load_model
 from tilesearch.models.recipes import RECIPES
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucmerced"
+DEFAULT_DATA = UCMERCED
 
 
 MULTILEVEL = "efficientnet-lite0-multilevel"

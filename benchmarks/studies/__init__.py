@@ -1,0 +1,1 @@
+"""Benchmarks behind decisions already taken (docs/decisions/), kept runnable."""
