@@ -56,8 +56,8 @@ def build_lite(name: str) -> Any:
     """An eval-mode EfficientNet-Lite-N (lukemelas names, strict load) from the package blocks."""
     from torch import nn
 
-    from tilesearch.models import _load_state
     from tilesearch.models import efficientnet_lite as eff
+    from tilesearch.models.registry import _load_state
 
     stages = LITE_STAGES[name]
 

@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _module() -> Any:
     """The default model's torch module (uint8 NHWC tiles -> fingerprints), on the CPU."""
-    from tilesearch.models import _REGISTRY, DEFAULT_MODEL, DEFAULT_RECIPE
+    from tilesearch.models import DEFAULT_MODEL, DEFAULT_RECIPE
     from tilesearch.models.recipes import apply_recipe
+    from tilesearch.models.registry import _REGISTRY
 
     entry = _REGISTRY[DEFAULT_MODEL]
     return apply_recipe(entry.build(entry.locate(None)), DEFAULT_RECIPE)

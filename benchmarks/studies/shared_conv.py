@@ -54,8 +54,8 @@ STRIDE = 128
 
 def _network() -> tuple[Any, Any]:
     """EfficientNet-Lite0 with the ImageNet weights, and the multi-level fingerprint's taps."""
-    from tilesearch.models import _load_state, _packaged_lite
     from tilesearch.models import efficientnet_lite as eff
+    from tilesearch.models.registry import _load_state, _packaged_lite
 
     net = eff.build(_load_state(_packaged_lite(0)))
     return net, eff.MultiLevel(net).taps
