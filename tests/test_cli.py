@@ -42,7 +42,7 @@ def survey(tmp_path_factory):
 
 
 def test_index_then_info(survey, capsys, monkeypatch):
-    code, out, _ = run(["info", survey / "s.tiles", "--json"], capsys, monkeypatch)
+    code, out, _ = run(["info", survey / "s.tiles", "--json", "-"], capsys, monkeypatch)
     facts = json.loads(out)
     assert code == 0 and facts["images"] == 3
     assert facts["model"]["name"] == "efficientnet-lite0-multilevel"
@@ -156,3 +156,16 @@ def test_evaluate_and_robustness_commands(survey, tmp_path, capsys, monkeypatch)
     assert code == 0 and "3 source tiles" in out and "rot90" in out
     rates = json.loads((tmp_path / "r.json").read_text())
     assert rates["samples"] == 3 and rates["rank1"]["flip_lr"] >= 0
+
+
+def test_dash_is_stdout_for_every_output(survey, capsys, monkeypatch):
+    code, out, _ = run(["search", survey / "s.tiles", "--tile", 3, "-k", 3, "--geojson", "-"],
+                       capsys, monkeypatch)
+    assert code == 0 and json.loads(out)["type"] == "FeatureCollection"
+    code, out, _ = run(["search", survey / "s.tiles", "--tile", 3, "-k", 3, "--csv", "-"],
+                       capsys, monkeypatch)
+    assert code == 0 and out.splitlines()[0].startswith("rank,tile_id") and len(
+        out.splitlines()) == 4
+    code, out, _ = run(["info", survey / "s.tiles", "--json", "-"], capsys, monkeypatch)
+    assert code == 0 and json.loads(out)["tiles"] > 20
+

@@ -12,7 +12,7 @@ from tilesearch.quality import (
     labelled_images,
     pairwise_distances,
     retrieval_metrics,
-    transform_check,
+    robustness,
 )
 from tilesearch.store import Store
 
@@ -81,7 +81,7 @@ def test_transform_check_measures_invariance(tmp_path, model_cls):
     with open_or_create_store(tmp_path / f"{model_cls.__name__}.tiles", model, tile_size=None,
                               stride=None, max_invalid=None) as store:
         index_images(images, store, model)
-        report = transform_check(store, model, samples=12, seed=0)
+        report = robustness(store, model, samples=12, seed=0)
     assert report.samples == 12
     assert set(report.rank1) == {*TRANSFORMS, "shift32"}
     assert all(0 <= report.rank1[n] <= report.top10[n] <= 1 for n in report.rank1)
@@ -102,9 +102,9 @@ def test_transform_check_on_an_augmented_store_mixes_in_raw_distances(tmp_path):
     with open_or_create_store(path, model, tile_size=None, stride=None,
                               max_invalid=None) as store:
         index_images(images, store, model)
-        plain = transform_check(store, model, samples=12, seed=0)
+        plain = robustness(store, model, samples=12, seed=0)
     api.build_index(path, augment=3)
     with Store.open(path) as store:
-        augmented = transform_check(store, model, samples=12, seed=0)
-        mixed = transform_check(store, model, samples=12, seed=0, raw_weight=1.0)
+        augmented = robustness(store, model, samples=12, seed=0)
+        mixed = robustness(store, model, samples=12, seed=0, raw_weight=1.0)
     assert mixed.to_dict() == plain.to_dict() != augmented.to_dict()

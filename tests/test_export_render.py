@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
+import importlib
 import io
 import itertools
 import json
@@ -58,14 +58,10 @@ def read_rgb(path: str, col: int, row: int, size: int) -> np.ndarray:
 
 
 def load_bench(name: str) -> ModuleType:
-    folder = str(ROOT / "benchmarks")
-    if folder not in sys.path:  # the scripts import their shared helper as a sibling module
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A module of the benchmarks package (``benchmarks.targets.store``...), from the repo."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 # ----- GeoJSON ------------------------------------------------------------------------------
@@ -286,11 +282,11 @@ def test_sheet_survives_a_missing_source_image(tmp_path: Path, fake_store: Store
     assert out.is_file()
 
 
-# ----- benchmarks/bench_store.py ------------------------------------------------------------
+# ----- benchmarks/targets/store.py --------------------------------------------------------
 def test_bench_store_measures_a_store(
     tmp_path: Path, fake_store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bench = load_bench("bench_store")
+    bench = load_bench("targets.store")
     out = tmp_path / "store.json"
     assert bench.main([str(fake_store.path), "--out", str(out)]) == 0
     m = json.loads(out.read_text())
@@ -303,7 +299,7 @@ def test_bench_store_measures_a_store(
 
 
 def test_bench_search_quick_methods_agree() -> None:
-    bench = load_bench("bench_search")
+    bench = load_bench("common.synthetic")
     vectors = bench.make_fingerprints(400, seed=1)
     assert vectors.shape == (400, 512) and vectors.dtype == np.float32 and vectors.min() >= 0
     index = {str(i): np.array(v) for i, v in enumerate(vectors)}

@@ -118,7 +118,7 @@ def damage_files(rng, store):
 
 COMMANDS = [
     lambda s, root: ["info", s],
-    lambda s, root: ["info", s, "--json"],
+    lambda s, root: ["info", s, "--json", "-"],
     lambda s, root: ["search", s, "--tile", 3, "-k", 5],
     lambda s, root: ["search", s, "-p", 1, "-p", 20, "-n", 7, "--exact"],
     lambda s, root: ["search", s, "--tile", 2, "--bbox", "-180,-90,180,90", "--json", "-"],

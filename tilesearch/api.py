@@ -421,7 +421,7 @@ def evaluate(folder: str | Path, *, model: str | None = None,
     return ev.retrieval_metrics(dist, labels, metric)
 
 
-def check_transforms(store: str | Path, *, samples: int = 100, seed: int = 0,
+def robustness(store: str | Path, *, samples: int = 100, seed: int = 0,
                      metric: str = DEFAULT_METRIC, weights: str | Path | None = None,
                      runtime: str = "auto", raw_weight: float | None = None,
                      progress: bool = False) -> TransformReport:
@@ -435,7 +435,7 @@ def check_transforms(store: str | Path, *, samples: int = 100, seed: int = 0,
         n = min(samples, s.count) * (len(ev.TRANSFORMS) + 1)
         tick = _count_bar(n, "fingerprinting") if progress else None
         weight = default_raw_weight(s) if raw_weight is None else raw_weight
-        return ev.transform_check(s, fp, samples=samples, seed=seed, metric=metric,
+        return ev.robustness(s, fp, samples=samples, seed=seed, metric=metric,
                                   raw_weight=weight, progress=tick)
 
 

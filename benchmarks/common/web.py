@@ -28,7 +28,7 @@ def start_server(store: Path, port: int, env: dict[str, str], workers: int = 1,
     import httpx
 
     cmd = [sys.executable, "-m", "tilesearch", "serve", str(store), "--port", str(port),
-           "--workers", str(workers)]
+           "--processes", str(workers)]
     if app_options is not None:
         cmd = [sys.executable, "-m", "uvicorn", "--factory", "tilesearch.web.server:app_from_env",
                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",

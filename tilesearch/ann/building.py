@@ -128,7 +128,7 @@ def train(index: Any, x: np.ndarray) -> None:
 
     FAISS's PCA centres the data; a following ``L2norm`` would then normalise the centred
     projections, whose cosines are not the tiles' (recall@10 through the index on the orthos:
-    0.847 instead of 0.967, benchmarks/bench_codecs.py). Fitted on `x` and `-x`, the mean is
+    0.847 instead of 0.967, benchmarks/targets/codecs.py). Fitted on `x` and `-x`, the mean is
     zero: the components are those that keep most of the unit vectors themselves, and
     normalising ranks by their cosine."""
     faiss = _faiss()

@@ -13,7 +13,7 @@ the kernel for all the candidates' pages at once (``madvise(MADV_WILLNEED)``) so
 reads can overlap, and marks the region ``MADV_RANDOM`` so that a fault does not read the
 pages around it. That helps little on a disk that serves reads one by one: on this
 machine's, 32 pages that nothing had cached took 11.6 ms this way against 15.5 ms one fault
-at a time (benchmarks/bench_prefetch.py --file), so few candidates are read
+at a time (benchmarks/studies/prefetch.py --file), so few candidates are read
 (`tilesearch.ann.REFINE_MIN`).
 Indexes written as one FAISS ``IndexRefine`` by earlier versions are read too.
 """

@@ -8,7 +8,7 @@ On a GPU, tiles are decoded on CPU threads as before (the indexer's reader), cop
 pinned host memory without blocking, and run in float16 autocast (``TILESEARCH_CUDA_DTYPE=
 bfloat16`` for bf16) with channels-last convolutions (the uint8 NHWC batch, permuted to
 NCHW, already is channels-last in memory) in batches of :data:`GPU_BATCH`. Fingerprints are
-returned as float32; ``benchmarks/bench_gpu.py`` measures their agreement with the CPU path.
+returned as float32; ``benchmarks/studies/gpu.py`` measures their agreement with the CPU path.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ against 3-4 s when torch is imported. The first export costs about 5 s (OpenVINO
 3 s (ONNX) for EfficientNet-Lite0, on top of importing torch.
 
 Measured on the development machine (2 cores, AMD EPYC, AVX2, 2 threads; batch 64 of 256 px
-tiles; ``benchmarks/bench_models.py``, three runs, median of 5 batches each), tiles/s:
+tiles; ``benchmarks/studies/models.py``, three runs, median of 5 batches each), tiles/s:
 
 ==================  ========  ===========  =======
 model               openvino  onnxruntime  torch

@@ -11,7 +11,7 @@ from tilesearch.quality.labelled import (
     read_resized,
     retrieval_metrics,
 )
-from tilesearch.quality.transforms import SHIFT, TRANSFORMS, TransformReport, transform_check
+from tilesearch.quality.transforms import SHIFT, TRANSFORMS, TransformReport, robustness
 
 __all__ = [
     "PRECISION_AT",
@@ -25,5 +25,5 @@ __all__ = [
     "pairwise_distances",
     "read_resized",
     "retrieval_metrics",
-    "transform_check",
+    "robustness",
 ]

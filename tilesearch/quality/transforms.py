@@ -59,7 +59,7 @@ class TransformReport:
         return {"samples": self.samples, "rank1": self.rank1, "top10": self.top10}
 
 
-def transform_check(store: Any, model: Fingerprinter, *, samples: int = 100, seed: int = 0,
+def robustness(store: Any, model: Fingerprinter, *, samples: int = 100, seed: int = 0,
                     metric: str = DEFAULT_METRIC, raw_weight: float = 0.0,
                     progress: Callable[[int], None] | None = None) -> TransformReport:
     """Query `store` with transformed copies of `samples` random indexed tiles (seeded).

@@ -3,7 +3,7 @@
 On a page fault the kernel also reads the pages around it (up to the disk's
 ``read_ahead_kb``: 8 MB on the development VM), which suits scans and wastes a cold disk's
 time on scattered rows: opening a cold 180,000-tile store and re-ranking one query's
-candidates read 785 MB (benchmarks/bench_ann.py; 70 MB with this module, most of it FAISS's
+candidates read 785 MB (benchmarks/targets/ann.py; 70 MB with this module, most of it FAISS's
 libraries). Searches that read scattered rows (full vectors to re-rank, a refining codec's
 finer codes) map their file ``MADV_RANDOM``, so that a fault reads its own page only; finer
 codes, rarely in memory, are also asked for all at once (``MADV_WILLNEED``), so that their

@@ -7,7 +7,7 @@ large store answers slowly until most of its pages have been touched. A long-run
 (``tilesearch serve``) instead reads these files once, front to back, in a background thread.
 At 10 M tiles under an 8 GB limit that read the inverted lists and metadata (3.2 GB) in 12.5
 to 18.5 s, after which fresh queries took 18.8 to 20.6 ms (p50) against 26.2 ms from a cold
-disk (benchmarks/bench_ann.py, which warms as ``serve`` does).
+disk (benchmarks/targets/ann.py, which warms as ``serve`` does).
 
 Files are read in the order queries need them (index, finer codes, metadata, full vectors),
 each only if it fits in what is left of the budget (by default half the memory the system

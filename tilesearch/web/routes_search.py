@@ -115,7 +115,7 @@ def search_image(request: Request, state: State, file: Annotated[UploadFile, Fil
         slots.release()
         del data
     # Fingerprinted before taking a search slot: the model has its own lock, and a slot
-    # held through inference would keep searches waiting (bench_load.py).
+    # held through inference would keep searches waiting (targets/load.py).
     query = api.image_query(state.store(), np.asarray(pixels), model=state.fingerprinter())
     result = gate(request).run(lambda: api.search(
         state.store(), image=query, k=opts.k, metric=opts.metric, where=where))

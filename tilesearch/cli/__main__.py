@@ -1,0 +1,5 @@
+"""`python -m tilesearch.cli`, as `tilesearch`."""
+
+from tilesearch.cli import main
+
+main()

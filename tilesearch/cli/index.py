@@ -1,0 +1,75 @@
+"""`tilesearch index`: tile and fingerprint images into a store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tilesearch import api
+from tilesearch.cli.options import (
+    parse_bands,
+)
+
+
+@click.command("index")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--store", "-s", required=True, type=click.Path(path_type=Path),
+              help="Store folder to create or append to.")
+@click.option("--model", "-m", default=None,
+              help="Fingerprint model (default efficientnet-lite0-multilevel, or the store's).")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Weights file for the model (resnet18: torchvision's resnet18-*.pth).")
+@click.option("--runtime", default="auto", show_default=True,
+              help="Inference runtime: auto, openvino, onnxruntime or torch.")
+@click.option("--recipe", default=None,
+              help="How tiles meet the model: plain, rot4-128 or d4-128 [default: the "
+                   "store's, else the default].")
+@click.option("--tile-size", type=click.IntRange(32, 4096), default=None,
+              help="Tile size in px [default: 256].")
+@click.option("--stride", type=click.IntRange(min=1), default=None,
+              help="Stride in px [default: 128].")
+@click.option("--max-invalid", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Drop tiles with a larger invalid (nodata) fraction [default: 0.5].")
+@click.option("--bands", default=None, help="Bands to use as RGB, e.g. 4,3,2 (1-based).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Tiles per inference call [default: 64 on a CPU, 512 on a GPU].")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Inference threads [default: all].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="Where the model runs (auto: a CUDA GPU when there is one).")
+@click.option("--cluster", type=click.Choice(["auto", "local", "ray"]), default="auto",
+              show_default=True,
+              help="Run on a Ray cluster (auto: when RAY_ADDRESS is set; needs "
+                   "tilesearch[cluster]).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Ray workers, one model each [default: one per CPU, or GPU, of the cluster].")
+@click.option("--readers", type=click.IntRange(min=1), default=None,
+              help="Threads reading tiles ahead of the model [default: 1, up to 8 on a GPU].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: Path | None,
+              runtime: str, recipe: str | None, tile_size: int | None, stride: int | None,
+              max_invalid: float | None, bands: str | None, batch_size: int | None,
+              threads: int | None, device: str, cluster: str, workers: int | None,
+              readers: int | None, quiet: bool) -> None:
+    """Tile and fingerprint every image under PATHS into a store (resumable)."""
+    report = api.index(list(paths), store, model=model, weights=weights, runtime=runtime,
+                       tile_size=tile_size, stride=stride, max_invalid=max_invalid,
+                       bands=parse_bands(bands), batch_size=batch_size, threads=threads,
+                       recipe=recipe, progress=not quiet, device=device, cluster=cluster,
+                       workers=workers, readers=readers)
+    part = f" and {len(report.partial)} in part" if report.partial else ""
+    click.echo(f"indexed {len(report.indexed)} image(s){part}, {report.tiles_added} tiles in "
+               f"{report.seconds:.1f} s ({report.tiles_per_second:.1f} tiles/s) into {store}")
+    if report.already_done:
+        click.echo(f"already indexed, skipped: {len(report.already_done)} image(s)")
+    partial = dict(report.partial)
+    if report.failed:
+        click.echo(f"skipped {len(report.failed)} file(s):", err=True)
+        for path, reason in report.failed:
+            click.echo(f"  {path}: {reason}", err=True)
+            if path in partial:
+                click.echo(f"    it failed part way: its {partial[path]} tiles indexed so far "
+                           "stay searchable; run 'index' again to retry the rest", err=True)
+    if not report.ok:
+        raise SystemExit(1)
