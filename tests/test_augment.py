@@ -15,7 +15,7 @@ from test_ann import IDENTITY, add_image, clustered
 from tilesearch import ann, api
 from tilesearch.ann import augment
 from tilesearch.cli import cli
-from tilesearch.errors import QueryError, StoreError
+from tilesearch.errors import OptionError, QueryError, StoreError
 from tilesearch.ingest import index_images, open_or_create_store
 from tilesearch.quality import retrieval_metrics
 from tilesearch.retrieval import RAW_WEIGHT, distances, index_recall, nearest, ranked
@@ -217,8 +217,10 @@ def test_raw_weight_mixes_raw_and_augmented_distances(path: Path) -> None:
 
 def test_raw_weight_is_checked(path: Path) -> None:
     api.build_index(path, codec="SQ8", augment=5, force=True)
-    with pytest.raises(QueryError, match=r"0\.\.1"):
+    with pytest.raises(OptionError, match=r"raw_weight must be from 0 to 1, not 1\.5"):
         api.search(path, tile=1, raw_weight=1.5)
+    with pytest.raises(OptionError, match="unknown option 'topk'"):
+        api.search(path, tile=1, topk=3)
     api.build_index(path, keep_full=False)
     with pytest.raises(QueryError, match="raw-weight 0"):
         api.search(path, tile=1, raw_weight=0.3)

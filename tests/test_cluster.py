@@ -136,7 +136,8 @@ def test_cluster_mode_and_missing_ray(monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
     assert use_cluster("auto")
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(MissingDependencyError, match=r"pip install 'tilesearch\[cluster\]'"):
+    with pytest.raises(MissingDependencyError,
+                       match=r"pip install '\.\[cluster\]' in a tilesearch checkout"):
         import_ray()
 
 

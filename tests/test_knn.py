@@ -128,3 +128,16 @@ def test_an_image_query_from_a_file_from_pixels_or_prepared_ranks_alike(tmp_path
     np.testing.assert_allclose(by_file.query.vector, prepared.vector, atol=0.02)
     with pytest.raises(QueryError, match="RGB uint8"):
         api.search(tmp_path / "s.tiles", image=pixels[..., 0], model=model)
+
+
+def test_labelled_tiles_never_come_back_as_hits(fake_store):
+    """`--tile 0 -p 11 -n 12`: the query tile and the examples are known places (issue 20's
+    bug: the query tile came back at rank 1)."""
+    from tilesearch import api
+
+    result = api.search(fake_store, tile=0, positives=[11], negatives=[12], k=20,
+                        suppress_overlaps=False)
+    assert result.hits and not {h.tile.tile_id for h in result.hits} & {0, 11, 12}
+    kept = api.search(fake_store, tile=0, positives=[11], k=24, exclude_self=False,
+                      suppress_overlaps=False)
+    assert {0, 11} <= {h.tile.tile_id for h in kept.hits}

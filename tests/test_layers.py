@@ -15,6 +15,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tiling",),
     ("records",),
     ("geo",),
+    ("options",),
     ("raster",),
     ("models",),
     ("store",),

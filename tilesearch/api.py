@@ -15,6 +15,7 @@ from tilesearch import ann
 from tilesearch.errors import QueryError, StoreError
 from tilesearch.ingest import IndexReport, Progress, index_images, open_or_create_store
 from tilesearch.models import GPU_BATCH, Fingerprinter
+from tilesearch.options import CPU_BATCH, TILE_SIZE, IndexOptions, SearchOptions, with_changes
 from tilesearch.quality import RetrievalReport, TransformReport
 from tilesearch.retrieval import (
     DEFAULT_METRIC,
@@ -65,68 +66,70 @@ def store_fingerprinter(store: str | Path | Store, *, weights: str | Path | None
             s.close()
 
 
-def index(paths: str | Path | Iterable[str | Path], store: str | Path, *,
-          model: str | None = None, weights: str | Path | None = None, runtime: str = "auto",
-          tile_size: int | None = None, stride: int | None = None,
-          max_invalid: float | None = None, bands: Sequence[int] | None = None,
-          batch_size: int | None = None, threads: int | None = None,
-          recipe: str | None = None, progress: bool = False, device: str = "auto",
-          cluster: str = "auto", workers: int | None = None,
-          readers: int | None = None) -> IndexReport:
+def index(paths: str | Path | Iterable[str | Path], store: str | Path,
+          options: IndexOptions | None = None, **changes: Any) -> IndexReport:
     """Tile and fingerprint every image under `paths` into the store at `store`.
 
     Creates the store, or appends to it (skipping images already done and resuming partly
     indexed ones). Unreadable or unusable images are listed in the report, not raised.
-    `device` is cpu, cuda or auto (cuda when there is one); `cluster` is local, ray or auto
-    (ray when $RAY_ADDRESS is set), `workers` the Ray actor pool size (see `cluster`).
-    The batch size defaults to 64 tiles on a CPU and 512 on a GPU, `readers` (threads reading
-    and decoding ahead of the model) to 1 on a CPU and up to 8 on a GPU.
+    `options` (an `IndexOptions`; its fields may be given as keywords instead, e.g.
+    ``progress=True``): `device` is cpu, cuda or auto (cuda when there is one); `cluster` is
+    local, ray or auto (ray when $RAY_ADDRESS is set), `workers` the Ray actor pool size. The
+    batch size defaults to `options.CPU_BATCH` tiles on a CPU and `models.GPU_BATCH` on a GPU,
+    `readers` (threads reading and decoding ahead of the model) to 1 on a CPU and up to 8 on a
+    GPU. A run that adds no tile to a new store leaves no store behind.
     """
-    if isinstance(paths, str | Path):
-        paths = [paths]
+    opts = with_changes(options or IndexOptions(), changes)
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
     if Path(store).is_file():
         raise StoreError(f"{store}: is a file, not a store folder; name a folder for the "
                          "store")
-    is_new = not (Path(store) / "manifest.json").exists()
-    if not is_new:
-        with Store.open(store) as s:
-            model = model or s.identity.name
-            recipe = recipe or s.identity.recipe
-            tile_size = tile_size or s.tile_size
+    is_new, existed = not (Path(store) / "manifest.json").exists(), Path(store).exists()
+    opts = opts if is_new else _store_defaults(opts, store)
     from tilesearch.ingest import import_ray, use_cluster
 
-    on_ray = use_cluster(cluster)
+    on_ray = use_cluster(opts.cluster)
     if on_ray:
         import_ray()  # fail before any work when the extra is missing
-    if on_ray and threads is None:
-        threads = 1  # one Ray worker per CPU, one inference thread each
-    load = partial(load_fingerprinter, model, weights=weights, runtime=runtime,
-                   tile_size=tile_size or 256, threads=threads, recipe=recipe, device=device)
-    fp = load(device="cpu") if on_ray else load()  # on Ray the driver needs the identity only
-    on_gpu = getattr(fp, "device", "cpu") == "cuda"
-    batch = batch_size or (GPU_BATCH if on_gpu else 64)
-    readers = readers or (min(8, os.cpu_count() or 1) if on_gpu else 1)
-    bar = progress_bar if progress else None
-    existed = Path(store).exists()
     report = None
     try:
-        with open_or_create_store(store, fp, tile_size=tile_size, stride=stride,
-                                  max_invalid=max_invalid) as s:
-            if on_ray:
-                from tilesearch.ingest import index_on_ray
-
-                gpu = device == "cuda"  # each worker then takes one GPU
-                report = index_on_ray(list(paths), s, load, bands=bands,
-                                      batch_size=batch_size or (GPU_BATCH if gpu else 64),
-                                      workers=workers, num_gpus=1.0 if gpu else 0.0,
-                                      progress=bar)
-            else:
-                report = index_images(list(paths), s, fp, bands=bands, batch_size=batch,
-                                      progress=bar, readers=readers)
+        report = _run_index(paths, store, opts, on_ray)
     finally:
         if is_new and (report is None or not report.tiles_added):
             _remove_new_store(Path(store), existed)
     return report
+
+
+def _store_defaults(opts: IndexOptions, store: str | Path) -> IndexOptions:
+    """`opts` with the model, recipe and tile size of the existing store where unset."""
+    with Store.open(store) as s:
+        return with_changes(opts, {"model": opts.model or s.identity.name,
+                                   "recipe": opts.recipe or s.identity.recipe,
+                                   "tile_size": opts.tile_size or s.tile_size})
+
+
+def _run_index(paths: list[str | Path], store: str | Path, opts: IndexOptions,
+               on_ray: bool) -> IndexReport:
+    threads = 1 if on_ray and opts.threads is None else opts.threads  # one per Ray worker
+    load = partial(load_fingerprinter, opts.model, weights=opts.weights, runtime=opts.runtime,
+                   tile_size=opts.tile_size or TILE_SIZE, threads=threads, recipe=opts.recipe,
+                   device=opts.device)
+    fp = load(device="cpu") if on_ray else load()  # on Ray the driver needs the identity only
+    on_gpu = getattr(fp, "device", "cpu") == "cuda"
+    bar = progress_bar if opts.progress else None
+    with open_or_create_store(store, fp, tile_size=opts.tile_size, stride=opts.stride,
+                              max_invalid=opts.max_invalid) as s:
+        if on_ray:
+            from tilesearch.ingest import index_on_ray
+
+            gpu = opts.device == "cuda"  # each worker then takes one GPU
+            return index_on_ray(paths, s, load, bands=opts.bands,
+                                batch_size=opts.batch_size or (GPU_BATCH if gpu else CPU_BATCH),
+                                workers=opts.workers, num_gpus=1.0 if gpu else 0.0,
+                                progress=bar)
+        readers = opts.readers or (min(8, os.cpu_count() or 1) if on_gpu else 1)
+        return index_images(paths, s, fp, bands=opts.bands, progress=bar, readers=readers,
+                            batch_size=opts.batch_size or (GPU_BATCH if on_gpu else CPU_BATCH))
 
 
 def _remove_new_store(path: Path, existed: bool) -> None:
@@ -172,33 +175,31 @@ def search(store: str | Path | Store, *, tile: int | None = None,
            image: str | Path | np.ndarray | Query | None = None,
            lonlat: tuple[float, float] | None = None,
            positives: Sequence[int] = (), negatives: Sequence[int] = (),
-           k: int = 10, metric: str = DEFAULT_METRIC, exclude_self: bool = True,
-           suppress_overlaps: bool = True, expand: int | None = None, alpha: float = 3.0,
-           where: SearchFilter | None = None, weights: str | Path | None = None,
-           runtime: str = "auto", offset: int = 0, exact: bool = False,
-           model: Fingerprinter | None = None,
-           raw_weight: float | None = None) -> SearchResult:
+           where: SearchFilter | None = None, model: Fingerprinter | None = None,
+           weights: str | Path | None = None, runtime: str = "auto",
+           options: SearchOptions | None = None, **changes: Any) -> SearchResult:
     """The k tiles most like a query: a tile id, an image file, a lon/lat point, or several
     positive tile ids ("more like these"), optionally with negative ones ("not like those").
     An image is a file, RGB pixels (H, W, 3) uint8, or a query `image_query` made already
     (to fingerprint outside a lock that the search itself needs, as the web app does).
+    `where` restricts the search to an area or to some images (`retrieval.SearchFilter`). An
+    image query uses `model` when given (it must be the store's, see `store_fingerprinter`)
+    instead of loading the store's model (`weights`, `runtime`) for this one search.
 
-    By default the query tiles and every tile overlapping them are left out, and a hit that
-    overlaps a better-ranked hit is suppressed, so the k hits are k different places.
-    `expand` > 0 replaces the query by its alpha query expansion over that many neighbours;
-    `where` restricts the search to an area or to some images (see `filters.SearchFilter`).
-    `expand` None means 0, except for an image query on an augmented store, which is expanded
-    by the augmentation's k (`tilesearch.ann.augment`). `offset` pages through a long ranking
-    (hits ``offset + 1 .. offset + k``). The store's search index answers when one was built
-    (`build_index`), unless `exact`. An image query uses `model` when given (it must be the
-    store's model, see `store_fingerprinter`) instead of loading the store's model for this
-    one search. `raw_weight` > 0 (with augmentation or expansion) ranks by that share of the
-    raw distance and the rest of the augmented or expanded one (`knn.mix_raw`); None means
-    `knn.RAW_WEIGHT` on an augmented store keeping its raw fingerprints, else 0.
+    `options` (a `SearchOptions`; its fields may be given as keywords instead, e.g. ``k=5``):
+    by default the query tiles, the example tiles and every tile overlapping them are left out
+    (`exclude_self`), and a hit that overlaps a better-ranked hit is suppressed
+    (`suppress_overlaps`), so the k hits are k different places. `expand` > 0 replaces the
+    query by its alpha query expansion over that many neighbours; None means 0, except for an
+    image query on an augmented store, which is expanded by the augmentation's k
+    (`tilesearch.ann.augment`). `offset` pages through a long ranking (hits ``offset + 1 ..
+    offset + k``). The store's search index answers when one was built (`build_index`),
+    unless `exact`. `raw_weight` > 0 (with augmentation or expansion) ranks by that share of
+    the raw distance and the rest of the augmented or expanded one (`retrieval.mix_raw`);
+    None means `retrieval.RAW_WEIGHT` on an augmented store keeping its raw fingerprints.
     """
+    opts = with_changes(options or SearchOptions(), changes)
     by_tiles = tile is not None or bool(positives)
-    if offset < 0:
-        raise QueryError(f"offset must be 0 or more, got {offset}")
     if (image is not None) + (lonlat is not None) + by_tiles != 1:
         raise QueryError("give one query: a tile id (and/or positives), an image file, or lon/lat")
     if negatives and not by_tiles:
@@ -208,23 +209,34 @@ def search(store: str | Path | Store, *, tile: int | None = None,
         if image is not None and model is None and not isinstance(image, Query):
             model = store_fingerprinter(s, weights=weights, runtime=runtime)
         q = _query(s, tile, image, lonlat, list(positives), list(negatives), model)
-        aug = s.augmentation
-        if expand is None and aug and image is not None:  # into the store's augmented space
-            expand, alpha = int(aug["k"]), float(aug["alpha"])
-        examples = [q.tile] if q.tile else []
-        examples += s.tiles(list(positives) + list(negatives)) if positives or negatives else []
-        if raw_weight is None:
-            raw_weight = default_raw_weight(s)
-        raw = _raw_query(s, q, tile, list(positives), list(negatives)) if raw_weight else None
-        hits = nearest(s, q.vector, k=offset + k, metric=metric,
-                       exclude=examples if exclude_self else None,
-                       suppress_overlaps=suppress_overlaps, expand=expand or 0, alpha=alpha,
-                       allowed=allowed_mask(s, where) if where else None, exact=exact,
-                       raw_weight=raw_weight, raw_query=raw)
-        return SearchResult(query=q, hits=hits[offset:], metric=metric, store=str(s.path))
+        return _ranked(s, q, opts, image is not None, tile, list(positives), list(negatives),
+                       where)
     finally:
         if s is not store:
             s.close()
+
+
+def _ranked(s: Store, q: Query, opts: SearchOptions, by_image: bool, tile: int | None,
+            positives: list[int], negatives: list[int],
+            where: SearchFilter | None) -> SearchResult:
+    """The search of `q` with `opts`: every labelled tile (query, positives, negatives) is
+    known, so none comes back as a hit."""
+    expand, alpha = opts.expand, opts.alpha
+    aug = s.augmentation
+    if expand is None and aug and by_image:  # into the store's augmented space
+        expand, alpha = int(aug["k"]), float(aug["alpha"])
+    labelled = ([tile] if tile is not None else []) + positives + negatives
+    examples = ([q.tile] if q.tile else []) + (s.tiles(sorted(set(labelled))) if labelled
+                                               else [])
+    raw_weight = default_raw_weight(s) if opts.raw_weight is None else opts.raw_weight
+    raw = _raw_query(s, q, tile, positives, negatives) if raw_weight else None
+    hits = nearest(s, q.vector, k=opts.offset + opts.k, metric=opts.metric,
+                   exclude=examples if opts.exclude_self else None,
+                   suppress_overlaps=opts.suppress_overlaps, expand=expand or 0, alpha=alpha,
+                   allowed=allowed_mask(s, where) if where else None, exact=opts.exact,
+                   raw_weight=raw_weight, raw_query=raw)
+    return SearchResult(query=q, hits=hits[opts.offset:], metric=opts.metric,
+                        store=str(s.path))
 
 
 def _query(s: Store, tile: int | None, image: str | Path | np.ndarray | Query | None,

@@ -34,10 +34,15 @@ class QueryError(TilesearchError):
     """A search query cannot be answered (unknown tile id, point outside every image...)."""
 
 
+class OptionError(TilesearchError):
+    """An option's value is out of its range, or no such option exists (`tilesearch.options`)."""
+
+
 class MissingDependencyError(TilesearchError):
     """An optional dependency is not installed; the message gives the install command."""
 
     def __init__(self, package: str, extra: str | None = None, purpose: str = "") -> None:
-        hint = f"pip install 'tilesearch[{extra}]'" if extra else f"pip install {package}"
+        hint = (f"pip install '.[{extra}]' in a tilesearch checkout (the extra {extra!r}), or "
+                f"pip install {package}") if extra else f"pip install {package}"
         what = f" (needed for {purpose})" if purpose else ""
         super().__init__(f"{package} is not installed{what}; install it with: {hint}")

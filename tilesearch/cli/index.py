@@ -7,8 +7,17 @@ from pathlib import Path
 import click
 
 from tilesearch import api
-from tilesearch.cli.options import (
-    parse_bands,
+from tilesearch.cli.options import parse_bands
+from tilesearch.models import DEFAULT_MODEL, DEFAULT_RECIPE, GPU_BATCH
+from tilesearch.options import (
+    CLUSTERS,
+    CPU_BATCH,
+    DEVICES,
+    MAX_INVALID,
+    RUNTIMES,
+    STRIDE,
+    TILE_SIZE,
+    IndexOptions,
 )
 
 
@@ -17,31 +26,33 @@ from tilesearch.cli.options import (
 @click.option("--store", "-s", required=True, type=click.Path(path_type=Path),
               help="Store folder to create or append to.")
 @click.option("--model", "-m", default=None,
-              help="Fingerprint model (default efficientnet-lite0-multilevel, or the store's).")
+              help=f"Fingerprint model [default: the store's, else {DEFAULT_MODEL}].")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Weights file for the model (resnet18: torchvision's resnet18-*.pth).")
-@click.option("--runtime", default="auto", show_default=True,
-              help="Inference runtime: auto, openvino, onnxruntime or torch.")
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True,
+              help="Inference runtime.")
 @click.option("--recipe", default=None,
               help="How tiles meet the model: plain, rot4-128 or d4-128 [default: the "
-                   "store's, else the default].")
+                   f"store's, else {DEFAULT_RECIPE}].")
 @click.option("--tile-size", type=click.IntRange(32, 4096), default=None,
-              help="Tile size in px [default: 256].")
+              help=f"Tile size in px [default: the store's, else {TILE_SIZE}].")
 @click.option("--stride", type=click.IntRange(min=1), default=None,
-              help="Stride in px [default: 128].")
+              help=f"Stride in px [default: the store's, else {STRIDE}].")
 @click.option("--max-invalid", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Drop tiles with a larger invalid (nodata) fraction [default: 0.5].")
+              help="Drop tiles with a larger invalid (nodata) fraction [default: the store's, "
+                   f"else {MAX_INVALID}].")
 @click.option("--bands", default=None, help="Bands to use as RGB, e.g. 4,3,2 (1-based).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="Tiles per inference call [default: 64 on a CPU, 512 on a GPU].")
+              help=f"Tiles per inference call [default: {CPU_BATCH} on a CPU, {GPU_BATCH} on a "
+                   "GPU].")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Inference threads [default: all].")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+@click.option("--device", type=click.Choice(DEVICES), default="auto",
               show_default=True, help="Where the model runs (auto: a CUDA GPU when there is one).")
-@click.option("--cluster", type=click.Choice(["auto", "local", "ray"]), default="auto",
+@click.option("--cluster", type=click.Choice(CLUSTERS), default="auto",
               show_default=True,
               help="Run on a Ray cluster (auto: when RAY_ADDRESS is set; needs "
-                   "tilesearch[cluster]).")
+                   "the cluster extra).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Ray workers, one model each [default: one per CPU, or GPU, of the cluster].")
 @click.option("--readers", type=click.IntRange(min=1), default=None,
@@ -53,11 +64,12 @@ def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: 
               threads: int | None, device: str, cluster: str, workers: int | None,
               readers: int | None, quiet: bool) -> None:
     """Tile and fingerprint every image under PATHS into a store (resumable)."""
-    report = api.index(list(paths), store, model=model, weights=weights, runtime=runtime,
-                       tile_size=tile_size, stride=stride, max_invalid=max_invalid,
-                       bands=parse_bands(bands), batch_size=batch_size, threads=threads,
-                       recipe=recipe, progress=not quiet, device=device, cluster=cluster,
-                       workers=workers, readers=readers)
+    options = IndexOptions(model=model, weights=weights, runtime=runtime, recipe=recipe,
+                           tile_size=tile_size, stride=stride, max_invalid=max_invalid,
+                           bands=_bands(bands), batch_size=batch_size, threads=threads,
+                           device=device, cluster=cluster, workers=workers, readers=readers,
+                           progress=not quiet)
+    report = api.index(list(paths), store, options)
     part = f" and {len(report.partial)} in part" if report.partial else ""
     click.echo(f"indexed {len(report.indexed)} image(s){part}, {report.tiles_added} tiles in "
                f"{report.seconds:.1f} s ({report.tiles_per_second:.1f} tiles/s) into {store}")
@@ -73,3 +85,8 @@ def index_cmd(paths: tuple[Path, ...], store: Path, model: str | None, weights: 
                            "stay searchable; run 'index' again to retry the rest", err=True)
     if not report.ok:
         raise SystemExit(1)
+
+
+def _bands(text: str | None) -> tuple[int, ...] | None:
+    bands = parse_bands(text)
+    return tuple(bands) if bands else None

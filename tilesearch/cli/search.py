@@ -15,7 +15,8 @@ from tilesearch.cli.options import (
     raw_weight_option,
     write_text,
 )
-from tilesearch.retrieval import DEFAULT_METRIC, SearchFilter, SearchResult, load_polygon
+from tilesearch.options import METRIC, METRICS, RUNTIMES, K, SearchOptions
+from tilesearch.retrieval import SearchFilter, SearchResult, load_polygon
 
 
 @click.command("search")
@@ -34,8 +35,9 @@ from tilesearch.retrieval import DEFAULT_METRIC, SearchFilter, SearchResult, loa
               help="Only tiles of this indexed image (path or file name; repeatable).")
 @click.option("--not-in-image", "not_in_images", multiple=True,
               help="No tiles of this indexed image (repeatable).")
-@click.option("-k", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default=DEFAULT_METRIC,
+@click.option("-k", type=click.IntRange(min=1), default=K, show_default=True,
+              help="Hits to return.")
+@click.option("--metric", type=click.Choice(METRICS), default=METRIC,
               show_default=True)
 @click.option("--include-self", is_flag=True,
               help="Keep the query tile and the tiles overlapping it.")
@@ -57,7 +59,7 @@ from tilesearch.retrieval import DEFAULT_METRIC, SearchFilter, SearchResult, loa
 @click.option("--sheet", type=click.Path(path_type=Path),
               help="Write a contact sheet PNG: the query beside its results.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--runtime", default="auto", show_default=True)
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True)
 def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | None,
                positives: tuple[int, ...], negatives: tuple[int, ...], bbox: str | None,
                within: Path | None, in_images: tuple[str, ...], not_in_images: tuple[str, ...],
@@ -75,11 +77,12 @@ def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | 
         raise click.UsageError("only one of --json, --geojson and --csv can be '-' (stdout)")
     where = SearchFilter(bbox=parse_bbox(bbox), polygon=load_polygon(within) if within else None,
                          images=in_images, exclude_images=not_in_images)
+    options = SearchOptions(k=k, metric=metric, exclude_self=not include_self,
+                            suppress_overlaps=not allow_overlaps, expand=expand, offset=offset,
+                            exact=exact, raw_weight=raw_weight)
     result = api.search(store, tile=tile, image=image, lonlat=parse_lonlat(lonlat),
-                        positives=positives, negatives=negatives, where=where, k=k,
-                        metric=metric, exclude_self=not include_self,
-                        suppress_overlaps=not allow_overlaps, expand=expand, weights=weights,
-                        runtime=runtime, offset=offset, exact=exact, raw_weight=raw_weight)
+                        positives=positives, negatives=negatives, where=where, weights=weights,
+                        runtime=runtime, options=options)
     if not any(str(t) == "-" for t in outputs.values() if t is not None):
         _print_table(result)
     _write_outputs(result, store, json_out, geojson, csv_out, sheet)

@@ -7,13 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from tilesearch.options import METRIC, METRICS
 from tilesearch.records import TileMeta
 
-METRICS = ("euclidean", "cosine")
-
-
-DEFAULT_METRIC = "cosine"
-"""Cosine ranks better than euclidean on every measure we took (docs/quality.md)."""
+DEFAULT_METRIC = METRIC
+"""`options.METRIC`, under the name searches have always used."""
+__all__ = ["DEFAULT_METRIC", "METRICS", "Hit", "Query", "SearchResult"]
 
 
 @dataclass
