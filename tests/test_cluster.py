@@ -122,7 +122,7 @@ def test_shards_cut_each_image_in_order():
     def info(name):
         return ImageInfo(name, 600, 500, 3, "uint8", (1, 2, 3), None, None, "zero", 1, 0.0)
 
-    a, b = tile_grid(600, 500), tile_grid(300, 300)
+    a, b = tile_grid(600, 500, 256, 128), tile_grid(300, 300, 256, 128)
     shards = make_shards([(info("a"), a), (info("b"), b)], size=5)
     assert [s.number for s in shards] == list(range(len(shards)))
     assert [len(s.windows) for s in shards] == [5, 5, 2, 4]

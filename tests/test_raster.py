@@ -80,9 +80,9 @@ def test_band_selection_and_errors(tmp_path, make_geotiff):
 def test_tiles_carry_window_bounds_and_lonlat(tmp_path, make_geotiff):
     path = make_geotiff(tmp_path / "g.tif", 600, 500, crs="EPSG:32633")
     with open_image(path) as src:
-        tiles = src.read_tiles(tile_grid(600, 500))
+        tiles = src.read_tiles(tile_grid(600, 500, 256, 128))
         aff = src._ds.transform
-    assert [t.window for t in tiles] == tile_grid(600, 500)
+    assert [t.window for t in tiles] == tile_grid(600, 500, 256, 128)
     t = tiles[5]
     cx, cy = aff @ (t.window.col_off + 128, t.window.row_off + 128)
     lon, lat = warp("EPSG:32633", "EPSG:4326", [cx], [cy])
@@ -101,7 +101,7 @@ def test_plain_png_has_no_coordinates(tmp_path, make_png):
     path = make_png(tmp_path / "p.png", 300, 260)
     with open_image(path) as src:
         assert not src.info.georeferenced
-        tiles = src.read_tiles(tile_grid(300, 260))
+        tiles = src.read_tiles(tile_grid(300, 260, 256, 128))
     assert tiles and all(t.lonlat is None and t.bounds is None for t in tiles)
 
 
@@ -116,7 +116,7 @@ def test_bad_files_raise_one_line_errors_naming_the_file(tmp_path, make_geotiff)
     cut = tmp_path / "cut.tif"
     cut.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
     with pytest.raises(InputError, match=r"cut\.tif") as err, open_image(cut) as src:
-        src.read_tiles(tile_grid(600, 600))
+        src.read_tiles(tile_grid(600, 600, 256, 128))
     assert "\n" not in str(err.value)
 
     with pytest.raises(InputError, match=r"missing\.tif"):

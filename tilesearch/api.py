@@ -15,7 +15,14 @@ from tilesearch import ann
 from tilesearch.errors import QueryError, StoreError
 from tilesearch.ingest import IndexReport, Progress, index_images, open_or_create_store
 from tilesearch.models import GPU_BATCH, Fingerprinter
-from tilesearch.options import CPU_BATCH, TILE_SIZE, IndexOptions, SearchOptions, with_changes
+from tilesearch.options import (
+    ALPHA,
+    CPU_BATCH,
+    TILE_SIZE,
+    IndexOptions,
+    SearchOptions,
+    with_changes,
+)
 from tilesearch.quality import RetrievalReport, TransformReport
 from tilesearch.retrieval import (
     DEFAULT_METRIC,
@@ -41,7 +48,7 @@ from tilesearch.store import warm as warm_store
 
 
 def load_fingerprinter(model: str | None = None, *, weights: str | Path | None = None,
-                       runtime: str = "auto", tile_size: int = 256,
+                       runtime: str = "auto", tile_size: int = TILE_SIZE,
                        threads: int | None = None, recipe: str | None = None,
                        device: str = "auto") -> Fingerprinter:
     """A fingerprint model from the registry (default: `models.DEFAULT_MODEL`, default recipe)."""
@@ -348,7 +355,7 @@ def _index_facts(s: Store, pixel_bytes: int) -> dict[str, Any] | None:
 
 def build_index(store: str | Path, *, codec: str | None = None, nprobe: int | None = None,
                 rebuild: bool = False, keep_full: bool = True, force: bool = False,
-                augment: int | None = None, alpha: float = 3.0,
+                augment: int | None = None, alpha: float = ALPHA,
                 progress: bool = False) -> ann.BuildReport:
     """Build, extend or rebuild the store's approximate search index (see `tilesearch.ann`).
 
@@ -401,8 +408,8 @@ def build_overviews(store: str | Path,
 
 def evaluate(folder: str | Path, *, model: str | None = None,
              weights: str | Path | None = None, runtime: str = "auto",
-             metric: str = DEFAULT_METRIC, expand: int = 0, alpha: float = 3.0,
-             tile_size: int = 256, recipe: str | None = None, augment: int = 0,
+             metric: str = DEFAULT_METRIC, expand: int = 0, alpha: float = ALPHA,
+             tile_size: int = TILE_SIZE, recipe: str | None = None, augment: int = 0,
              raw_weight: float | None = None, progress: bool = False) -> RetrievalReport:
     """Retrieval quality on a labelled ``<class>/<image>`` folder: every image queries all the
     others, relevant = same class; mAP over all ranks and precision@1/5/10. `augment` = k > 0

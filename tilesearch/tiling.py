@@ -55,7 +55,7 @@ def offsets(length: int, size: int, stride: int) -> list[int]:
     return starts
 
 
-def tile_grid(width: int, height: int, size: int = 256, stride: int = 128) -> list[Window]:
+def tile_grid(width: int, height: int, size: int, stride: int) -> list[Window]:
     """All tile windows of an image, row by row, covering the right and bottom edges."""
     return [
         Window(col, row, size, size)

@@ -69,6 +69,7 @@ def ucm_fingerprints() -> tuple[np.ndarray, list[str]]:
 
 def real_tiles(data: Path, n: int) -> np.ndarray:
     """Up to `n` valid tiles spread evenly over the grids of the images under `data`."""
+    from tilesearch.options import STRIDE, TILE_SIZE
     from tilesearch.raster import find_images, open_image
     from tilesearch.tiling import tile_grid
 
@@ -76,7 +77,7 @@ def real_tiles(data: Path, n: int) -> np.ndarray:
     out = []
     for f in files:
         with open_image(f) as src:
-            grid = tile_grid(src.info.width, src.info.height)
+            grid = tile_grid(src.info.width, src.info.height, TILE_SIZE, STRIDE)
             pick = grid[:: max(1, len(grid) // (n // len(files) * 2))]
             out += [t.pixels for t in src.read_tiles(pick) if t.valid_fraction >= 0.99]
     rng = np.random.default_rng(0)

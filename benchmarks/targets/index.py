@@ -69,6 +69,7 @@ def prototype_pipeline(data: Path, model: str | None, n_tiles: int,
 
     Counts the tiles fingerprinted (windows that are mostly nodata are read and skipped, as
     the end-to-end figure counts only the tiles it keeps), over the first `n_tiles` of them."""
+    from tilesearch.options import STRIDE, TILE_SIZE
     from tilesearch.raster import find_images, open_image
     from tilesearch.tiling import tile_grid
 
@@ -82,7 +83,7 @@ def prototype_pipeline(data: Path, model: str | None, n_tiles: int,
             with open_image(f) as src:
                 image_id = store.begin_image(src.info)
                 saved, kept = [], 0
-                for w in tile_grid(src.info.width, src.info.height):
+                for w in tile_grid(src.info.width, src.info.height, TILE_SIZE, STRIDE):
                     tile = src.read_tiles([w])[0]
                     np.save(Path(tmp) / f"{image_id}-{len(saved)}.npy", tile.pixels)
                     saved.append(tile)

@@ -28,12 +28,11 @@ import numpy as np
 from tilesearch.ann.index import cached
 from tilesearch.ann.spec import _faiss
 from tilesearch.errors import StoreError
+from tilesearch.options import ALPHA
 from tilesearch.store import AUGMENT_KEY, Store, unit
 
 K = 10
 """Neighbours averaged into each tile (the best of 5, 10 and 20 on UC Merced)."""
-ALPHA = 3.0
-"""Neighbour weight: cosine similarity to this power."""
 _CHUNK = 512
 
 

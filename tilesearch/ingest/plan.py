@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tilesearch.errors import InputError, StoreError
 from tilesearch.models import Fingerprinter
+from tilesearch.options import MAX_INVALID, STRIDE, TILE_SIZE
 from tilesearch.raster import RasterSource, open_image
 from tilesearch.records import ImageInfo
 from tilesearch.store import Store
@@ -64,8 +65,9 @@ def open_or_create_store(path: str | Path, model: Fingerprinter, *, tile_size: i
             store.close()
             raise
         return store
-    return Store.create(p, model.identity, tile_size=tile_size or 256, stride=stride or 128,
-                        max_invalid=0.5 if max_invalid is None else max_invalid)
+    return Store.create(p, model.identity, tile_size=tile_size or TILE_SIZE,
+                        stride=stride or STRIDE,
+                        max_invalid=MAX_INVALID if max_invalid is None else max_invalid)
 
 
 def _check_setting(store: Store, key: str, value: float | None) -> None:

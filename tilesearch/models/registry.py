@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from tilesearch.errors import MissingDependencyError, ModelError
 from tilesearch.models.base import Fingerprinter, ModelIdentity
+from tilesearch.options import TILE_SIZE
 
 if TYPE_CHECKING:
     import torch
@@ -56,7 +57,7 @@ def load_model(
     *,
     weights: str | Path | None = None,
     runtime: str = "auto",
-    tile_size: int = 256,
+    tile_size: int = TILE_SIZE,
     threads: int | None = None,
     recipe: str = DEFAULT_RECIPE,
     device: str = "auto",

@@ -13,6 +13,7 @@ import numpy as np
 from tilesearch.ann import combine
 from tilesearch.errors import InputError, QueryError
 from tilesearch.models import Fingerprinter
+from tilesearch.options import ALPHA
 from tilesearch.raster import IMAGE_SUFFIXES, open_image
 from tilesearch.retrieval import DEFAULT_METRIC
 from tilesearch.store import unit
@@ -84,7 +85,7 @@ def pairwise_distances(vectors: np.ndarray, metric: str = DEFAULT_METRIC) -> np.
 
 
 def expanded_distances(vectors: np.ndarray, metric: str = "cosine", expand: int = 0,
-                       alpha: float = 3.0) -> np.ndarray:
+                       alpha: float = ALPHA) -> np.ndarray:
     """All-pairs distances after alpha query expansion of every query, as `knn.nearest` does
     for one query (the database side stays plain)."""
     if expand <= 0:

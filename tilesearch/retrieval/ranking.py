@@ -10,6 +10,7 @@ import numpy as np
 
 from tilesearch import ann
 from tilesearch.errors import QueryError
+from tilesearch.options import ALPHA, K
 from tilesearch.records import TileMeta
 from tilesearch.retrieval.dedupe import _filter
 from tilesearch.retrieval.distances import (
@@ -69,7 +70,7 @@ def _ranked_ann(store: Store, index: ann.AnnIndex, q: np.ndarray, m: int,
     return ids, d
 
 
-def expand_query(store: Store, vector: np.ndarray, k: int, alpha: float = 3.0) -> np.ndarray:
+def expand_query(store: Store, vector: np.ndarray, k: int, alpha: float = ALPHA) -> np.ndarray:
     """Alpha query expansion: the mean of the query and its `k` nearest stored fingerprints
     (cosine), each weighted by its cosine similarity to the query to the power `alpha`.
 
@@ -94,9 +95,9 @@ def _first_fetch(store: Store, k: int, exact: bool) -> int:
     return max(min(16 * k, 4 * k + 1024), 64)
 
 
-def nearest(store: Store, vector: np.ndarray, k: int = 10, metric: str = DEFAULT_METRIC,
+def nearest(store: Store, vector: np.ndarray, k: int = K, metric: str = DEFAULT_METRIC,
             exclude: TileMeta | Sequence[TileMeta] | None = None,
-            suppress_overlaps: bool = True, expand: int = 0, alpha: float = 3.0,
+            suppress_overlaps: bool = True, expand: int = 0, alpha: float = ALPHA,
             allowed: np.ndarray | None = None, exact: bool = False,
             raw_weight: float = 0.0, raw_query: np.ndarray | None = None) -> list[Hit]:
     """The `k` nearest tiles, skipping tiles overlapping `exclude` (same image) and, when
@@ -134,7 +135,7 @@ def nearest(store: Store, vector: np.ndarray, k: int = 10, metric: str = DEFAULT
     return hits
 
 
-def index_recall(store: Store, queries: np.ndarray, k: int = 10) -> float:
+def index_recall(store: Store, queries: np.ndarray, k: int = K) -> float:
     """Mean recall@k of the store's search index against exact search, tie-aware: a returned
     tile counts when its exact distance is within 1e-6 of the exact k-th nearest's, so ties
     at the k-th place do not count as misses."""

@@ -15,6 +15,7 @@ import numpy as np
 
 from tilesearch.errors import ModelMismatchError, StoreError
 from tilesearch.models import ModelIdentity
+from tilesearch.options import MAX_INVALID, STRIDE, TILE_SIZE
 from tilesearch.records import Tile
 from tilesearch.store.compared import Compared
 from tilesearch.store.files import (
@@ -78,8 +79,8 @@ class Store(Metadata, Vectors, Compared):
 
     # ----- opening and creating ---------------------------------------------------------
     @classmethod
-    def create(cls, path: str | Path, identity: ModelIdentity, *, tile_size: int = 256,
-               stride: int = 128, max_invalid: float = 0.5) -> Store:
+    def create(cls, path: str | Path, identity: ModelIdentity, *, tile_size: int = TILE_SIZE,
+               stride: int = STRIDE, max_invalid: float = MAX_INVALID) -> Store:
         """Make a new, empty store folder (it must not exist or be empty).
 
         Built in a temporary folder beside it and renamed into place, so a store appears
