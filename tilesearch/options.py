@@ -9,7 +9,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from tilesearch.errors import OptionError
 
@@ -23,7 +23,7 @@ CPU_BATCH = 64
 """Tiles per inference call on a CPU (a GPU takes `models.GPU_BATCH`)."""
 K = 10
 """Hits a search returns."""
-METRIC = "cosine"
+METRIC: Final = "cosine"
 """Cosine ranks better than euclidean on every measure taken (docs/quality.md)."""
 METRICS = ("euclidean", "cosine")
 ALPHA = 3.0

@@ -87,7 +87,7 @@ def search(request: Request, state: State, req: SearchRequest,
     where = search_filter(state, req.images, req.bbox, req.visible)
     result = gate(request).run(lambda: api.search(
         state.store(), tile=req.tile, positives=req.positives, negatives=req.negatives,
-        k=req.k, metric=req.metric, where=where))
+        where=where, options=req.options()))
     return respond(request, result, state, fmt)
 
 
@@ -118,7 +118,7 @@ def search_image(request: Request, state: State, file: Annotated[UploadFile, Fil
     # held through inference would keep searches waiting (targets/load.py).
     query = api.image_query(state.store(), np.asarray(pixels), model=state.fingerprinter())
     result = gate(request).run(lambda: api.search(
-        state.store(), image=query, k=opts.k, metric=opts.metric, where=where))
+        state.store(), image=query, where=where, options=opts.options()))
     result.query.description = f"image {name}"
     return respond(request, result, state, fmt)
 

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tilesearch.options import METRIC, K, SearchOptions
+
 MAX_EXAMPLES = 1_000
 """Positive tile ids at most, and as many negative ones."""
 MAX_IMAGES = 1_000
@@ -51,8 +53,12 @@ class SearchRequest(BaseModel):
                                  description="more like these tile ids")
     negatives: list[int] = Field(default_factory=list, max_length=MAX_EXAMPLES,
                                  description="not like these tile ids")
-    k: int = Field(10, ge=1, le=MAX_K)
-    metric: Literal["cosine", "euclidean"] = "cosine"
+    k: int = Field(K, ge=1, le=MAX_K)
+    metric: Literal["cosine", "euclidean"] = METRIC
+
+    def options(self) -> SearchOptions:
+        """The search's `SearchOptions`, as the CLI and the API take them."""
+        return SearchOptions(k=self.k, metric=self.metric)
     images: list[int] = Field(default_factory=list, max_length=MAX_IMAGES,
                               description="only tiles of these image ids")
     bbox: BBox | None = Field(
@@ -64,8 +70,12 @@ class ImageQueryParams(BaseModel):
     """Options of a search by an uploaded image (the form field `params`, as JSON)."""
 
     model_config = FINITE
-    k: int = Field(10, ge=1, le=MAX_K)
-    metric: Literal["cosine", "euclidean"] = "cosine"
+    k: int = Field(K, ge=1, le=MAX_K)
+    metric: Literal["cosine", "euclidean"] = METRIC
+
+    def options(self) -> SearchOptions:
+        """The search's `SearchOptions`, as the CLI and the API take them."""
+        return SearchOptions(k=self.k, metric=self.metric)
     images: list[int] = Field(default_factory=list, max_length=MAX_IMAGES)
     bbox: BBox | None = None
     visible: VisibleArea | None = None
