@@ -207,10 +207,10 @@ class Writer:
         faiss = _faiss()
         index = faiss.read_index(str(old.path))  # a writable copy of the mmap-ed one
         fine = store.manifest["ann"].get("fine")
-        if not fine:  # one FAISS index (an IndexRefine of earlier versions included)
+        if not fine:
             return cls(store, old.spec, index)
         codec = faiss.read_index(str(store.path / fine["codec"]))
-        stride = int(fine.get("stride") or codec.sa_code_size())  # packed before strides
+        stride = int(fine["stride"])  # `load` refused the layouts without one
         return cls(store, old.spec, index, codec, (fine["codec"], fine["codes"]), old.count,
                    stride)
 

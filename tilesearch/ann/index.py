@@ -148,18 +148,22 @@ def load(store: Store) -> AnnIndex | None:
 
 def _refiner(store: Store, entry: dict[str, Any], index: Any, count: int,
              faiss: Any) -> Refiner | None:
-    """The second stage of a refining index: its own files, or inside an ``IndexRefine``."""
+    """The second stage of a refining index (its own files), or None. Layouts only pre-release
+    versions wrote (one ``IndexRefine`` file, finer codes packed without a stride) are refused:
+    rebuilding is the way on."""
     fine = entry.get("fine")
+    if isinstance(index, faiss.IndexRefine) or (fine and not fine.get("stride")):
+        raise StoreError(f"{store.path}: its search index was written by a pre-release "
+                         "tilesearch in a layout no longer read; rebuild it with 'tilesearch "
+                         f"build-index {store.path} --rebuild'")
     if fine:
         try:
             return Refiner.open(index, store.path / fine["codec"], store.path / fine["codes"],
-                                count, faiss, fine.get("stride"))
+                                count, faiss, int(fine["stride"]))
         except (OSError, RuntimeError, ValueError) as exc:
             raise StoreError(f"{store.path}: cannot read the search index's finer codes "
                              f"({exc}); rebuild it with 'tilesearch build-index "
                              f"{store.path} --rebuild'") from exc
-    if isinstance(index, faiss.IndexRefine):
-        return Refiner.of_index_refine(index, faiss)
     return None
 
 

@@ -15,7 +15,6 @@ pages around it. That helps little on a disk that serves reads one by one: on th
 machine's, 32 pages that nothing had cached took 11.6 ms this way against 15.5 ms one fault
 at a time (benchmarks/studies/prefetch.py --file), so few candidates are read
 (`tilesearch.ann.REFINE_MIN`).
-Indexes written as one FAISS ``IndexRefine`` by earlier versions are read too.
 """
 
 from __future__ import annotations
@@ -85,27 +84,16 @@ class Refiner:
 
     @classmethod
     def open(cls, base: Any, codec_path: Path, codes_path: Path, count: int,
-             faiss: Any, stride: int | None = None) -> Refiner:
+             faiss: Any, stride: int) -> Refiner:
         """The finer codes of tiles ``0 .. count - 1`` in `codes_path`, memory-mapped;
-        `stride` bytes a row (None: packed, as earlier versions wrote them)."""
+        `stride` bytes a row."""
         fine = faiss.read_index(str(codec_path))
         size = int(fine.sa_code_size())
-        stride = stride or size
         have = codes_path.stat().st_size // stride
         if have < count:
             raise ValueError(f"{codes_path} holds {have} codes, the index {count}")
         rows = np.memmap(codes_path, np.uint8, "r", shape=(count, stride))
         return cls(base, fine, rows[:, :size], True, keep=rows)
-
-    @classmethod
-    def of_index_refine(cls, index: Any, faiss: Any) -> Refiner:
-        """The two stages of a FAISS ``IndexRefine`` (as earlier versions wrote them)."""
-        fine = faiss.downcast_index(index.refine_index)
-        codes = fine.codes
-        flat = faiss.rev_swig_ptr(codes.data(), codes.size())
-        return cls(faiss.downcast_index(index.base_index), fine,
-                   flat.reshape(int(fine.ntotal), int(fine.code_size)),
-                   not codes.is_owned, keep=index)
 
     @property
     def code_bytes(self) -> int:
