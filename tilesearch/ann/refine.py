@@ -11,10 +11,8 @@ Ranking reads the finer codes of the first stage's candidates (memory-mapped). R
 page are padded to a power of two, so that each costs one page (`row_stride`). `Refiner` asks
 the kernel for all the candidates' pages at once (``madvise(MADV_WILLNEED)``) so that the
 reads can overlap, and marks the region ``MADV_RANDOM`` so that a fault does not read the
-pages around it. That helps little on a disk that serves reads one by one: on this
-machine's, 32 pages that nothing had cached took 11.6 ms this way against 15.5 ms one fault
-at a time (benchmarks/studies/prefetch.py --file), so few candidates are read
-(`tilesearch.ann.REFINE_MIN`).
+pages around it. That helps little on a disk that serves reads one by one
+(docs/benchmarks/search-index.md), so few candidates are read (`tilesearch.ann.REFINE_MIN`).
 """
 
 from __future__ import annotations

@@ -20,27 +20,27 @@ IVF_ABOVE = 50_000
 DEFAULT_CODEC = "PCA256,L2norm,SQ6"
 """Codec (FAISS factory string, without the IVF part) used unless one is given: 256
 principal components fitted about the origin (see `train`), re-normalised, 6 bits each
-(192 bytes a tile, 1,024x smaller than the float32 pixels of the 128 px stride cell each tile
-adds). Chosen as the 192-byte codec that ranks best on real fingerprints, codes alone
-(benchmarks/targets/codecs.py); ``PCA256,L2norm,SQ8`` (256 bytes) keeps more recall when a
-million crowded tiles are searched from their codes alone (benchmarks/targets/ann.py)."""
+(192 bytes a tile). Chosen as the 192-byte codec that ranks best on real fingerprints, codes
+alone; ``PCA256,L2norm,SQ8`` (256 bytes) keeps more recall when a million crowded tiles are
+searched from their codes alone (docs/benchmarks/search-index.md)."""
 
 
 NPROBE = 16
-"""Inverted lists visited per query by default: recall@10 is the same from 16 lists on at
-180,000, 1 M and 10 M tiles (benchmarks/targets/ann.py), and 32 cost twice the time."""
+"""Inverted lists visited per query by default: the fewest past which recall@10 no longer
+rises, at every scale measured (docs/benchmarks/search-index.md); each list more costs
+time."""
 
 
 RERANK_MIN = 128
 """With full vectors kept, at least this many candidates from the codes are re-ranked exactly.
-Each costs a read of its full vector, so fewer is faster. 256 were re-ranked before; with 128,
-recall@10 at 180,000 tiles is still 1.000 (benchmarks/targets/ann.py)."""
+Each costs a read of its full vector, so fewer is faster; this many keep recall@10 at its
+ceiling (docs/benchmarks/search-index.md)."""
 
 
 RERANK_FACTOR = 1.5
 """With full vectors kept, a search for m tiles re-ranks ``max(RERANK_MIN, 1.5 m)``
-candidates. With `LARGE_M`: at 180,000 tiles recall@1000 went from 0.938 (exactly m
-re-ranked, from 16 lists) to 0.999 (benchmarks/targets/ann.py)."""
+candidates: with `LARGE_M`, what keeps recall@1000 near 1 (docs/benchmarks/
+search-index.md)."""
 
 
 LARGE_M = 250
@@ -57,18 +57,15 @@ codes rank them: 32 candidates for 10 results (see `REFINE_MIN` for what they ke
 
 REFINE_NPROBE = 8
 """Lists a query visits by default under a refining codec: its first stage only has to put the
-true top 10 among `REFINE_MIN` candidates, and recall@10 was the same from 8 lists on at 1 M
-and 10 M synthetic tiles (benchmarks/targets/ann.py); at 10 M, with the refining codes in the
-VM host's cache, a fresh query took 8.6 ms with 8 lists and 11 ms with 16."""
+true top 10 among `REFINE_MIN` candidates, and recall@10 no longer rises past 8 lists at the
+scales measured, while each list more costs time (docs/benchmarks/search-index.md)."""
 
 
 REFINE_MIN = 32
 """At least this many candidates are ranked by a refining codec's finer codes. Each costs one
-read from disk when its code is not cached, so fewer is faster: at 10 M synthetic tiles
-recall@10 was 0.9875 with 32 candidates as with 256 (benchmarks/targets/ann.py). Reads are
-what a query waits for when the codes are not cached: on this machine's disk 32 cold pages
-take 11.6 ms (benchmarks/studies/prefetch.py --file). A first stage much coarser than the
-default codec's needs more."""
+read from disk when its code is not cached, so fewer is faster; this many rank as well as
+eight times more at 10 M tiles (docs/benchmarks/search-index.md). A first stage much coarser
+than the default codec's needs more."""
 
 
 TRAIN_MAX = 100_000

@@ -7,26 +7,13 @@ width are fixed to the tile size the model was exported for.
 
 Exported models are cached on disk (``$TILESEARCH_CACHE``, default ``~/.cache/tilesearch``,
 subfolder ``models``), keyed by model name, weights sha256, tile size and runtime. A process
-that finds the cached file loads it without importing torch (``import torch`` costs 2.2-2.9 s
-here, ``import openvino`` about 0.5 s, ``import onnxruntime`` about 0.3 s): a cached
-``load_model()`` takes 0.5-0.9 s (OpenVINO) or 0.4 s (ONNX Runtime) in a fresh process,
-against 3-4 s when torch is imported. The first export costs about 5 s (OpenVINO) or
-3 s (ONNX) for EfficientNet-Lite0, on top of importing torch.
+that finds the cached file loads it without importing torch, which costs seconds; only the
+first export pays for torch and the conversion.
 
-Measured on the development machine (2 cores, AMD EPYC, AVX2, 2 threads; batch 64 of 256 px
-tiles; ``benchmarks/studies/models.py``, three runs, median of 5 batches each), tiles/s:
-
-==================  ========  ===========  =======
-model               openvino  onnxruntime  torch
-==================  ========  ===========  =======
-efficientnet-lite0  46-49     21-30        9-17
-resnet18            15-16     15-15.5      11-13
-==================  ========  ===========  =======
-
-OpenVINO is fastest for both (about 2x ONNX Runtime and 3-4x torch eager for Lite0; the
-120 / 60 tiles/s quoted for Lite0 on a bigger machine keep that ratio), so
-``runtime="auto"`` takes the first of :data:`AUTO_ORDER` whose package is installed,
-falling back to the next one if exporting or compiling fails.
+OpenVINO is the fastest runtime for every model measured (docs/benchmarks/models.md,
+``python -m benchmarks.studies.models``), so ``runtime="auto"`` takes the first of
+:data:`AUTO_ORDER` whose package is installed, falling back to the next one if exporting or
+compiling fails.
 """
 
 from __future__ import annotations
@@ -182,8 +169,8 @@ def openvino_config(threads: int) -> dict[str, Any]:
     """OpenVINO CPU settings for `threads` inference threads.
 
     OpenVINO pins its threads to the first cores, so processes running one thread each (Ray
-    workers) would share one core (two workers: 19.5 tiles/s with pinning, 36.9 without,
-    docs/cluster.md). Only a process that uses every core is pinned."""
+    workers) would share one core and run at about half speed (docs/cluster.md). Only a
+    process that uses every core is pinned."""
     return {
         "INFERENCE_NUM_THREADS": threads,
         "PERFORMANCE_HINT": "LATENCY",

@@ -4,10 +4,9 @@ Searches memory-map what they read: the index's inverted lists, a refining codec
 codes, the full vectors they re-rank, the SQLite metadata. From a cold disk each page is read
 when a query first touches it, one page at a time (FAISS maps its index ``MADV_RANDOM``), so a
 large store answers slowly until most of its pages have been touched. A long-running process
-(``tilesearch serve``) instead reads these files once, front to back, in a background thread.
-At 10 M tiles under an 8 GB limit that read the inverted lists and metadata (3.2 GB) in 12.5
-to 18.5 s, after which fresh queries took 18.8 to 20.6 ms (p50) against 26.2 ms from a cold
-disk (benchmarks/targets/ann.py, which warms as ``serve`` does).
+(``tilesearch serve``) instead reads these files once, front to back, in a background thread
+(what it costs and saves at 10 M tiles: docs/benchmarks/search-index.md,
+``python -m benchmarks.targets.ann``, which warms as ``serve`` does).
 
 Files are read in the order queries need them (index, finer codes, metadata, full vectors),
 each only if it fits in what is left of the budget (by default half the memory the system
