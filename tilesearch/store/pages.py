@@ -1,14 +1,14 @@
 """Reading from memory-mapped files only the pages a search needs, and those at once.
 
-On a page fault the kernel also reads the pages around it (up to the disk's
-``read_ahead_kb``), which suits scans and wastes a cold disk's time on scattered rows (the
-bytes a cold open and query read, with and without this module: docs/benchmarks/
-search-index.md, ``python -m benchmarks.targets.ann``). Searches that read scattered rows
-(full vectors to re-rank, a refining codec's finer codes) map their file ``MADV_RANDOM``, so
-that a fault reads its own page only; finer codes, rarely in memory, are also asked for all
-at once (``MADV_WILLNEED``), so that their reads can overlap. Without a POSIX libc both are no-ops: the same results, read as the
-kernel likes. A file that a library maps for random access (FAISS its index) can have its
-head, which is read whole anyway, asked for at once (`prefetch_head`).
+On a page fault the kernel also reads the pages around it (up to the disk's ``read_ahead_kb``),
+which suits scans and wastes a cold disk's time on scattered rows (the bytes a cold open and
+query read, with and without this module: docs/benchmarks/ search-index.md, ``python -m
+benchmarks.targets.ann``). Searches that read scattered rows (full vectors to re-rank, a
+refining codec's finer codes) map their file ``MADV_RANDOM``, so that a fault reads its own
+page only; finer codes, rarely in memory, are also asked for all at once (``MADV_WILLNEED``),
+so that their reads can overlap. Without a POSIX libc both are no-ops: the same results, read
+as the kernel likes. A file that a library maps for random access (FAISS its index) can have
+its head, which is read whole anyway, asked for at once (`prefetch_head`).
 """
 
 from __future__ import annotations
