@@ -39,8 +39,8 @@ ceiling (docs/benchmarks/search-index.md)."""
 
 RERANK_FACTOR = 1.5
 """With full vectors kept, a search for m tiles re-ranks ``max(RERANK_MIN, 1.5 m)``
-candidates: with `LARGE_M`, what keeps recall@1000 near 1 (docs/benchmarks/
-search-index.md)."""
+candidates: with `LARGE_M`, what keeps recall@1000 near 1
+(docs/benchmarks/search-index.md)."""
 
 
 LARGE_M = 250

@@ -2,7 +2,7 @@
 
 On a page fault the kernel also reads the pages around it (up to the disk's ``read_ahead_kb``),
 which suits scans and wastes a cold disk's time on scattered rows (the bytes a cold open and
-query read, with and without this module: docs/benchmarks/ search-index.md, ``python -m
+query read, with and without this module: docs/benchmarks/search-index.md, ``python -m
 benchmarks.targets.ann``). Searches that read scattered rows (full vectors to re-rank, a
 refining codec's finer codes) map their file ``MADV_RANDOM``, so that a fault reads its own
 page only; finer codes, rarely in memory, are also asked for all at once (``MADV_WILLNEED``),
