@@ -1,9 +1,8 @@
-"""The Python API: everything the CLI does is one of these calls."""
+"""The Python API: everything the CLI and the web app do is one of these calls."""
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
@@ -11,21 +10,27 @@ from typing import Any
 
 import numpy as np
 
-from tilesearch import ann
+from tilesearch.api.measure import evaluate, robustness
+from tilesearch.api.progress import progress_bar
+from tilesearch.api.stores import (
+    OVERVIEW_FOLDER,
+    build_index,
+    build_overviews,
+    check,
+    info,
+    warm,
+)
 from tilesearch.errors import QueryError, StoreError
-from tilesearch.ingest import IndexReport, Progress, index_images, open_or_create_store
+from tilesearch.ingest import IndexReport, index_images, open_or_create_store
 from tilesearch.models import GPU_BATCH, Fingerprinter
 from tilesearch.options import (
-    ALPHA,
     CPU_BATCH,
     TILE_SIZE,
     IndexOptions,
     SearchOptions,
     with_changes,
 )
-from tilesearch.quality import RetrievalReport, TransformReport
 from tilesearch.retrieval import (
-    DEFAULT_METRIC,
     Query,
     SearchFilter,
     SearchResult,
@@ -42,9 +47,24 @@ from tilesearch.retrieval import (
 from tilesearch.retrieval import (
     image_query as image_query_of,
 )
-from tilesearch.store import CheckReport, Store, Warmer
-from tilesearch.store import check as check_store
-from tilesearch.store import warm as warm_store
+from tilesearch.store import Store
+
+__all__ = [
+    "OVERVIEW_FOLDER",
+    "build_index",
+    "build_overviews",
+    "check",
+    "evaluate",
+    "image_query",
+    "index",
+    "info",
+    "load_fingerprinter",
+    "progress_bar",
+    "robustness",
+    "search",
+    "store_fingerprinter",
+    "warm",
+]
 
 
 def load_fingerprinter(model: str | None = None, *, weights: str | Path | None = None,
@@ -154,30 +174,6 @@ def _remove_new_store(path: Path, existed: bool) -> None:
         path.mkdir(exist_ok=True)
 
 
-def _bar(total: int, desc: str) -> Any:
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="tile", desc=desc, file=sys.stderr, smoothing=0.1,
-               dynamic_ncols=True)
-    if total == 0:
-        bar.close()
-    return bar
-
-
-def progress_bar(total: int) -> Progress:
-    """A tqdm progress bar over tile windows (rate and ETA), as a progress callback."""
-    bar = _bar(total, "indexing")
-
-    def tick(done: int, failed: int) -> None:
-        if failed:
-            bar.set_postfix(skipped=failed, refresh=False)
-        bar.update(done)
-        if bar.n >= bar.total:
-            bar.close()
-
-    return tick
-
-
 def search(store: str | Path | Store, *, tile: int | None = None,
            image: str | Path | np.ndarray | Query | None = None,
            lonlat: tuple[float, float] | None = None,
@@ -282,34 +278,6 @@ def _examples(s: Store, lookup: Callable[[Store, list[int]], Any], positives: li
                             lookup(s, sorted(negatives)) if negatives else None)
 
 
-def info(store: str | Path | Store) -> dict[str, Any]:
-    """Facts about a store: images, tiles, model, bytes on disk, compression ratio, coverage."""
-    s = store if isinstance(store, Store) else Store.open(store)
-    try:
-        images = s.images()
-        done = [i for i in images if i["status"] == "done"]
-        pixels = sum(i["info"].width * i["info"].height for i in done)
-        pixel_bytes = pixels * 3 * 4
-        size = s.bytes_on_disk()
-        bbox = s.lonlat_extent()
-        return {
-            "store": str(s.path), "model": s.identity.to_dict(),
-            "tile_size": s.tile_size, "stride": s.stride, "max_invalid": s.max_invalid,
-            "images": len(done), "images_incomplete": len(images) - len(done),
-            "tiles": s.count, "pixels": pixels, "bytes_on_disk": size,
-            "bytes_per_tile": size / s.count if s.count else None,
-            "compression_ratio": pixel_bytes / size if size and pixel_bytes else None,
-            "lonlat_bbox": list(bbox) if bbox else None,
-            "failures": [{"path": p, "reason": r} for p, r in s.failures()],
-            "search_index": _index_facts(s, pixel_bytes),
-            "augment": s.augmentation,
-            "search_raw_weight": default_raw_weight(s),
-        }
-    finally:
-        if s is not store:
-            s.close()
-
-
 def image_query(store: str | Path | Store, image: str | Path | np.ndarray, *,
                 model: Fingerprinter | None = None) -> Query:
     """The query fingerprint of an image (a file, or RGB pixels (H, W, 3) uint8) resampled to
@@ -321,149 +289,3 @@ def image_query(store: str | Path | Store, image: str | Path | np.ndarray, *,
     finally:
         if s is not store:
             s.close()
-
-
-def check(store: str | Path, *, repair: bool = False) -> CheckReport:
-    """Look a store over: manifest, SQLite's own check, file sizes, stored norms against
-    their fingerprints, the search index's files. With `repair`, recover what can be:
-    fingerprints lost from the end of the vector file (their tiles are forgotten, their
-    images resume on the next `index`) and missing or wrong norms (recomputed)."""
-    return check_store(store, repair=repair)
-
-
-def warm(store: str | Path | Store, *, background: bool = True,
-         budget: int | None = -1) -> Warmer:
-    """Read `store`'s search files (index, finer codes, metadata, full vectors) into memory
-    ahead of its queries, in a background thread by default (`tilesearch.store.warming`)."""
-    s = store if isinstance(store, Store) else Store.open(store)
-    try:
-        return warm_store(s, background=background, budget=budget)
-    finally:
-        if s is not store:
-            s.close()
-
-
-def _index_facts(s: Store, pixel_bytes: int) -> dict[str, Any] | None:
-    entry = s.manifest.get("ann")
-    if not entry:
-        return None
-    code = int(entry["code_bytes"])
-    return {**entry, "tiles_not_indexed": s.count - int(entry["count"]),
-            "full_vectors_from": s.full_from,
-            "code_compression_ratio": pixel_bytes / (code * s.count) if s.count else None}
-
-
-def build_index(store: str | Path, *, codec: str | None = None, nprobe: int | None = None,
-                rebuild: bool = False, keep_full: bool = True, force: bool = False,
-                augment: int | None = None, alpha: float = ALPHA,
-                progress: bool = False) -> ann.BuildReport:
-    """Build, extend or rebuild the store's approximate search index (see `tilesearch.ann`).
-
-    Without `rebuild` an existing index is extended with the tiles appended since it was
-    built. `keep_full=False` drops full-precision fingerprints of encoded tiles (smaller store,
-    no exact re-ranking). Stores under `ann.EXACT_BELOW` tiles get none unless `force`.
-    `augment` = k > 0 (re)computes database-side augmentation over k neighbours from other
-    places (`tilesearch.ann.augment`), 0 removes it, None leaves it as it is."""
-    from tilesearch.ann import augment as dba
-
-    build = partial(ann.build, codec=codec, nprobe=nprobe, force=force)
-    with Store.open(store, writable=True) as s:
-        if augment == 0:
-            dba.remove(s)
-        elif augment is not None:
-            build(s, rebuild=rebuild)  # candidates for the neighbour search
-            tick = _count_bar(s.count, "augmenting") if progress else None
-            dba.build(s, augment, alpha, progress=tick)
-        return build(s, rebuild=rebuild, keep_full=keep_full)
-
-
-OVERVIEW_FOLDER = "overviews"
-"""Store subfolder for the overviews (VRT + .ovr) of images whose own folder is not writable."""
-
-
-def build_overviews(store: str | Path,
-                    echo: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Build external overviews for the store's images lacking them, so that `tilesearch serve`
-    draws zoomed-out maps of big rasters fast (see `raster.build_overviews`).
-
-    Returns one record per image: path, source (the file read for reduced reads), levels built
-    (empty when it had overviews already or is small) and error (None, or why it failed)."""
-    from tilesearch import raster
-    from tilesearch.errors import InputError
-
-    with Store.open(store) as s:
-        paths = [im["info"].path for im in s.images() if im["status"] == "done"]
-        folder = s.path / OVERVIEW_FOLDER
-    out: list[dict[str, Any]] = []
-    for path in paths:
-        if echo:
-            echo(f"overviews: {path}")
-        try:
-            source, levels = raster.build_overviews(path, folder)
-            out.append({"path": path, "source": str(source), "levels": levels, "error": None})
-        except InputError as exc:
-            out.append({"path": path, "source": path, "levels": [], "error": exc.reason})
-    return out
-
-
-def evaluate(folder: str | Path, *, model: str | None = None,
-             weights: str | Path | None = None, runtime: str = "auto",
-             metric: str = DEFAULT_METRIC, expand: int = 0, alpha: float = ALPHA,
-             tile_size: int = TILE_SIZE, recipe: str | None = None, augment: int = 0,
-             raw_weight: float | None = None, progress: bool = False) -> RetrievalReport:
-    """Retrieval quality on a labelled ``<class>/<image>`` folder: every image queries all the
-    others, relevant = same class; mAP over all ranks and precision@1/5/10. `augment` = k > 0
-    evaluates database-side augmentation over k neighbours (as `build_index(augment=k)`),
-    `raw_weight` the mix with the raw distance (as `search(raw_weight=)`; None: as searches
-    default to, `knn.RAW_WEIGHT` with augmentation, else 0)."""
-    from tilesearch import quality as ev
-    from tilesearch.ann import augment_set
-    from tilesearch.retrieval import RAW_WEIGHT, blend, check_raw_weight
-
-    if raw_weight is None:
-        raw_weight = RAW_WEIGHT if augment else 0.0
-
-    if augment and metric != "cosine":
-        raise QueryError("augmentation compares unit vectors: use the cosine metric")
-    check_raw_weight(raw_weight, metric)
-
-    paths, labels = ev.labelled_images(folder)
-    fp = load_fingerprinter(model, weights=weights, runtime=runtime, tile_size=tile_size,
-                            recipe=recipe)
-    tiles = ev.read_resized(paths, tile_size)
-    tick = _count_bar(len(tiles), "fingerprinting") if progress else None
-    raw = ev.embed_all(fp, tiles, progress=tick)
-    vectors = augment_set(raw, augment, alpha) if augment else raw
-    dist = ev.expanded_distances(vectors, metric, expand, alpha)
-    if raw_weight and (augment or expand):
-        dist = blend(ev.pairwise_distances(raw, "cosine"), dist, raw_weight)
-    return ev.retrieval_metrics(dist, labels, metric)
-
-
-def robustness(store: str | Path, *, samples: int = 100, seed: int = 0,
-                     metric: str = DEFAULT_METRIC, weights: str | Path | None = None,
-                     runtime: str = "auto", raw_weight: float | None = None,
-                     progress: bool = False) -> TransformReport:
-    """Label-free check: transformed copies of `samples` random indexed tiles query the store;
-    how often does the source tile come back at rank 1 and in the top 10? `raw_weight` as
-    for `search`, with the same default (it matters on an augmented store)."""
-    from tilesearch import quality as ev
-
-    with Store.open(store) as s:
-        fp = store_fingerprinter(s, weights=weights, runtime=runtime)
-        n = min(samples, s.count) * (len(ev.TRANSFORMS) + 1)
-        tick = _count_bar(n, "fingerprinting") if progress else None
-        weight = default_raw_weight(s) if raw_weight is None else raw_weight
-        return ev.robustness(s, fp, samples=samples, seed=seed, metric=metric,
-                                  raw_weight=weight, progress=tick)
-
-
-def _count_bar(total: int, desc: str) -> Callable[[int], None]:
-    bar = _bar(total, desc)
-
-    def tick(n: int) -> None:
-        bar.update(n)
-        if bar.n >= bar.total:
-            bar.close()
-
-    return tick

@@ -1,0 +1,131 @@
+"""The API's calls on a store as a whole: facts, checks, warming, the search index, overviews."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from tilesearch import ann
+from tilesearch.api.progress import _count_bar
+from tilesearch.options import (
+    ALPHA,
+)
+from tilesearch.retrieval import (
+    default_raw_weight,
+)
+from tilesearch.store import CheckReport, Store, Warmer
+from tilesearch.store import check as check_store
+from tilesearch.store import warm as warm_store
+
+
+def info(store: str | Path | Store) -> dict[str, Any]:
+    """Facts about a store: images, tiles, model, bytes on disk, compression ratio, coverage."""
+    s = store if isinstance(store, Store) else Store.open(store)
+    try:
+        images = s.images()
+        done = [i for i in images if i["status"] == "done"]
+        pixels = sum(i["info"].width * i["info"].height for i in done)
+        pixel_bytes = pixels * 3 * 4
+        size = s.bytes_on_disk()
+        bbox = s.lonlat_extent()
+        return {
+            "store": str(s.path), "model": s.identity.to_dict(),
+            "tile_size": s.tile_size, "stride": s.stride, "max_invalid": s.max_invalid,
+            "images": len(done), "images_incomplete": len(images) - len(done),
+            "tiles": s.count, "pixels": pixels, "bytes_on_disk": size,
+            "bytes_per_tile": size / s.count if s.count else None,
+            "compression_ratio": pixel_bytes / size if size and pixel_bytes else None,
+            "lonlat_bbox": list(bbox) if bbox else None,
+            "failures": [{"path": p, "reason": r} for p, r in s.failures()],
+            "search_index": _index_facts(s, pixel_bytes),
+            "augment": s.augmentation,
+            "search_raw_weight": default_raw_weight(s),
+        }
+    finally:
+        if s is not store:
+            s.close()
+
+
+def check(store: str | Path, *, repair: bool = False) -> CheckReport:
+    """Look a store over: manifest, SQLite's own check, file sizes, stored norms against
+    their fingerprints, the search index's files. With `repair`, recover what can be:
+    fingerprints lost from the end of the vector file (their tiles are forgotten, their
+    images resume on the next `index`) and missing or wrong norms (recomputed)."""
+    return check_store(store, repair=repair)
+
+
+def warm(store: str | Path | Store, *, background: bool = True,
+         budget: int | None = -1) -> Warmer:
+    """Read `store`'s search files (index, finer codes, metadata, full vectors) into memory
+    ahead of its queries, in a background thread by default (`tilesearch.store.warming`)."""
+    s = store if isinstance(store, Store) else Store.open(store)
+    try:
+        return warm_store(s, background=background, budget=budget)
+    finally:
+        if s is not store:
+            s.close()
+
+
+def _index_facts(s: Store, pixel_bytes: int) -> dict[str, Any] | None:
+    entry = s.manifest.get("ann")
+    if not entry:
+        return None
+    code = int(entry["code_bytes"])
+    return {**entry, "tiles_not_indexed": s.count - int(entry["count"]),
+            "full_vectors_from": s.full_from,
+            "code_compression_ratio": pixel_bytes / (code * s.count) if s.count else None}
+
+
+def build_index(store: str | Path, *, codec: str | None = None, nprobe: int | None = None,
+                rebuild: bool = False, keep_full: bool = True, force: bool = False,
+                augment: int | None = None, alpha: float = ALPHA,
+                progress: bool = False) -> ann.BuildReport:
+    """Build, extend or rebuild the store's approximate search index (see `tilesearch.ann`).
+
+    Without `rebuild` an existing index is extended with the tiles appended since it was
+    built. `keep_full=False` drops full-precision fingerprints of encoded tiles (smaller store,
+    no exact re-ranking). Stores under `ann.EXACT_BELOW` tiles get none unless `force`.
+    `augment` = k > 0 (re)computes database-side augmentation over k neighbours from other
+    places (`tilesearch.ann.augment`), 0 removes it, None leaves it as it is."""
+    from tilesearch.ann import augment as dba
+
+    build = partial(ann.build, codec=codec, nprobe=nprobe, force=force)
+    with Store.open(store, writable=True) as s:
+        if augment == 0:
+            dba.remove(s)
+        elif augment is not None:
+            build(s, rebuild=rebuild)  # candidates for the neighbour search
+            tick = _count_bar(s.count, "augmenting") if progress else None
+            dba.build(s, augment, alpha, progress=tick)
+        return build(s, rebuild=rebuild, keep_full=keep_full)
+
+
+OVERVIEW_FOLDER = "overviews"
+"""Store subfolder for the overviews (VRT + .ovr) of images whose own folder is not writable."""
+
+
+def build_overviews(store: str | Path,
+                    echo: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Build external overviews for the store's images lacking them, so that `tilesearch serve`
+    draws zoomed-out maps of big rasters fast (see `raster.build_overviews`).
+
+    Returns one record per image: path, source (the file read for reduced reads), levels built
+    (empty when it had overviews already or is small) and error (None, or why it failed)."""
+    from tilesearch import raster
+    from tilesearch.errors import InputError
+
+    with Store.open(store) as s:
+        paths = [im["info"].path for im in s.images() if im["status"] == "done"]
+        folder = s.path / OVERVIEW_FOLDER
+    out: list[dict[str, Any]] = []
+    for path in paths:
+        if echo:
+            echo(f"overviews: {path}")
+        try:
+            source, levels = raster.build_overviews(path, folder)
+            out.append({"path": path, "source": str(source), "levels": levels, "error": None})
+        except InputError as exc:
+            out.append({"path": path, "source": path, "levels": [], "error": exc.reason})
+    return out
