@@ -25,27 +25,33 @@ from tilesearch.errors import (
     MissingDependencyError,
     ModelError,
     ModelMismatchError,
+    OptionError,
     QueryError,
     StoreError,
     TilesearchError,
 )
 from tilesearch.ingest import IndexReport
+from tilesearch.options import BuildOptions, IndexOptions, SearchOptions
 from tilesearch.outputs import export, render
 from tilesearch.retrieval import Hit, Query, SearchFilter, SearchResult
 from tilesearch.store import CheckReport, Store
 
 __version__ = "0.1.0"
 __all__ = [
+    "BuildOptions",
     "CheckReport",
     "Hit",
+    "IndexOptions",
     "IndexReport",
     "InputError",
     "MissingDependencyError",
     "ModelError",
     "ModelMismatchError",
+    "OptionError",
     "Query",
     "QueryError",
     "SearchFilter",
+    "SearchOptions",
     "SearchResult",
     "Store",
     "StoreError",

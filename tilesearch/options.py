@@ -116,3 +116,26 @@ class SearchOptions:
               "a number above 0")
         _need(self.raw_weight is None or 0.0 <= self.raw_weight <= 1.0, "raw_weight",
               self.raw_weight, "from 0 to 1")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How `build_index` builds the search index: see `tilesearch.api.build_index`."""
+
+    codec: str | None = None
+    nprobe: int | None = None
+    rebuild: bool = False
+    keep_full: bool = True
+    force: bool = False
+    augment: int | None = None
+    alpha: float = ALPHA
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        _positive("nprobe", self.nprobe)
+        _need(self.codec is None or (isinstance(self.codec, str) and bool(self.codec.strip())),
+              "codec", self.codec, "a FAISS index factory string")
+        _need(self.augment is None or (isinstance(self.augment, int) and self.augment >= 0),
+              "augment", self.augment, "a whole number of 0 (remove) or more")
+        _need(math.isfinite(self.alpha) and self.alpha > 0, "alpha", self.alpha,
+              "a number above 0")

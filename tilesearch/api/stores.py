@@ -10,7 +10,8 @@ from typing import Any
 from tilesearch import ann
 from tilesearch.api.progress import _count_bar
 from tilesearch.options import (
-    ALPHA,
+    BuildOptions,
+    with_changes,
 )
 from tilesearch.retrieval import (
     default_raw_weight,
@@ -78,28 +79,28 @@ def _index_facts(s: Store, pixel_bytes: int) -> dict[str, Any] | None:
             "code_compression_ratio": pixel_bytes / (code * s.count) if s.count else None}
 
 
-def build_index(store: str | Path, *, codec: str | None = None, nprobe: int | None = None,
-                rebuild: bool = False, keep_full: bool = True, force: bool = False,
-                augment: int | None = None, alpha: float = ALPHA,
-                progress: bool = False) -> ann.BuildReport:
+def build_index(store: str | Path, options: BuildOptions | None = None,
+                **changes: Any) -> ann.BuildReport:
     """Build, extend or rebuild the store's approximate search index (see `tilesearch.ann`).
 
-    Without `rebuild` an existing index is extended with the tiles appended since it was
-    built. `keep_full=False` drops full-precision fingerprints of encoded tiles (smaller store,
-    no exact re-ranking). Stores under `ann.EXACT_BELOW` tiles get none unless `force`.
+    `options` (a `BuildOptions`; its fields may be given as keywords instead): without
+    `rebuild` an existing index is extended with the tiles appended since it was built.
+    `keep_full=False` drops full-precision fingerprints of encoded tiles (smaller store, no
+    exact re-ranking). Stores under `ann.EXACT_BELOW` tiles get none unless `force`.
     `augment` = k > 0 (re)computes database-side augmentation over k neighbours from other
     places (`tilesearch.ann.augment`), 0 removes it, None leaves it as it is."""
     from tilesearch.ann import augment as dba
 
-    build = partial(ann.build, codec=codec, nprobe=nprobe, force=force)
+    o = with_changes(options or BuildOptions(), changes)
+    build = partial(ann.build, codec=o.codec, nprobe=o.nprobe, force=o.force)
     with Store.open(store, writable=True) as s:
-        if augment == 0:
+        if o.augment == 0:
             dba.remove(s)
-        elif augment is not None:
-            build(s, rebuild=rebuild)  # candidates for the neighbour search
-            tick = _count_bar(s.count, "augmenting") if progress else None
-            dba.build(s, augment, alpha, progress=tick)
-        return build(s, rebuild=rebuild, keep_full=keep_full)
+        elif o.augment is not None:
+            build(s, rebuild=o.rebuild)  # candidates for the neighbour search
+            tick = _count_bar(s.count, "augmenting") if o.progress else None
+            dba.build(s, o.augment, o.alpha, progress=tick)
+        return build(s, rebuild=o.rebuild, keep_full=o.keep_full)
 
 
 OVERVIEW_FOLDER = "overviews"

@@ -7,17 +7,19 @@ from pathlib import Path
 import click
 
 from tilesearch import api
+from tilesearch.ann import DEFAULT_CODEC, NPROBE, REFINE_NPROBE
+from tilesearch.options import BuildOptions
 
 
 @click.command("build-index")
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--codec", default=None,
-              help="FAISS codec factory string [default: PCA256,L2norm,SQ6, 192 bytes a "
-                   "tile]; a PCA is fitted about the origin. PCA256,L2norm,SQ8,Refine(SQ8) "
-                   "suits codes-only stores of millions of tiles.")
+              help=f"FAISS codec factory string [default: {DEFAULT_CODEC}]; a PCA is fitted "
+                   "about the origin. PCA256,L2norm,SQ8,Refine(SQ8) suits codes-only stores "
+                   "of millions of tiles.")
 @click.option("--nprobe", type=click.IntRange(min=1), default=None,
-              help="Inverted lists visited per query (IVF indexes) [default: 16; 8 for a "
-                   "refining codec; kept on extending].")
+              help=f"Inverted lists visited per query (IVF indexes) [default: {NPROBE}; "
+                   f"{REFINE_NPROBE} for a refining codec; kept on extending].")
 @click.option("--rebuild", is_flag=True, help="Retrain from scratch instead of extending.")
 @click.option("--drop-full/--keep-full", default=False, show_default=True,
               help="Drop the full-precision fingerprints once encoded: a much smaller store, "
@@ -32,8 +34,9 @@ def build_index_cmd(store: Path, codec: str | None, nprobe: int | None, rebuild:
     """Build (or extend with new tiles) the approximate search index of STORE."""
     from tilesearch.ann import EXACT_BELOW
 
-    r = api.build_index(store, codec=codec, nprobe=nprobe, rebuild=rebuild,
-                        keep_full=not drop_full, force=force, augment=augment, progress=True)
+    options = BuildOptions(codec=codec, nprobe=nprobe, rebuild=rebuild, keep_full=not drop_full,
+                           force=force, augment=augment, progress=True)
+    r = api.build_index(store, options)
     if augment is not None:
         click.echo(f"augmentation: {'removed' if augment == 0 else f'{augment} neighbours'}")
     if r.action == "none":
