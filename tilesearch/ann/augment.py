@@ -135,10 +135,7 @@ class _Places:
     """Every tile's image and window as arrays, to tell tiles that overlap (the same place)."""
 
     def __init__(self, store: Store) -> None:
-        rows = np.array(store.db.execute(
-            "SELECT image_id, col_off, row_off, width, height FROM tiles ORDER BY id").fetchall(),
-            dtype=np.int64).reshape(-1, 5)
-        self.image, self.col, self.row, self.w, self.h = rows.T
+        self.image, self.col, self.row, self.w, self.h = store.windows().T
         self.spill = (2 * math.ceil(store.tile_size / store.stride) - 1) ** 2
 
     def overlap(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

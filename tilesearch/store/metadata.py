@@ -114,6 +114,21 @@ class Metadata:
                              f"(tile ids run from 0 to {self.count - 1})")
         return [found[i] for i in ids]
 
+    def change_stamp(self) -> tuple[Any, ...]:
+        """What changes when tiles are committed or images change (tiles committed, images,
+        their last update), by one small query: a reader's cheap test for a newer store."""
+        row = self.db.execute("SELECT (SELECT COALESCE(MAX(id) + 1, 0) FROM tiles), "
+                              "(SELECT COUNT(*) FROM images), (SELECT MAX(updated) FROM images)"
+                              ).fetchone()
+        return tuple(row)
+
+    def windows(self) -> np.ndarray:
+        """Every tile's image id, col_off, row_off, width and height, (count, 5) int64 in tile
+        id order: what overlap tests over the whole store need, in one read."""
+        rows = self.db.execute("SELECT image_id, col_off, row_off, width, height FROM tiles "
+                               "ORDER BY id").fetchall()
+        return np.array(rows, dtype=np.int64).reshape(-1, 5)
+
     def footprints(self, ids: Sequence[int]) -> list[Footprint]:
         """Image and window of the tiles `ids` (those that exist), in the same order: a light
         read for overlap tests, without the full metadata."""

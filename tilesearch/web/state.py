@@ -86,10 +86,7 @@ class StoreState:
 
     def _look(self) -> tuple[Any, ...]:
         """What changes when the store does: tile count, last image update, manifest mtime."""
-        row = self.store().db.execute(
-            "SELECT (SELECT COALESCE(MAX(id) + 1, 0) FROM tiles), "
-            "(SELECT COUNT(*) FROM images), (SELECT MAX(updated) FROM images)").fetchone()
-        return (*row, (self.path / MANIFEST).stat().st_mtime_ns)
+        return (*self.store().change_stamp(), (self.path / MANIFEST).stat().st_mtime_ns)
 
     def image(self, image_id: int) -> ImageInfo:
         if image_id not in self.images:
