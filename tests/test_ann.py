@@ -393,3 +393,14 @@ def test_the_head_asked_for_at_load_covers_all_before_the_lists(
     ivf = faiss.extract_index_ivf(index.base)
     before_lists = index.path.stat().st_size - index.count * (ivf.code_size + 8)
     assert 0 <= asked[0] - (1 << 20) - before_lists <= 2048  # and 1 MB to spare
+
+
+def test_the_index_entry_is_typed_and_a_damaged_one_says_rebuild(store: Store) -> None:
+    ann.build(store, codec=CODEC, force=True)
+    entry = ann.IndexEntry.of(store)
+    assert entry is not None and entry.count == store.count and entry.fine is None
+    assert entry.to_dict() == store.manifest["ann"]
+    store.set_manifest("ann", {k: v for k, v in store.manifest["ann"].items() if k != "count"})
+    with pytest.raises(StoreError, match=r"search-index entry is damaged.*--rebuild"):
+        ann.load(store)
+    assert ann.build(store, rebuild=True).action == "built"

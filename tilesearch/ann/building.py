@@ -18,7 +18,9 @@ from tilesearch.ann.index import AnnIndex, load
 from tilesearch.ann.refine import CodeFile, codec_name, row_stride
 from tilesearch.ann.spec import (
     DEFAULT_CODEC,
-    SPACE,
+    MANIFEST_KEY,
+    FineFiles,
+    IndexEntry,
     IndexSpec,
     _faiss,
     _last_line,
@@ -66,9 +68,10 @@ def build(store: Store, *, codec: str | None = None, nprobe: int | None = None,
             raise
         old = None  # an unreadable or outdated index is replaced
     n = store.count
-    if old is not None and store.manifest["ann"].get("augment") != _augment_stamp(store):
+    entry = IndexEntry.of(store) if old is not None else None
+    if entry is not None and entry.augment != _augment_stamp(store):
         rebuild = True  # the index encodes other vectors than searches now compare
-    if not store.manifest.get("ann") and n < tuning.EXACT_BELOW and not force:
+    if not store.manifest.get(MANIFEST_KEY) and n < tuning.EXACT_BELOW and not force:
         return BuildReport("none", n, None, None, time.perf_counter() - t0, False)
     old_codec = re.sub(r"IVF\d+,", "", old.spec.factory) if old else None
     codec = codec or old_codec or DEFAULT_CODEC
@@ -206,13 +209,13 @@ class Writer:
         """The store's index, to add the tiles from ``old.count`` on."""
         faiss = _faiss()
         index = faiss.read_index(str(old.path))  # a writable copy of the mmap-ed one
-        fine = store.manifest["ann"].get("fine")
-        if not fine:
+        entry = IndexEntry.of(store)
+        fine = entry.fine if entry else None
+        if fine is None:
             return cls(store, old.spec, index)
-        codec = faiss.read_index(str(store.path / fine["codec"]))
-        stride = int(fine["stride"])  # `load` refused the layouts without one
-        return cls(store, old.spec, index, codec, (fine["codec"], fine["codes"]), old.count,
-                   stride)
+        codec = faiss.read_index(str(store.path / fine.codec))
+        return cls(store, old.spec, index, codec, (fine.codec, fine.codes), old.count,
+                   fine.stride)
 
     @property
     def code_bytes(self) -> int:
@@ -235,20 +238,18 @@ class Writer:
         """Write the index durably, name it in the manifest, delete the one it replaces."""
         faiss, store = _faiss(), self.store
         (store.path / "ann").mkdir(exist_ok=True)
-        entry: dict[str, Any] = {}
+        fine = None
         if self.codes is not None and self.files is not None:
             self.codes.close()
             if not (store.path / self.files[0]).exists():
                 _write(faiss, self.fine, store.path / self.files[0])
-            entry["fine"] = {"codec": self.files[0], "codes": self.files[1],
-                             "stride": self.stride}
+            fine = FineFiles(self.files[0], self.files[1], self.stride)
         name = f"ann/index-{count}-{int(time.time() * 1000)}.faiss"
         _write(faiss, self.index, store.path / name)
-        store.set_manifest("ann", {"file": name, "space": SPACE, "factory": self.spec.factory,
-                                   "nprobe": self.spec.nprobe, "metric": self.spec.metric,
-                                   "count": count, "code_bytes": self.code_bytes,
-                                   "built": time.time(), "augment": _augment_stamp(store),
-                                   **entry})
+        entry = IndexEntry(file=name, factory=self.spec.factory, nprobe=self.spec.nprobe,
+                           metric=self.spec.metric, count=count, code_bytes=self.code_bytes,
+                           built=time.time(), augment=_augment_stamp(store), fine=fine)
+        store.set_manifest(MANIFEST_KEY, entry.to_dict())
         keep = {name, *(self.files or ())}  # the index replaced, and any a crash left behind
         for f in (store.path / "ann").iterdir():
             if f"ann/{f.name}" not in keep:

@@ -12,7 +12,7 @@ import numpy as np
 from tilesearch.ann import gpu
 from tilesearch.ann import spec as tuning
 from tilesearch.ann.refine import Refiner
-from tilesearch.ann.spec import SPACE, IndexSpec, _faiss, _last_line, head_bytes
+from tilesearch.ann.spec import IndexEntry, IndexSpec, _faiss, _last_line, head_bytes
 from tilesearch.errors import StoreError
 from tilesearch.store import Store, prefetch_head, unit
 
@@ -126,40 +126,37 @@ class AnnIndex:
 
 def load(store: Store) -> AnnIndex | None:
     """The store's index, or None when none was built. Memory-mapped where FAISS can."""
-    entry = store.manifest.get("ann")
-    if not entry:
+    entry = IndexEntry.of(store)
+    if entry is None:
         return None
     faiss = _faiss()
-    path = store.path / entry["file"]
-    if entry.get("space") != SPACE:
-        raise StoreError(f"{store.path}: its search index was made by an older tilesearch; "
-                         f"rebuild it with 'tilesearch build-index {store.path} --rebuild'")
-    prefetch_head(path, head_bytes(entry["factory"], store.dim))
+    path = store.path / entry.file
+    prefetch_head(path, head_bytes(entry.factory, store.dim))
     try:  # zero-copy memory map: opens in milliseconds and searches at in-RAM speed
         # (IO_FLAG_MMAP proper turns IVF lists into on-disk lists, 10x slower per query)
         index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
     except RuntimeError as exc:
         raise StoreError(f"{path}: cannot read the search index ({exc}); rebuild it with "
                          f"'tilesearch build-index {store.path} --rebuild'") from exc
-    spec = IndexSpec(entry["factory"], int(entry["nprobe"]), entry["metric"])
-    count = int(entry["count"])
-    return AnnIndex(index, spec, count, path, _refiner(store, entry, index, count, faiss))
+    spec = IndexSpec(entry.factory, entry.nprobe, entry.metric)
+    return AnnIndex(index, spec, entry.count, path,
+                    _refiner(store, entry, index, entry.count, faiss))
 
 
-def _refiner(store: Store, entry: dict[str, Any], index: Any, count: int,
+def _refiner(store: Store, entry: IndexEntry, index: Any, count: int,
              faiss: Any) -> Refiner | None:
     """The second stage of a refining index (its own files), or None. Layouts only pre-release
     versions wrote (one ``IndexRefine`` file, finer codes packed without a stride) are refused:
     rebuilding is the way on."""
-    fine = entry.get("fine")
-    if isinstance(index, faiss.IndexRefine) or (fine and not fine.get("stride")):
+    fine = entry.fine
+    if isinstance(index, faiss.IndexRefine):
         raise StoreError(f"{store.path}: its search index was written by a pre-release "
                          "tilesearch in a layout no longer read; rebuild it with 'tilesearch "
                          f"build-index {store.path} --rebuild'")
     if fine:
         try:
-            return Refiner.open(index, store.path / fine["codec"], store.path / fine["codes"],
-                                count, faiss, int(fine["stride"]))
+            return Refiner.open(index, store.path / fine.codec, store.path / fine.codes,
+                                count, faiss, fine.stride)
         except (OSError, RuntimeError, ValueError) as exc:
             raise StoreError(f"{store.path}: cannot read the search index's finer codes "
                              f"({exc}); rebuild it with 'tilesearch build-index "
@@ -169,8 +166,8 @@ def _refiner(store: Store, entry: dict[str, Any], index: Any, count: int,
 
 def cached(store: Store) -> AnnIndex | None:
     """`load(store)`, kept with the open store until its manifest names another index."""
-    entry = store.manifest.get("ann") or {}
-    key = str(entry.get("file", ""))
+    entry = IndexEntry.of(store)
+    key = entry.file if entry else ""
     hit: tuple[str, AnnIndex | None] | None = store.cache.get("ann")
     if hit is None or hit[0] != key:
         hit = (key, load(store))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from tilesearch.errors import MissingDependencyError
+from tilesearch.errors import MissingDependencyError, StoreError
 
 EXACT_BELOW = 20_000
 """Stores smaller than this are searched exactly (a few ms); `build` makes no index."""
@@ -155,3 +156,65 @@ def head_bytes(factory: str, dim: int) -> int:
     nlist = int(ivf.group(1)) if ivf else 0
     pca_bytes = 4 * (dim * dim + dim * d + 3 * dim) if pca else 0
     return pca_bytes + 4 * (nlist * d + 4 * d) + 16 * nlist + (1 << 20)
+
+
+MANIFEST_KEY = "ann"
+"""The manifest entry naming the store's search index."""
+
+
+@dataclass(frozen=True)
+class FineFiles:
+    """A refining codec's second stage: its trained codec and its code file (rows `stride`
+    bytes apart)."""
+
+    codec: str
+    codes: str
+    stride: int
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """The manifest's record of a built search index, typed (`of` reads and checks it)."""
+
+    file: str
+    factory: str
+    nprobe: int
+    metric: str
+    count: int
+    code_bytes: int
+    space: str = SPACE
+    built: float = 0.0
+    augment: float | None = None
+    fine: FineFiles | None = None
+
+    @classmethod
+    def of(cls, store: Any) -> IndexEntry | None:
+        """The entry of `store`'s manifest, or None; StoreError (rebuild it) when a field is
+        missing or of the wrong kind, or the index predates the current layout."""
+        raw = store.manifest.get(MANIFEST_KEY)
+        if not raw:
+            return None
+        hint = f"rebuild it with 'tilesearch build-index {store.path} --rebuild'"
+        if raw.get("space") != SPACE:
+            raise StoreError(f"{store.path}: its search index was made by an older "
+                             f"tilesearch; {hint}")
+        fine = raw.get("fine")
+        if fine and not fine.get("stride"):
+            raise StoreError(f"{store.path}: its search index was written by a pre-release "
+                             f"tilesearch in a layout no longer read; {hint}")
+        try:
+            return cls(file=str(raw["file"]), factory=str(raw["factory"]),
+                       nprobe=int(raw["nprobe"]), metric=str(raw["metric"]),
+                       count=int(raw["count"]), code_bytes=int(raw["code_bytes"]),
+                       built=float(raw.get("built") or 0.0), augment=raw.get("augment"),
+                       fine=FineFiles(str(fine["codec"]), str(fine["codes"]),
+                                      int(fine["stride"])) if fine else None)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(f"{store.path}: the manifest's search-index entry is damaged "
+                             f"({exc!r}); {hint}") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        if self.fine is None:
+            out.pop("fine")
+        return out
