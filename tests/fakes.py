@@ -27,3 +27,23 @@ class FakeModel:
         n, h, w, _ = x.shape
         grey = x.mean(axis=3).reshape(n, 4, h // 4, 4, w // 4).mean(axis=(2, 4)).reshape(n, 16)
         return np.concatenate([x.mean(axis=(1, 2)), x.std(axis=(1, 2)), grey], axis=1)
+
+
+def run_cli(args, capsys, monkeypatch, *, fake_model: bool = False):
+    """Run `tilesearch ARGS` in this process (with `FakeModel` for every model load when
+    `fake_model`); returns (exit code, stdout, stderr)."""
+    import sys
+
+    from tilesearch import api
+    from tilesearch.cli import main
+
+    if fake_model:
+        monkeypatch.setattr(api, "load_fingerprinter", lambda *a, **kw: FakeModel())
+    monkeypatch.setattr(sys, "argv", ["tilesearch", *map(str, args)])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -4,17 +4,15 @@ test (issue 18)."""
 
 import errno
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 from conftest import write_geotiff
-from fakes import FakeModel
+from fakes import FakeModel, run_cli
 
 from tilesearch import api, raster
-from tilesearch.cli import main
 from tilesearch.ingest import index_images
 from tilesearch.store import Store
 from tilesearch.tiling import Window
@@ -22,15 +20,7 @@ from tilesearch.tiling import Window
 
 def run(args, capsys, monkeypatch):
     """`tilesearch ARGS` with the fake model; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(api, "load_fingerprinter", lambda *a, **kw: FakeModel())
-    monkeypatch.setattr(sys, "argv", ["tilesearch", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(args, capsys, monkeypatch, fake_model=True)
 
 
 def new_store(path):

@@ -6,21 +6,15 @@ import sys
 import numpy as np
 import pytest
 from conftest import write_geotiff, write_png
+from fakes import run_cli
 from PIL import Image
 
 from tilesearch.cli import main
 
 
 def run(args, capsys, monkeypatch):
-    """Run `tilesearch ARGS`; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["tilesearch", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
+    """`tilesearch ARGS`; returns (exit code, stdout, stderr)."""
+    return run_cli(args, capsys, monkeypatch)
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,14 @@ number of cases is fixed by the seed and the whole fuzz stops at a time bound.
 
 import json
 import shutil
-import sys
 import time
 
 import numpy as np
 import pytest
 from conftest import write_geotiff
-from fakes import FakeModel
+from fakes import FakeModel, run_cli
 
 from tilesearch import api
-from tilesearch.cli import main
 
 SEED = 18
 CASES = 60
@@ -26,15 +24,8 @@ TIME_BOUND_S = 60.0
 
 
 def run(args, capsys, monkeypatch):
-    monkeypatch.setattr(api, "load_fingerprinter", lambda *a, **kw: FakeModel())
-    monkeypatch.setattr(sys, "argv", ["tilesearch", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
+    """`tilesearch ARGS` with the fake model; returns (exit code, stdout, stderr)."""
+    return run_cli(args, capsys, monkeypatch, fake_model=True)
 
 
 def snapshot(path):
