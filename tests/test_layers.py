@@ -116,3 +116,58 @@ def test_imports_inside_a_unit_and_down_pass() -> None:
     src = ("from tilesearch.store.files import MANIFEST\nfrom tilesearch.errors import "
            "StoreError\nfrom tilesearch.models import ModelIdentity\n")
     assert problems("tilesearch.store.store", src) == []
+
+
+def module_level_imports(source: str, module: str, is_package: bool,
+                         known: set[str]) -> set[str]:
+    """The tilesearch modules `source` imports when it is loaded (not inside functions);
+    ``from package import submodule`` counts as importing the submodule."""
+    out = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            subs = [f"{node.module}.{a.name}" for a in node.names]
+            if all(sub in known for sub in subs):
+                out |= set(subs)
+                continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            out |= {m for m, _ in imported(ast.unparse(node), module, is_package)}
+    return out
+
+
+def test_no_import_cycle() -> None:
+    """Module-level imports form no cycle (a package importing its own modules from its
+    `__init__` is the usual tree, not a cycle: an edge to a package means its `__init__`)."""
+    known = {m for m, _ in modules()}
+    graph = {}
+    for module, path in modules():
+        if module.endswith(".__main__"):
+            continue  # runs after its package is loaded
+        targets = module_level_imports(path.read_text(), module, path.name == "__init__.py",
+                                       known)
+        graph[module] = {t if t in known else t.rsplit(".", 1)[0] for t in targets} - {module}
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle of `graph` (node -> the nodes it imports) as a path, or None."""
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*trail[trail.index(nxt):], nxt]
+            if nxt not in state and (found := visit(nxt, [*trail, nxt])):
+                return found
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node, [node])):
+            return found
+    return None
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tilesearch import (
-    api,  # the package: its loaders are looked up at call time
-)
 from tilesearch.api.progress import _count_bar
 from tilesearch.errors import QueryError
 from tilesearch.options import (
@@ -30,7 +27,7 @@ def evaluate(folder: str | Path, *, model: str | None = None,
     others, relevant = same class; mAP over all ranks and precision@1/5/10. `augment` = k > 0
     evaluates database-side augmentation over k neighbours (as `build_index(augment=k)`),
     `raw_weight` the mix with the raw distance (as `search(raw_weight=)`; None: as searches
-    default to, `knn.RAW_WEIGHT` with augmentation, else 0)."""
+    default to, `retrieval.RAW_WEIGHT` with augmentation, else 0)."""
     from tilesearch import quality as ev
     from tilesearch.ann import augment_set
     from tilesearch.retrieval import RAW_WEIGHT, blend, check_raw_weight
@@ -43,8 +40,10 @@ def evaluate(folder: str | Path, *, model: str | None = None,
     check_raw_weight(raw_weight, metric)
 
     paths, labels = ev.labelled_images(folder)
+    from tilesearch import api  # its loaders, looked up when called (tests replace them)
+
     fp = api.load_fingerprinter(model, weights=weights, runtime=runtime, tile_size=tile_size,
-                            recipe=recipe)
+                                recipe=recipe)
     tiles = ev.read_resized(paths, tile_size)
     tick = _count_bar(len(tiles), "fingerprinting") if progress else None
     raw = ev.embed_all(fp, tiles, progress=tick)
@@ -65,6 +64,8 @@ def robustness(store: str | Path, *, samples: int = 100, seed: int = 0,
     from tilesearch import quality as ev
 
     with Store.open(store) as s:
+        from tilesearch import api  # as above
+
         fp = api.store_fingerprinter(s, weights=weights, runtime=runtime)
         n = min(samples, s.count) * (len(ev.TRANSFORMS) + 1)
         tick = _count_bar(n, "fingerprinting") if progress else None

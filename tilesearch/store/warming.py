@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tilesearch.store import Store
+from tilesearch.store.store import Store
 
 CHUNK = 8 << 20
 """Bytes read per call."""
