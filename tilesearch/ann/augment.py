@@ -4,8 +4,8 @@ Each stored fingerprint is replaced, for searching, by the L2-normalised sum of 
 `k` nearest stored fingerprints from *other places* (tiles overlapping it are skipped: on a
 sliding window they are the same place shifted), each weighted by its cosine similarity to the
 tile to the power `alpha`, all L2-normalised first. A tile moves toward the centre of what
-looks like it elsewhere, so "the same kind of place" outranks "the same colours"
-(UC Merced mAP 0.634 -> 0.755, docs/quality.md), at some cost to "this very object".
+looks like it elsewhere, so "the same kind of place" outranks "the same colours", at some
+cost to "this very object" (the figures: docs/quality.md).
 
 The raw fingerprints stay. The augmented ones (unit length, float32) go to
 ``augmented-<count>-<ms>.f32`` named by the manifest's ``augment`` entry, and every search

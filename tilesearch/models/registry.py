@@ -28,7 +28,8 @@ DEFAULT_MODEL = "efficientnet-lite0-multilevel"
 """EfficientNet-Lite0's head and last three stages, pooled (1904-d): better retrieval than the
 head alone at the same speed (docs/quality.md)."""
 DEFAULT_RECIPE = "rot4-128"
-"""Chosen by measurement (docs/quality.md): better retrieval, invariant to turns, 0.87x speed."""
+"""Chosen by measurement: better retrieval and invariant to turns, for a small share of the
+indexing speed (docs/quality.md)."""
 RESNET18_FILE = "resnet18-f37072fd.pth"
 
 
@@ -236,7 +237,8 @@ _REGISTRY: dict[str, _Entry] = {
         1904, "(x/255-0.5)/0.5", _locate_efficientnet, _build_efficientnet_multilevel
     ),
     # Lite0's and Lite2's multi-level fingerprints side by side (1904 + 1960): the best
-    # retrieval measured, indexing at 0.47x the default's speed (docs/quality.md); extra "lite2".
+    # retrieval measured, at about half the default's indexing speed (docs/quality.md); the
+    # extra "lite2".
     "efficientnet-lite0-lite2-multilevel": _Entry(
         3864, "(x/255-0.5)/0.5", _locate_lite0_lite2, _build_lite0_lite2
     ),
