@@ -73,15 +73,7 @@ def build(store: Store, *, codec: str | None = None, nprobe: int | None = None,
         rebuild = True  # the index encodes other vectors than searches now compare
     if not store.manifest.get(MANIFEST_KEY) and n < tuning.EXACT_BELOW and not force:
         return BuildReport("none", n, None, None, time.perf_counter() - t0, False)
-    old_codec = re.sub(r"IVF\d+,", "", old.spec.factory) if old else None
-    codec = codec or old_codec or DEFAULT_CODEC
-    if nprobe is None and old is not None and codec == old_codec:
-        nprobe = old.spec.nprobe
-    spec = choose_spec(n, fit_codec(codec, store.dim), nprobe)
-    first, stage = _split_refine(spec.factory)
-    factory_index(store.dim, first)  # a codec FAISS rejects is refused before any work
-    if stage:
-        factory_index(store.dim, codec_name(stage))
+    spec = _spec(store, old, codec, nprobe)
     if old is not None and not rebuild and old.spec.is_ivf == spec.is_ivf:
         if old.count == n:
             if not keep_full:
@@ -103,6 +95,23 @@ def build(store: Store, *, codec: str | None = None, nprobe: int | None = None,
         _drop_full(store, n)
     return BuildReport(action, n, spec.factory, writer.code_bytes,
                        time.perf_counter() - t0, not keep_full or store.full_from > 0)
+
+
+def _spec(store: Store, old: AnnIndex | None, codec: str | None,
+          nprobe: int | None) -> IndexSpec:
+    """The index to build: `codec` (else the old index's, else the default) and `nprobe`
+    (else the old one's when the codec stays); a codec FAISS rejects is refused here, before
+    any work."""
+    old_codec = re.sub(r"IVF\d+,", "", old.spec.factory) if old else None
+    codec = codec or old_codec or DEFAULT_CODEC
+    if nprobe is None and old is not None and codec == old_codec:
+        nprobe = old.spec.nprobe
+    spec = choose_spec(store.count, fit_codec(codec, store.dim), nprobe)
+    first, stage = _split_refine(spec.factory)
+    factory_index(store.dim, first)
+    if stage:
+        factory_index(store.dim, codec_name(stage))
+    return spec
 
 
 def _drop_full(store: Store, n: int) -> None:

@@ -79,18 +79,7 @@ def robustness(store: Any, model: Fingerprinter, *, samples: int = 100, seed: in
     rng = np.random.default_rng(seed)
     ids = np.sort(rng.choice(store.count, size=min(samples, store.count), replace=False))
     names = [*TRANSFORMS, "shift32"]
-    queries: list[np.ndarray] = []
-    for meta in store.tiles(ids.tolist()):
-        info = store.image_by_id(meta.image_id)["info"]
-        w = meta.window
-        with open_image(meta.source, bands=info.bands, stretch=info.stretch) as src:
-            tile, _ = src.read_block(w)
-            col = min(w.col_off + SHIFT, info.width - w.width)
-            row = min(w.row_off + SHIFT, info.height - w.height)
-            shifted, _ = src.read_block(Window(col, row, w.width, w.height))
-        queries += [np.ascontiguousarray(f(tile)) for f in TRANSFORMS.values()]
-        queries.append(shifted)
-    raw = embed_all(model, np.stack(queries), progress=progress)
+    raw = embed_all(model, np.stack(_copies(store, ids)), progress=progress)
     aug = store.augmentation
     vectors = raw
     if aug:
@@ -108,3 +97,19 @@ def robustness(store: Any, model: Fingerprinter, *, samples: int = 100, seed: in
         rank1={n: round(float((ranks[:, j] == 1).mean()), 4) for j, n in enumerate(names)},
         top10={n: round(float((ranks[:, j] <= 10).mean()), 4) for j, n in enumerate(names)},
     )
+
+
+def _copies(store: Any, ids: np.ndarray) -> list[np.ndarray]:
+    """Each tile of `ids` under every transform, then shifted by `SHIFT` px, in that order."""
+    out: list[np.ndarray] = []
+    for meta in store.tiles(ids.tolist()):
+        info = store.image_by_id(meta.image_id)["info"]
+        w = meta.window
+        with open_image(meta.source, bands=info.bands, stretch=info.stretch) as src:
+            tile, _ = src.read_block(w)
+            col = min(w.col_off + SHIFT, info.width - w.width)
+            row = min(w.row_off + SHIFT, info.height - w.height)
+            shifted, _ = src.read_block(Window(col, row, w.width, w.height))
+        out += [np.ascontiguousarray(f(tile)) for f in TRANSFORMS.values()]
+        out.append(shifted)
+    return out

@@ -79,6 +79,12 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD, warm: bo
     app.add_middleware(Guard, hosts=allowed_hosts_of(host, allowed_hosts),
                        body_limit=body_limit, body_idle=body_timeout, body_total=body_deadline)
 
+    _add_pages(app)
+    return app
+
+
+def _add_pages(app: FastAPI) -> None:
+    """The page itself, and the API's own page (Swagger UI from vendored files)."""
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
@@ -93,8 +99,6 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD, warm: bo
             swagger_favicon_url=f"{root}{SWAGGER_UI}/favicon-32x32.png",
             # No validator badge: it would fetch an image from validator.swagger.io.
             swagger_ui_parameters={"validatorUrl": None})
-
-    return app
 
 
 def limit_blas(threads: int | None) -> None:
