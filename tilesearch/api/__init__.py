@@ -18,6 +18,9 @@ from tilesearch.api.stores import (
     build_overviews,
     check,
     info,
+    label,
+    label_sets,
+    remove_label_set,
     warm,
 )
 from tilesearch.errors import QueryError, StoreError
@@ -58,8 +61,11 @@ __all__ = [
     "image_query",
     "index",
     "info",
+    "label",
+    "label_sets",
     "load_fingerprinter",
     "progress_bar",
+    "remove_label_set",
     "robustness",
     "search",
     "store_fingerprinter",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from tilesearch.options import (
 from tilesearch.retrieval import (
     default_raw_weight,
 )
-from tilesearch.store import CheckReport, Store, Warmer
+from tilesearch.store import CheckReport, LabelSet, Store, Warmer
 from tilesearch.store import check as check_store
 from tilesearch.store import warm as warm_store
 
@@ -130,3 +130,27 @@ def build_overviews(store: str | Path,
         except InputError as exc:
             out.append({"path": path, "source": path, "levels": [], "error": exc.reason})
     return out
+
+
+def label(store: str | Path, name: str, *, positives: Sequence[int] = (),
+          negatives: Sequence[int] = (), unlabel: Sequence[int] = ()) -> LabelSet:
+    """Mark tiles positive or negative in the label set `name` of `store` (made when new; a
+    tile marked again takes its new mark), forget the marks of `unlabel`; returns the set.
+    One transaction: a kill leaves the set as it was before or after."""
+    with Store.open(store, writable=True) as s:
+        s.set_labels(name, positives, negatives, unlabel)
+        return s.label_set(name)
+
+
+def label_sets(store: str | Path | Store) -> list[LabelSet]:
+    """Every label set of `store`, by name."""
+    if isinstance(store, Store):
+        return store.label_sets()
+    with Store.open(store) as s:
+        return s.label_sets()
+
+
+def remove_label_set(store: str | Path, name: str) -> int:
+    """Delete the label set `name` of `store`; returns how many labels it held."""
+    with Store.open(store, writable=True) as s:
+        return s.remove_label_set(name)

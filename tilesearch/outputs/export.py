@@ -13,7 +13,7 @@ from typing import Any
 from tilesearch import geo
 from tilesearch.records import ImageInfo, TileMeta
 from tilesearch.retrieval import SearchResult
-from tilesearch.store import Store
+from tilesearch.store import LabelSet, Store
 
 CSV_COLUMNS = (
     "rank",
@@ -165,3 +165,18 @@ def _feature(ring: Ring, properties: dict[str, Any]) -> dict[str, Any]:
         "geometry": {"type": "Polygon", "coordinates": [ring]},
         "properties": properties,
     }
+
+
+def labels_geojson(labels: LabelSet, store: Store, *, paths: bool = True) -> dict[str, Any]:
+    """A label set as a GeoJSON FeatureCollection (RFC 7946) of its tiles' footprints, each
+    with ``label`` "positive" or "negative"; tiles of images without a CRS are counted in
+    "skipped_ungeoreferenced"."""
+    ids = [*labels.positives, *labels.negatives]
+    metas = store.tiles(ids)
+    rings = _rings(store, metas)
+    positive = set(labels.positives)
+    features = [_feature(rings[m.tile_id], {"label": "positive" if m.tile_id in positive
+                                            else "negative", **_tile_props(m, paths)})
+                for m in metas if m.tile_id in rings]
+    return {"type": "FeatureCollection", "name": labels.name, "label_set": labels.name,
+            "skipped_ungeoreferenced": len(metas) - len(features), "features": features}

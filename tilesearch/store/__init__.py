@@ -6,6 +6,7 @@ from tilesearch.store.checkup import check
 from tilesearch.store.compared import AUGMENT_KEY, unit
 from tilesearch.store.diagnose import CheckReport
 from tilesearch.store.files import FORMAT_VERSION, MANIFEST, read_manifest, write_lock
+from tilesearch.store.labels import LabelSet, check_name
 from tilesearch.store.pages import PAGE, advise_random, prefetch_head, prefetch_rows
 from tilesearch.store.store import Store
 from tilesearch.store.warming import Warmer, warm
@@ -16,10 +17,12 @@ __all__ = [
     "MANIFEST",
     "PAGE",
     "CheckReport",
+    "LabelSet",
     "Store",
     "Warmer",
     "advise_random",
     "check",
+    "check_name",
     "prefetch_head",
     "prefetch_rows",
     "read_manifest",

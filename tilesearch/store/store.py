@@ -27,6 +27,7 @@ from tilesearch.store.files import (
     read_manifest,
     write_lock,
 )
+from tilesearch.store.labels import Labels
 from tilesearch.store.metadata import Metadata
 from tilesearch.store.schema import SCHEMA
 from tilesearch.store.validate import (
@@ -40,7 +41,7 @@ from tilesearch.store.validate import (
 from tilesearch.store.vectors import Vectors
 
 
-class Store(Metadata, Vectors, Compared):
+class Store(Metadata, Vectors, Compared, Labels):
     """An open store. `Store.create` makes one, `Store.open` opens one (read-only by default)."""
 
     def __init__(self, path: Path, manifest: dict[str, Any], writable: bool) -> None:

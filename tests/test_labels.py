@@ -1,0 +1,108 @@
+"""Label sets kept in the store (issue 20's first part): named, listed, removed, exported as
+GeoJSON, kept across a reopen, a rebuilt search index and a kill while labelling."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fakes import run_cli
+
+from tilesearch import api
+from tilesearch.errors import QueryError
+from tilesearch.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def path(fake_store):
+    p = fake_store.path
+    fake_store.close()
+    return p
+
+
+def test_a_label_set_is_made_changed_listed_and_removed(path):
+    assert api.label_sets(path) == []  # a store made before label sets existed
+    s = api.label(path, "pools", positives=[3, 7], negatives=[12])
+    assert (s.positives, s.negatives) == ((3, 7), (12,))
+    s = api.label(path, "pools", positives=[12], negatives=[7], unlabel=[3])
+    assert (s.positives, s.negatives) == ((12,), (7,))  # a tile marked again takes its mark
+    api.label(path, "trees", positives=[1])
+    assert [x.name for x in api.label_sets(path)] == ["pools", "trees"]
+    with Store.open(path) as store:  # kept in the store, read-only opens see it
+        assert store.label_set("pools").positives == (12,)
+    assert api.remove_label_set(path, "pools") == 2
+    assert [x.name for x in api.label_sets(path)] == ["trees"]
+
+
+def test_labels_name_tiles_so_they_survive_a_rebuilt_index(path):
+    api.label(path, "pools", positives=[5, 6])
+    api.build_index(path, codec="SQ8", force=True)
+    api.build_index(path, codec="SQ8", force=True, rebuild=True)
+    assert api.label_sets(path)[0].positives == (5, 6)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"name": "pools", "positives": [999]}, "no tile with id 999"),
+    ({"name": "pools", "positives": [-1]}, "no tile with id -1"),
+    ({"name": "pools", "positives": [2], "negatives": [2]}, "both positive and negative"),
+    ({"name": "../x", "positives": [2]}, "cannot name a label set"),
+    ({"name": "", "positives": [2]}, "cannot name a label set"),
+])
+def test_bad_labels_are_refused_and_change_nothing(path, kwargs, message):
+    api.label(path, "pools", positives=[1])
+    with pytest.raises(QueryError, match=message):
+        api.label(path, **kwargs)
+    assert [(x.name, x.positives, x.negatives) for x in api.label_sets(path)] == [
+        ("pools", (1,), ())]
+
+
+def test_an_unknown_label_set_names_the_ones_there_are(path):
+    api.label(path, "pools", positives=[1])
+    with Store.open(path) as store, pytest.raises(QueryError, match=r"no label set 'trees' "
+                                                                      r"\(label sets: pools\)"):
+        store.label_set("trees")
+    with pytest.raises(QueryError, match="no label set 'trees'"):
+        api.remove_label_set(path, "trees")
+
+
+def test_the_cli_labels_lists_exports_and_removes(path, capsys, monkeypatch):
+    code, out, _ = run_cli(["label", path, "pools", "-p", 3, "-p", 4, "-n", 15], capsys,
+                           monkeypatch)
+    assert code == 0 and out.startswith("pools: 2 positive (3, 4), 1 negative (15)")
+    code, out, _ = run_cli(["label", path], capsys, monkeypatch)
+    assert out.strip() == "pools: 2 positive, 1 negative"
+    code, out, _ = run_cli(["label", path, "pools", "--geojson", "-"], capsys, monkeypatch)
+    gj = json.loads(out)
+    assert gj["type"] == "FeatureCollection" and gj["label_set"] == "pools"
+    assert sorted((f["properties"]["tile_id"], f["properties"]["label"])
+                  for f in gj["features"]) == [(3, "positive"), (4, "positive"),
+                                              (15, "negative")]
+    code, _, err = run_cli(["label", path, "nothing"], capsys, monkeypatch)
+    assert code == 2 and "no label set 'nothing' (label sets: pools)" in err
+    code, out, _ = run_cli(["label", path, "pools", "--remove"], capsys, monkeypatch)
+    assert code == 0 and "removed label set 'pools' (3 labels)" in out
+
+
+def test_a_kill_while_labelling_leaves_whole_labels(path):
+    """Each change is one transaction: killed at any moment, the set holds the tiles labelled
+    before the kill, every one of them whole."""
+    script = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+              "from tilesearch import api\n"
+              "print('ready', flush=True)\n"
+              "for i in range(10**6):\n"
+              f"    api.label({str(path)!r}, 'pools', positives=[i % 24], negatives=[])\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert api.check(path).ok
+    sets = api.label_sets(path)
+    assert [s.name for s in sets] == ["pools"] and sets[0].positives
+    assert set(sets[0].positives) <= set(range(24)) and not sets[0].negatives
+    api.label(path, "pools", positives=[0])  # and the store takes labels again
