@@ -106,3 +106,47 @@ def test_a_kill_while_labelling_leaves_whole_labels(path):
     assert [s.name for s in sets] == ["pools"] and sets[0].positives
     assert set(sets[0].positives) <= set(range(24)) and not sets[0].negatives
     api.label(path, "pools", positives=[0])  # and the store takes labels again
+
+
+def _geojson(tmp_path, features, **extra):
+    f = tmp_path / "marked.geojson"
+    f.write_text(json.dumps({"type": "FeatureCollection", "features": features, **extra}))
+    return f
+
+
+def test_labels_from_geojson_points_and_polygons(path, tmp_path):
+    with Store.open(path) as store:
+        t4, t9 = store.tile(4), store.tile(9)
+    lon, lat = t9.lonlat  # a small square around tile 9's centre: no other centre inside
+    shrink = [lon - 1e-7, lat - 1e-7, lon + 1e-7, lat + 1e-7]
+    ring = [[shrink[0], shrink[1]], [shrink[2], shrink[1]], [shrink[2], shrink[3]],
+            [shrink[0], shrink[3]], [shrink[0], shrink[1]]]
+    f = _geojson(tmp_path, [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": list(t4.lonlat)},
+         "properties": {}},
+        {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+         "properties": {"label": "negative"}}])
+    s = api.label(path, "pools", from_geojson=f)
+    assert s.positives == (4,) and s.negatives == (9,)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{not json", "not a readable GeoJSON file"),
+    ("[1, 2]", "is not a GeoJSON object"),
+    (json.dumps({"type": "FeatureCollection", "features": 5}), "no list of features"),
+    (json.dumps({"type": "FeatureCollection", "features": [], "crs": {
+        "type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}}}),
+     "is in urn:ogc:def:crs:EPSG::32633; labels are read in lon/lat"),
+    (json.dumps({"type": "Point", "coordinates": [0.0, 0.0]}), "no indexed tile covers"),
+    (json.dumps({"type": "LineString", "coordinates": [[0, 0], [1, 1]]}), "marks no tile"),
+    (json.dumps({"type": "Feature", "geometry": {"type": "Point", "coordinates": [1]},
+                 "properties": {}}), "not a geometry"),
+])
+def test_bad_geojson_labels_are_one_line_and_change_nothing(path, tmp_path, content, message):
+    from tilesearch.errors import InputError
+
+    f = tmp_path / "bad.geojson"
+    f.write_text(content)
+    with pytest.raises(InputError, match=message):
+        api.label(path, "pools", from_geojson=f)
+    assert api.label_sets(path) == []

@@ -15,6 +15,7 @@ from tilesearch.options import (
 )
 from tilesearch.retrieval import (
     default_raw_weight,
+    marks_from_geojson,
 )
 from tilesearch.store import CheckReport, LabelSet, Store, Warmer
 from tilesearch.store import check as check_store
@@ -133,11 +134,16 @@ def build_overviews(store: str | Path,
 
 
 def label(store: str | Path, name: str, *, positives: Sequence[int] = (),
-          negatives: Sequence[int] = (), unlabel: Sequence[int] = ()) -> LabelSet:
+          negatives: Sequence[int] = (), unlabel: Sequence[int] = (),
+          from_geojson: str | Path | None = None) -> LabelSet:
     """Mark tiles positive or negative in the label set `name` of `store` (made when new; a
     tile marked again takes its new mark), forget the marks of `unlabel`; returns the set.
-    One transaction: a kill leaves the set as it was before or after."""
+    `from_geojson` adds the marks of a GeoJSON file's points and polygons
+    (`retrieval.marks_from_geojson`). One transaction: a kill leaves the set as it was."""
     with Store.open(store, writable=True) as s:
+        if from_geojson is not None:
+            more_pos, more_neg = marks_from_geojson(s, from_geojson)
+            positives, negatives = [*positives, *more_pos], [*negatives, *more_neg]
         s.set_labels(name, positives, negatives, unlabel)
         return s.label_set(name)
 

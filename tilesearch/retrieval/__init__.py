@@ -13,6 +13,7 @@ from tilesearch.retrieval.distances import (
     raw_fingerprints,
 )
 from tilesearch.retrieval.filters import SearchFilter, allowed_mask, load_polygon
+from tilesearch.retrieval.marks import marks_from_geojson
 from tilesearch.retrieval.query import (
     check_tile_id,
     combine_examples,
@@ -44,6 +45,7 @@ __all__ = [
     "index_recall",
     "load_polygon",
     "lonlat_query",
+    "marks_from_geojson",
     "mix_raw",
     "nearest",
     "ranked",
