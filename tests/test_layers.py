@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("store",),
     ("ingest", "ann"),
     ("retrieval",),
+    ("detect",),
     ("quality", "outputs"),
     ("api",),
     ("demo", "web"),

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from tilesearch.api.finding import FindResult, find
 from tilesearch.api.measure import evaluate, robustness
 from tilesearch.api.progress import progress_bar
 from tilesearch.api.stores import (
@@ -54,10 +55,12 @@ from tilesearch.store import Store
 
 __all__ = [
     "OVERVIEW_FOLDER",
+    "FindResult",
     "build_index",
     "build_overviews",
     "check",
     "evaluate",
+    "find",
     "image_query",
     "index",
     "info",

@@ -1,0 +1,8 @@
+"""Find all: from a label set to every occurrence in the store. A classifier of the labelled
+tiles (`classifier`) scores every tile; tiles above a threshold are merged into places
+(`places`), and the count is the number of places."""
+
+from tilesearch.detect.classifier import Classifier, fit, score_store
+from tilesearch.detect.places import Detection, detections
+
+__all__ = ["Classifier", "Detection", "detections", "fit", "score_store"]
