@@ -238,3 +238,18 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"real data not found at {REAL_DATA}")
     return REAL_DATA
+
+
+@pytest.fixture(autouse=True)
+def _restore_blas(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The web tests' `create_app` limits BLAS threads process-wide: every other test gets
+    the limits back as they were."""
+    if not request.module.__name__.startswith("test_web"):
+        yield
+        return
+    import faiss  # noqa: F401  (its BLAS too)
+    from threadpoolctl import threadpool_limits
+
+    saved = threadpool_limits(limits=None)
+    yield
+    saved.restore_original_limits()

@@ -21,17 +21,6 @@ from tilesearch.tiling import Window
 from tilesearch.web import create_app
 
 
-@pytest.fixture(autouse=True)
-def _restore_blas():
-    """create_app limits BLAS threads process-wide: the other tests get theirs back."""
-    import faiss  # noqa: F401  (its BLAS too)
-    from threadpoolctl import threadpool_limits
-
-    saved = threadpool_limits(limits=None)
-    yield
-    saved.restore_original_limits()
-
-
 @pytest.fixture
 def client(fake_store):
     """A client of the app on `fake_store`, which answers for the TestClient's host name."""

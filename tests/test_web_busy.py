@@ -11,7 +11,6 @@ import pytest
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
-from test_web_api import _restore_blas  # noqa: F401  (autouse)
 
 from tilesearch import api
 from tilesearch.web import create_app

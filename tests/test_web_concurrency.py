@@ -15,7 +15,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("torch")
 import torch
 from fastapi.testclient import TestClient
-from test_web_api import _restore_blas, png_bytes  # noqa: F401  (autouse)
+from test_web_api import png_bytes
 
 from tilesearch import api
 from tilesearch.models import runtime as rt

@@ -20,17 +20,6 @@ from tilesearch.web import create_app
 VENDOR = Path(__file__).resolve().parents[1] / "tilesearch" / "web" / "static" / "vendor"
 
 
-@pytest.fixture(autouse=True)
-def _restore_blas():
-    """create_app limits BLAS threads process-wide: the other tests get theirs back."""
-    import faiss  # noqa: F401  (its BLAS too)
-    from threadpoolctl import threadpool_limits
-
-    saved = threadpool_limits(limits=None)
-    yield
-    saved.restore_original_limits()
-
-
 @pytest.fixture
 def client(fake_store):
     fake_store.close()

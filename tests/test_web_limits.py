@@ -18,7 +18,7 @@ from PIL import Image
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
-from test_web_api import _restore_blas, png_bytes  # noqa: F401  (autouse)
+from test_web_api import png_bytes
 
 from tilesearch.web import create_app
 from tilesearch.web.app import FORM_OVERHEAD, MAX_JSON_BODY

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
-from test_web_api import _restore_blas, png_bytes  # noqa: F401  (autouse)
+from test_web_api import png_bytes
 
 from tilesearch import api
 from tilesearch.errors import StoreError

@@ -12,7 +12,6 @@ import pytest
 
 pytest.importorskip("fastapi")
 import uvicorn
-from test_web_api import _restore_blas  # noqa: F401  (autouse)
 
 from tilesearch.web import create_app
 from tilesearch.web.server import UVICORN_OPTIONS, GuardedH11Protocol
