@@ -69,3 +69,22 @@ def test_the_cli_finds_and_writes_geojson(path, capsys, monkeypatch):
     assert json.loads(out)["count"] == 2
     code, _, err = run_cli(["find", path, "a", "--threshold", 2], capsys, monkeypatch)
     assert code == 2 and "Invalid value for '--threshold'" in err
+
+
+def test_counts_come_with_cross_validated_precision_recall_and_an_interval(path):
+    from tilesearch.detect import wilson
+
+    assert wilson(0, 0) == (0.0, 1.0)
+    lo, hi = wilson(8, 10)
+    assert 0.5 < lo < 0.8 < hi < 0.95  # 90 % Wilson interval of 8/10
+    api.label(path, "a", positives=[0, 1, 2, 3], negatives=[12, 13, 14, 15])
+    result = api.find(path, "a", threshold=0.5)
+    v = result.validation
+    assert v.folds == 4 and v.recall is not None and 0.0 <= v.recall <= 1.0
+    assert v.precision == v.recall == 1.0  # the two images' tiles differ in colour
+    assert v.recall_interval is not None and 0.5 < v.recall_interval[0] < 1.0
+    count, lo, hi = result.expected_count
+    assert lo <= count <= hi and count == result.count  # precision and recall both 1
+    api.label(path, "one", positives=[0], negatives=[12])
+    few = api.find(path, "one", threshold=0.5)
+    assert few.validation.folds == 0 and few.expected_count is None

@@ -29,6 +29,13 @@ def find_cmd(store: Path, name: str, threshold: float, geojson: Path | None) -> 
     if geojson is None or str(geojson) != "-":
         click.echo(f"{name}: {result.count} place(s) from {result.tiles} tile(s) at or above "
                    f"{threshold:g}")
+        v, expected = result.validation, result.expected_count
+        if v.precision is not None and v.recall is not None:
+            click.echo(f"  on its labels ({v.folds}-fold): precision {v.precision:.2f}, "
+                       f"recall {v.recall:.2f}")
+        if expected is not None:
+            click.echo(f"  expected count {expected[0]:.1f} (90 % interval {expected[1]:.1f}"
+                       f" to {expected[2]:.1f})")
         for i, d in enumerate(result.detections[:20], 1):
             where = f"{d.centre[0]:.6f},{d.centre[1]:.6f}" if d.centre else "-"
             click.echo(f"{i:>4}  score {d.max_score:.3f}  tiles {len(d.tiles):>3}  {where}")
