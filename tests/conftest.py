@@ -233,6 +233,13 @@ def fake_store(
 
 
 @pytest.fixture
+def closed_store(fake_store: Store) -> Path:
+    """The folder of `fake_store`, closed: for tests that open it themselves (or damage it)."""
+    fake_store.close()
+    return fake_store.path
+
+
+@pytest.fixture
 def real_data() -> Path:
     """``../shared/data`` (real imagery); the test is skipped when it is absent."""
     if not REAL_DATA.is_dir():

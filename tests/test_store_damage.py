@@ -24,13 +24,6 @@ def snapshot(path):
             and not (f.name == "meta.sqlite-wal" and f.stat().st_size == 0)}
 
 
-@pytest.fixture
-def closed_store(fake_store):
-    path = fake_store.path
-    fake_store.close()
-    return path
-
-
 def edit_manifest(path, **changes):
     m = json.loads((path / "manifest.json").read_text())
     for key, value in changes.items():
