@@ -75,14 +75,6 @@ def sample_rows(lay: Layout, n: int = _ROWS_CHECKED, seed: int = 0) -> np.ndarra
     return np.unique(np.concatenate([[lay.full_from, lay.count - 1], pick]).astype(np.int64))
 
 
-def rows_available(lay: Layout) -> int:
-    """How many tiles (from tile 0) both vector files hold whole rows for."""
-    f, g = lay.path / lay.vectors_file, lay.path / "norms.f32"
-    vec_rows = f.stat().st_size // (lay.dim * 4) + lay.full_from if f.is_file() else 0
-    norm_rows = g.stat().st_size // 4 if g.is_file() else 0
-    return min(lay.count, vec_rows, norm_rows)
-
-
 def recompute_norms(lay: Layout) -> None:
     """Write norms.f32 anew from the kept fingerprints (atomically); tiles whose fingerprints
     were dropped keep their stored norm, which exists only when the file does."""
