@@ -8,7 +8,7 @@ import pytest
 
 PACKAGES = ["tilesearch", "tilesearch.raster", "tilesearch.models", "tilesearch.store",
             "tilesearch.ingest", "tilesearch.ann", "tilesearch.retrieval", "tilesearch.quality",
-            "tilesearch.outputs"]
+            "tilesearch.outputs", "tilesearch.detect"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

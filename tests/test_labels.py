@@ -129,7 +129,7 @@ def test_labels_from_geojson_points_and_polygons(closed_store, tmp_path):
     (json.dumps({"type": "FeatureCollection", "features": 5}), "no list of features"),
     (json.dumps({"type": "FeatureCollection", "features": [], "crs": {
         "type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}}}),
-     "is in urn:ogc:def:crs:EPSG::32633; labels are read in lon/lat"),
+     "is in urn:ogc:def:crs:EPSG::32633; tilesearch reads GeoJSON in lon/lat"),
     (json.dumps({"type": "Point", "coordinates": [0.0, 0.0]}), "no indexed tile covers"),
     (json.dumps({"type": "LineString", "coordinates": [[0, 0], [1, 1]]}), "marks no tile"),
     (json.dumps({"type": "Feature", "geometry": {"type": "Point", "coordinates": [1]},

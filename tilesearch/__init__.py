@@ -1,23 +1,32 @@
 """tilesearch: find similar places in huge aerial and drone imagery.
 
 The pipeline, one subpackage a stage: `raster` (reading) -> `tiling` -> `models`
-(fingerprinting) -> `store` -> `ann` (search index) -> `retrieval` -> `outputs`; `ingest`
-runs the first stages into a store, `quality` measures retrieval; `api` ties them together, and
-`cli` and `web` are thin shells over it. docs/design.md has the module map.
+(fingerprinting) -> `store` -> `ann` (search index) -> `retrieval` -> `detect` (find all) ->
+`outputs`; `ingest` runs the first stages into a store, `quality` measures retrieval; `api`
+ties them together, and `cli` and `web` are thin shells over it. docs/design.md has the module map.
 """
 
 from tilesearch.api import (
+    FindResult,
+    Scores,
     build_index,
     build_overviews,
     check,
     evaluate,
+    find,
+    heatmaps,
     image_query,
     index,
     info,
+    label,
+    label_sets,
     load_fingerprinter,
+    remove_label_set,
     robustness,
+    scores,
     search,
     store_fingerprinter,
+    suggestions,
     warm,
 )
 from tilesearch.errors import (
@@ -40,6 +49,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BuildOptions",
     "CheckReport",
+    "FindResult",
     "Hit",
     "IndexOptions",
     "IndexReport",
@@ -50,6 +60,7 @@ __all__ = [
     "OptionError",
     "Query",
     "QueryError",
+    "Scores",
     "SearchFilter",
     "SearchOptions",
     "SearchResult",
@@ -61,13 +72,20 @@ __all__ = [
     "check",
     "evaluate",
     "export",
+    "find",
+    "heatmaps",
     "image_query",
     "index",
     "info",
+    "label",
+    "label_sets",
     "load_fingerprinter",
+    "remove_label_set",
     "render",
     "robustness",
+    "scores",
     "search",
     "store_fingerprinter",
+    "suggestions",
     "warm",
 ]

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tilesearch.api.finding import FindResult, find
+from tilesearch.api.finding import FindResult, Scores, find, heatmaps, scores, suggestions
 from tilesearch.api.measure import evaluate, robustness
 from tilesearch.api.progress import progress_bar
 from tilesearch.api.stores import (
@@ -56,11 +56,13 @@ from tilesearch.store import Store
 __all__ = [
     "OVERVIEW_FOLDER",
     "FindResult",
+    "Scores",
     "build_index",
     "build_overviews",
     "check",
     "evaluate",
     "find",
+    "heatmaps",
     "image_query",
     "index",
     "info",
@@ -70,8 +72,10 @@ __all__ = [
     "progress_bar",
     "remove_label_set",
     "robustness",
+    "scores",
     "search",
     "store_fingerprinter",
+    "suggestions",
     "warm",
 ]
 

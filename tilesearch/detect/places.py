@@ -1,5 +1,7 @@
-"""Places, not tiles: tiles above the threshold that overlap (the same image, windows sharing
-pixels) are merged into one detection, the union of their footprints."""
+"""Places, not tiles: tiles above the threshold that overlap are merged into one detection,
+the union of their footprints. Tiles of one image overlap when their windows share pixels;
+tiles of two images (overlapping surveys) when their lon/lat boxes share more than
+`ACROSS` of the smaller one's area."""
 
 from __future__ import annotations
 
@@ -10,16 +12,26 @@ import numpy as np
 
 from tilesearch.store import Store
 
+ACROSS = 0.1
+"""Share of the smaller lon/lat box two tiles of different images must have in common to be
+one place (reprojected boxes of merely adjacent tiles touch or overlap a sliver)."""
+METRES_PER_DEGREE = 6371008.8 * np.pi / 180
+"""Metres per degree of latitude on the mean Earth sphere."""
+SHIFT = 1 << 32
+"""Pixel boxes of image i are shifted by i * SHIFT columns so that images never touch."""
+
 
 @dataclass(frozen=True)
 class Detection:
     """One place: its member tiles, their best and mean score, the union of their lon/lat
-    footprints (a shapely geometry, None without georeferencing) and its centre."""
+    footprints (a shapely geometry, None without georeferencing), its area in square metres
+    (None without georeferencing) and its centre."""
 
     tiles: tuple[int, ...]
     max_score: float
     mean_score: float
     geometry: Any
+    area_m2: float | None = None
 
     @property
     def centre(self) -> tuple[float, float] | None:
@@ -29,45 +41,65 @@ class Detection:
         return float(c.x), float(c.y)
 
 
-def detections(store: Store, ids: np.ndarray, scores: np.ndarray) -> list[Detection]:
-    """The detections formed by tiles `ids` (with their `scores`), best first."""
-    groups = _groups(store, np.asarray(ids, np.int64))
-    out = [_detection(store, g, scores) for g in groups]
-    return sorted(out, key=lambda d: -d.max_score)
-
-
-def _groups(store: Store, ids: np.ndarray) -> list[list[int]]:
-    """Connected sets of overlapping tiles among `ids` (union-find over a window grid)."""
+def detections(store: Store, ids: np.ndarray, scores: np.ndarray, *,
+               windows: np.ndarray | None = None,
+               boxes: np.ndarray | None = None) -> list[Detection]:
+    """The detections formed by tiles `ids` (with every tile's `scores`), best first.
+    `windows` and `boxes` (`Store.windows()`, `Store.lonlat_boxes()`) may be passed when
+    the caller keeps them, as the web app's threshold slider does."""
+    ids = np.asarray(ids, np.int64)
     if not len(ids):
         return []
-    win = store.windows()[ids]
-    parent = list(range(len(ids)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    cell = max(1, store.stride)
-    buckets: dict[tuple[int, int, int], list[int]] = {}
-    for i, (image, col, row, w, h) in enumerate(win):
-        for cc in range(col // cell, (col + w - 1) // cell + 1):
-            for rr in range(row // cell, (row + h - 1) // cell + 1):
-                for j in buckets.setdefault((int(image), cc, rr), []):
-                    parent[root(i)] = root(j)
-                buckets[(int(image), cc, rr)].append(i)
-    groups: dict[int, list[int]] = {}
-    for i in range(len(ids)):
-        groups.setdefault(root(i), []).append(int(ids[i]))
-    return list(groups.values())
+    win = (store.windows() if windows is None else windows)[ids]
+    box = (store.lonlat_boxes() if boxes is None else boxes)[ids]
+    labels = groups(win, box)
+    order = np.argsort(labels, kind="stable")
+    cuts = np.flatnonzero(np.diff(labels[order])) + 1
+    out = [_detection(ids[g], box[g], scores) for g in np.split(order, cuts)]
+    return sorted(out, key=lambda d: (-d.max_score, d.tiles[0]))
 
 
-def _detection(store: Store, tiles: list[int], scores: np.ndarray) -> Detection:
+def groups(windows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """A group number per tile: connected sets of overlapping tiles, from their (image, col,
+    row, width, height) `windows` and lon/lat `boxes` (NaN where unknown)."""
     import shapely
-    from shapely.geometry import box
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    boxes = [box(*m.lonlat_bounds) for m in store.tiles(tiles) if m.lonlat_bounds]
-    s = scores[np.asarray(tiles)]
-    return Detection(tuple(sorted(tiles)), float(s.max()), float(s.mean()),
-                     shapely.union_all(boxes) if boxes else None)
+    n = len(windows)
+    img, col, row, w, h = (windows[:, i].astype(np.float64) for i in range(5))
+    px = shapely.box(col + img * SHIFT, row, col + w + img * SHIFT, row + h)
+    a, b = shapely.STRtree(px).query(px, predicate="intersects")
+    keep = (a < b) & (shapely.area(shapely.intersection(px[a], px[b])) > 0)
+    pairs = [(a[keep], b[keep])]
+    known = np.flatnonzero(~np.isnan(boxes).any(axis=1))
+    if len(known) and len(np.unique(img[known])) > 1:
+        geo = shapely.box(*boxes[known].T)
+        ga, gb = shapely.STRtree(geo).query(geo, predicate="intersects")
+        ga, gb = ga[ga < gb], gb[ga < gb]
+        ga, gb = ga[img[known][ga] != img[known][gb]], gb[img[known][ga] != img[known][gb]]
+        common = shapely.area(shapely.intersection(geo[ga], geo[gb]))
+        smaller = np.minimum(shapely.area(geo[ga]), shapely.area(geo[gb]))
+        over = common > ACROSS * smaller
+        pairs.append((known[ga[over]], known[gb[over]]))
+    i = np.concatenate([p[0] for p in pairs])
+    j = np.concatenate([p[1] for p in pairs])
+    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
+    return np.asarray(connected_components(graph, directed=False)[1])
+
+
+def _detection(tiles: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> Detection:
+    import shapely
+
+    s = scores[tiles]
+    ok = boxes[~np.isnan(boxes).any(axis=1)]
+    geom = shapely.union_all(shapely.box(*ok.T)) if len(ok) else None
+    return Detection(tuple(sorted(int(t) for t in tiles)), float(s.max()), float(s.mean()),
+                     geom, _area_m2(geom) if geom is not None else None)
+
+
+def _area_m2(geom: Any) -> float:
+    """Area of a small lon/lat geometry in square metres: degrees scaled to metres at its
+    centroid's latitude (a local equirectangular view; places are metres to kilometres)."""
+    lat = np.radians(geom.centroid.y)
+    return float(geom.area * METRES_PER_DEGREE**2 * np.cos(lat))

@@ -1,6 +1,17 @@
 """Outputs: search results as JSON, GeoJSON and CSV (`export`), contact sheets and thumbnails
-(`render`)."""
+(`render`), find-all detections, region counts and score heatmaps (`findings`)."""
 
 from tilesearch.outputs import export, render
+from tilesearch.outputs.findings import (
+    FORMATS,
+    detection_format,
+    detections_csv,
+    heatmap_cells,
+    regions_csv,
+    write_detections,
+    write_heatmaps,
+    write_regions,
+)
 
-__all__ = ["export", "render"]
+__all__ = ["FORMATS", "detection_format", "detections_csv", "export", "heatmap_cells",
+           "regions_csv", "render", "write_detections", "write_heatmaps", "write_regions"]

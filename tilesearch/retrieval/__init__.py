@@ -12,7 +12,13 @@ from tilesearch.retrieval.distances import (
     raw_distances,
     raw_fingerprints,
 )
-from tilesearch.retrieval.filters import SearchFilter, allowed_mask, load_polygon
+from tilesearch.retrieval.filters import (
+    SearchFilter,
+    allowed_mask,
+    load_polygon,
+    load_regions,
+    read_features,
+)
 from tilesearch.retrieval.marks import marks_from_geojson
 from tilesearch.retrieval.query import (
     check_tile_id,
@@ -44,6 +50,7 @@ __all__ = [
     "image_query",
     "index_recall",
     "load_polygon",
+    "load_regions",
     "lonlat_query",
     "marks_from_geojson",
     "mix_raw",
@@ -51,5 +58,6 @@ __all__ = [
     "ranked",
     "raw_distances",
     "raw_fingerprints",
+    "read_features",
     "tile_query",
 ]

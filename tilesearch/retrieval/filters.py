@@ -32,6 +32,54 @@ class SearchFilter:
         return bool(self.bbox or self.polygon is not None or self.images or self.exclude_images)
 
 
+LONLAT_CRS = ("urn:ogc:def:crs:OGC:1.3:CRS84", "urn:ogc:def:crs:EPSG::4326", "EPSG:4326",
+              "OGC:CRS84")
+
+
+def read_features(path: str | Path) -> list[dict[str, Any]]:
+    """The features of a GeoJSON file (a geometry or Feature counts as one); InputError when
+    it is unreadable or declares a CRS other than lon/lat."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"not a readable GeoJSON file ({exc})") from exc
+    if not isinstance(data, dict):
+        raise InputError(path, "is not a GeoJSON object")
+    crs = ((data.get("crs") or {}).get("properties") or {}).get("name")
+    if crs is not None and str(crs) not in LONLAT_CRS:
+        raise InputError(path, f"is in {crs}; tilesearch reads GeoJSON in lon/lat "
+                               "(EPSG:4326): export the layer in EPSG:4326")
+    if data.get("type") == "FeatureCollection":
+        feats = data.get("features")
+        if not isinstance(feats, list) or not all(isinstance(f, dict) for f in feats):
+            raise InputError(path, "FeatureCollection has no list of features")
+        return feats
+    if data.get("type") == "Feature":
+        return [data]
+    return [{"type": "Feature", "geometry": data, "properties": {}}]
+
+
+def load_regions(path: str | Path) -> list[tuple[str, Any]]:
+    """The (name, polygon) of each polygon feature of a GeoJSON file, named by its ``name``
+    or ``id`` property, else by its number; InputError when it holds none."""
+    from shapely.geometry import shape
+
+    out = []
+    for n, f in enumerate(read_features(path)):
+        props = f.get("properties") or {}
+        name = str(props.get("name", props.get("id", f.get("id", n))))
+        try:
+            geom = shape(f.get("geometry"))
+        except Exception as exc:  # shapely raises several kinds for bad geometries
+            raise InputError(path, f"feature {n}: not a geometry ({exc})") from exc
+        if geom.geom_type not in ("Polygon", "MultiPolygon"):
+            raise InputError(path, f"feature {n} ({name}): a {geom.geom_type}, not a polygon")
+        out.append((name, geom))
+    if not out:
+        raise InputError(path, "holds no polygon to count in")
+    return out
+
+
 def load_polygon(path: str | Path) -> Any:
     """The union of the (multi)polygons of a GeoJSON file (geometry, Feature or collection)."""
     import shapely

@@ -5,23 +5,19 @@ centre lies inside. A feature's ``label`` property says "positive" (the default)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tilesearch.errors import InputError
-from tilesearch.retrieval.filters import SearchFilter, allowed_mask
+from tilesearch.retrieval.filters import SearchFilter, allowed_mask, read_features
 from tilesearch.store import Store
-
-LONLAT_CRS = ("urn:ogc:def:crs:OGC:1.3:CRS84", "urn:ogc:def:crs:EPSG::4326", "EPSG:4326",
-              "OGC:CRS84")
 
 
 def marks_from_geojson(store: Store, path: str | Path) -> tuple[list[int], list[int]]:
     """(positive, negative) tile ids marked by the features of the GeoJSON file `path`."""
-    features = _features(path)
+    features = read_features(path)
     pos: set[int] = set()
     neg: set[int] = set()
     for n, feature in enumerate(features):
@@ -32,27 +28,6 @@ def marks_from_geojson(store: Store, path: str | Path) -> tuple[list[int], list[
                                    "'negative'")
         (pos if kind == "positive" else neg).update(ids)
     return sorted(pos - neg), sorted(neg)
-
-
-def _features(path: str | Path) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"not a readable GeoJSON file ({exc})") from exc
-    if not isinstance(data, dict):
-        raise InputError(path, "is not a GeoJSON object")
-    crs = ((data.get("crs") or {}).get("properties") or {}).get("name")
-    if crs is not None and str(crs) not in LONLAT_CRS:
-        raise InputError(path, f"is in {crs}; labels are read in lon/lat (EPSG:4326, as "
-                               "GeoJSON is): export the layer in EPSG:4326")
-    if data.get("type") == "FeatureCollection":
-        feats = data.get("features")
-        if not isinstance(feats, list) or not all(isinstance(f, dict) for f in feats):
-            raise InputError(path, "FeatureCollection has no list of features")
-        return feats
-    if data.get("type") == "Feature":
-        return [data]
-    return [{"type": "Feature", "geometry": data, "properties": {}}]
 
 
 def _tiles_of(store: Store, path: str | Path, n: int, geometry: Any) -> list[int]:

@@ -142,6 +142,16 @@ class Metadata:
                          for r in rows)
         return [found[i] for i in ids if i in found]
 
+    def lonlat_boxes(self) -> np.ndarray:
+        """Every tile's lon/lat footprint box (min_lon, min_lat, max_lon, max_lat), (count, 4)
+        float64 in tile id order, NaN where a tile has none: overlap tests across images."""
+        out = np.full((self.count, 4), np.nan)
+        rows = self.db.execute("SELECT id, min_lon, min_lat, max_lon, max_lat FROM tiles_rtree")
+        a = np.array(rows.fetchall(), np.float64).reshape(-1, 5)
+        a = a[a[:, 0] < self.count]
+        out[a[:, 0].astype(np.int64)] = a[:, 1:]
+        return out
+
     def tile(self, tile_id: int) -> TileMeta:
         return self.tiles([tile_id])[0]
 
