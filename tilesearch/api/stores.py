@@ -9,6 +9,7 @@ from typing import Any
 
 from tilesearch import ann
 from tilesearch.api.progress import _count_bar
+from tilesearch.errors import QueryError
 from tilesearch.options import (
     BuildOptions,
     with_changes,
@@ -137,7 +138,8 @@ def label(store: str | Path, name: str, *, positives: Sequence[int] = (),
           negatives: Sequence[int] = (), unlabel: Sequence[int] = (),
           from_geojson: str | Path | None = None) -> LabelSet:
     """Mark tiles positive or negative in the label set `name` of `store` (made when new; a
-    tile marked again takes its new mark), forget the marks of `unlabel`; returns the set.
+    tile marked again takes its new mark), forget the marks of `unlabel`; returns the set
+    (empty when its last mark was forgotten: the set is gone from the store).
     `from_geojson` adds the marks of a GeoJSON file's points and polygons
     (`retrieval.marks_from_geojson`). One transaction: a kill leaves the set as it was."""
     with Store.open(store, writable=True) as s:
@@ -145,7 +147,10 @@ def label(store: str | Path, name: str, *, positives: Sequence[int] = (),
             more_pos, more_neg = marks_from_geojson(s, from_geojson)
             positives, negatives = [*positives, *more_pos], [*negatives, *more_neg]
         s.set_labels(name, positives, negatives, unlabel)
-        return s.label_set(name)
+        try:
+            return s.label_set(name)
+        except QueryError:  # no label is left: the set is gone
+            return LabelSet(name, (), ())
 
 
 def label_sets(store: str | Path | Store) -> list[LabelSet]:

@@ -15,8 +15,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tilesearch.errors import TilesearchError
-from tilesearch.web import routes_images, routes_search
+from tilesearch.web import routes_images, routes_labels, routes_search
 from tilesearch.web.errors import body, error_headers, error_status
+from tilesearch.web.finding import FindCache
 from tilesearch.web.gate import SearchGate
 from tilesearch.web.guard import Guard
 from tilesearch.web.guard import allowed_hosts as allowed_hosts_of
@@ -58,7 +59,8 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD, warm: bo
     app = FastAPI(
         title="tilesearch", version=__version__,
         description="Explore a tilesearch store: map tiles of its images, searches by tile, "
-                    "by examples or by an uploaded image, results as JSON, GeoJSON or CSV. "
+                    "by examples or by an uploaded image, results as JSON, GeoJSON or CSV; label "
+                    "sets and find all (every place like the labels, counted). "
                     "Errors answer {\"error\": kind, \"detail\": message}.",
         docs_url=None, redoc_url=None)  # /docs below, from vendored files; no /redoc
     app.state.store = StoreState(store_path)
@@ -68,8 +70,11 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD, warm: bo
     app.state.expose_paths = expose_paths
     app.state.gate = SearchGate(searches, search_start_timeout, search_finish_timeout)
     app.state.decode_slots = threading.BoundedSemaphore(searches)
+    app.state.find_cache = FindCache()
+    app.state.label_lock = threading.Lock()
     app.include_router(routes_images.router)
     app.include_router(routes_search.router)
+    app.include_router(routes_labels.router)
     _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -117,3 +117,75 @@ class ImageOut(BaseModel):
 class ErrorOut(BaseModel):
     error: str
     detail: str | list[dict[str, object]]
+
+
+MAX_OUTLINES = 5_000
+"""Place outlines one find answers with at most (the export holds every place)."""
+MAX_SUGGESTIONS = 50
+"""Tiles one suggestions request asks for at most."""
+
+
+class MarkRequest(BaseModel):
+    """Tiles to mark + or - in a label set (a tile marked again takes its new mark) and tiles
+    whose marks to forget; the set is made with its first mark and gone with its last."""
+
+    positives: list[int] = Field(default_factory=list, max_length=MAX_EXAMPLES,
+                                 description="tile ids to mark + (like what is sought)")
+    negatives: list[int] = Field(default_factory=list, max_length=MAX_EXAMPLES,
+                                 description="tile ids to mark - (not it)")
+    unlabel: list[int] = Field(default_factory=list, max_length=MAX_EXAMPLES,
+                               description="tile ids whose marks to forget")
+
+
+class LabelSetOut(BaseModel):
+    name: str
+    positives: list[int]
+    negatives: list[int]
+
+
+class LabelSetTilesOut(LabelSetOut):
+    tiles: list[TileOut] = Field(description="the records of the marked tiles, by id")
+
+
+class RemovedOut(BaseModel):
+    name: str
+    removed: int = Field(description="labels the set held")
+
+
+class HeatmapOut(BaseModel):
+    url: str = Field(description="the PNG overlay, one pixel per cell, at this threshold")
+    cell: int = Field(description="cell size in image pixels")
+    width: int = Field(description="image pixels the PNG spans (columns x cell)")
+    height: int = Field(description="image pixels the PNG spans (rows x cell)")
+
+
+class FindOut(BaseModel):
+    """Every place like a label set at a threshold: the count, how sure it is, outlines."""
+
+    label_set: str
+    threshold: float
+    tiles: int = Field(description="tiles scoring at or above the threshold")
+    count: int = Field(description="places: those tiles merged where they overlap")
+    expected_count: tuple[float, float, float] | None = Field(
+        description="the count corrected by precision and recall, and its 90 % interval")
+    folds: int = Field(description="cross-validation folds (0: too few labels to validate)")
+    precision: float | None
+    recall: float | None
+    precision_interval: tuple[float, float] | None
+    recall_interval: tuple[float, float] | None
+    positives: int
+    negatives: int
+    outlines: dict[str, object] = Field(
+        description="GeoJSON FeatureCollection of the places' outlines, best first: in the "
+                    "pixels (column, row) of `image` when given, else in lon/lat")
+    outlines_truncated: bool = Field(description="places beyond `outlines` were left out")
+    heatmap: HeatmapOut | None = Field(description="the score overlay of `image`")
+
+
+class SuggestionOut(TileOut):
+    probability: float = Field(description="the classifier's probability for the tile")
+
+
+class SuggestionsOut(BaseModel):
+    label_set: str
+    suggestions: list[SuggestionOut]

@@ -52,6 +52,14 @@ class StoreState:
                 self._model = api.store_fingerprinter(self.store())
             return self._model
 
+    @property
+    def generation(self) -> int:
+        """Bumped whenever `refresh` saw the store change (tiles, images, manifest): what
+        caches of whole-store arrays key on. Labels are not part of it: they are read from
+        SQLite on each request (each read its own transaction, so a write by `api.label`
+        through another connection is seen by the next read)."""
+        return self._generation
+
     def store(self) -> Store:
         """This thread's read-only handle (SQLite connections are not shared across threads),
         reopened after the store changed (`refresh`)."""

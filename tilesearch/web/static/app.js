@@ -7,6 +7,7 @@ const state = {
   query: null,        // {kind: "tile", tile} or {kind: "image", file}
   marks: new Map(),   // tile id -> "positive" | "negative"
   hits: [], queryTile: null,
+  mode: "search",     // what a click on the map does: "search" or "label" (labels.js)
 };
 const map = L.map("map", { crs: L.CRS.Simple, minZoom: 0, zoomSnap: 0.5, attributionControl: false });
 state.outlines = L.layerGroup().addTo(map);
@@ -85,6 +86,7 @@ function showImage(id, bounds) {
   map.setMaxBounds(full.pad(0.5));
   if (bounds) map.fitBounds(bounds, { maxZoom: image.max_zoom }); else map.fitBounds(full);
   drawOutlines();
+  if (typeof imageShown === "function") imageShown();  // labels.js: marks, places, heatmap
 }
 
 function searchBody() {
@@ -206,6 +208,7 @@ map.on("click", async (e) => {
   const p = map.project(e.latlng, state.image.max_zoom);
   try {
     const tile = await (await call(`/api/images/${state.image.id}/tile-at?col=${p.x}&row=${p.y}`)).json();
+    if (state.mode === "label") { await toggleMark(tile); return; }  // labels.js
     state.query = { kind: "tile", tile: tile.tile_id };
     state.marks.clear();
     await search();

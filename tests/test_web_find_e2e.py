@@ -1,0 +1,138 @@
+"""Label mode and "Find all" end to end in headless Chromium (as tests/test_web_e2e.py): name a
+label set, click tiles on the map to mark them + and -, reload the page and see them still
+marked, press Find all, move the threshold slider and see the count change, download the
+places as GeoJSON, answer a suggestion. No request may leave the server. Screenshot:
+tests/artifacts/web-find-e2e.png."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+sync_api = pytest.importorskip("playwright.sync_api")
+from test_web_e2e import ARTIFACTS, CHROMIUM, free_port  # noqa: E402
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH "
+                                 "(Debian: apt-get install chromium)")]
+PLUS = [(150, 150), (330, 150), (150, 330)]
+"""Map points clicked to mark +: far enough apart to be different tiles."""
+MINUS = [(650, 560), (720, 250)]
+
+
+@pytest.fixture
+def server(tmp_path, make_geotiff, build_store):
+    """The app on two seeded synthetic GeoTIFFs with fake fingerprints."""
+    import uvicorn
+
+    from tilesearch.web import create_app
+
+    images = [make_geotiff(tmp_path / f"{n}.tif", 1400, 1100, crs="EPSG:32633", seed=s)
+              for n, s in (("north", 4), ("south", 5))]
+    store = build_store(images, path=tmp_path / "e2e.tiles")
+    store.close()
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(store.path, warm=False), host="127.0.0.1",
+                                        port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}/"
+    srv.should_exit = True
+    thread.join(10)
+
+
+def open_label_mode(page, server: str) -> None:
+    page.goto(server)
+    sync_api.expect(page.locator("#facts")).to_contain_text("2 images")
+    page.wait_for_function("document.querySelectorAll('.leaflet-tile-loaded').length > 0")
+    page.select_option("#mode", "label")
+    sync_api.expect(page.locator("#label-panel")).to_be_visible()
+
+
+def test_label_reload_find_slide_and_export(server, tmp_path):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800},
+                                    accept_downloads=True)
+            outside: list[str] = []
+            page.on("request", lambda r: outside.append(r.url)
+                    if not r.url.startswith((server, "blob:", "data:")) else None)
+            open_label_mode(page, server)
+            page.fill("#label-set", "pools")
+            page.press("#label-set", "Enter")
+            sync_api.expect(page.locator("#message")).to_contain_text("New label set pools")
+            items = page.locator("#label-list li")
+            for n, (x, y) in enumerate(PLUS, 1):
+                page.locator("#map").click(position={"x": x, "y": y})
+                sync_api.expect(items).to_have_count(n)
+            page.check("input[name=mark-kind][value=negative]")
+            for n, (x, y) in enumerate(MINUS, len(PLUS) + 1):
+                page.locator("#map").click(position={"x": x, "y": y})
+                sync_api.expect(items).to_have_count(n)
+            sync_api.expect(page.locator("#label-counts")).to_have_text("pools: 3 + · 2 −")
+            sync_api.expect(page.locator("path.label-mark.positive")).to_have_count(3)
+            sync_api.expect(page.locator("path.label-mark.negative")).to_have_count(2)
+
+            # a second click with the same mark unmarks; the list's x unmarks too
+            page.locator("#map").click(position={"x": MINUS[0][0], "y": MINUS[0][1]})
+            sync_api.expect(items).to_have_count(4)
+            page.locator("#map").click(position={"x": MINUS[0][0], "y": MINUS[0][1]})
+            sync_api.expect(items).to_have_count(5)
+
+            page.reload()  # the marks are in the store: they come back
+            open_label_mode(page, server)
+            sync_api.expect(page.locator("#label-set")).to_have_value("pools")
+            sync_api.expect(items).to_have_count(5)
+            sync_api.expect(page.locator("#label-list li.positive")).to_have_count(3)
+            sync_api.expect(page.locator("path.label-mark")).to_have_count(5)
+
+            page.click("#find-all")
+            count = page.locator("#find-count")
+            sync_api.expect(count).to_contain_text("places")
+            sync_api.expect(count).to_contain_text("≥ 0.50")
+            before = count.inner_text()
+            sync_api.expect(page.locator("img.heatmap")).to_have_count(1)
+            page.focus("#threshold")
+            for _ in range(30):
+                page.keyboard.press("ArrowLeft")  # 0.50 -> 0.20, debounced
+            sync_api.expect(page.locator("#threshold-value")).to_have_text("0.20")
+            sync_api.expect(count).to_contain_text("≥ 0.20")
+            assert count.inner_text() != before
+            page.wait_for_function("[...document.querySelectorAll('img.heatmap')]"
+                                   ".every(i => i.complete && i.naturalWidth > 0)")
+
+            with page.expect_download() as dl:
+                page.click("#export-geojson")
+            saved = tmp_path / "places.geojson"
+            dl.value.save_as(saved)
+            data = json.loads(saved.read_text())
+            assert data["type"] == "FeatureCollection" and data["label_set"] == "pools"
+            assert data["threshold"] == 0.2 and len(data["features"]) == data["count"]
+            assert f"{data['count']} places" in count.inner_text()
+
+            page.click("#suggest")
+            cards = page.locator("#suggestions .suggestion")
+            sync_api.expect(cards.first).to_be_visible()
+            first = cards.first.get_attribute("data-tile")
+            cards.first.locator(".yes").click()
+            sync_api.expect(items).to_have_count(6)
+            sync_api.expect(page.locator(f"#label-list li.positive[data-tile='{first}']")
+                            ).to_have_count(1)
+            sync_api.expect(page.locator("#label-counts")).to_have_text("pools: 4 + · 2 −")
+
+            assert page.locator("#message.error").count() == 0
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "web-find-e2e.png"))
+            assert not outside, f"the page fetched from elsewhere: {outside[:3]}"
+        finally:
+            browser.close()
