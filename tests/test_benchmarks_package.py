@@ -36,7 +36,7 @@ def test_the_layout_is_there() -> None:
     assert {"benchmarks.common", "benchmarks.targets", "benchmarks.studies"} <= set(MODULES)
     assert {"benchmarks.targets.search", "benchmarks.targets.ann", "benchmarks.targets.index",
             "benchmarks.targets.quality", "benchmarks.targets.store", "benchmarks.targets.serve",
-            "benchmarks.targets.load"} <= set(SCRIPTS)
+            "benchmarks.targets.load", "benchmarks.targets.find"} <= set(SCRIPTS)
     assert not list(ROOT.glob("bench_*.py")), "loose scripts left at the top of benchmarks/"
 
 

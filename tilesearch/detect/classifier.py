@@ -68,12 +68,12 @@ def fit_vectors(x: np.ndarray, y: np.ndarray, weight: np.ndarray, *, folds: int 
     """The calibrated classifier of rows `x` (labels `y`, sample weights `weight`), the
     held-out probability of every row (None without a cross-fit) and the folds used.
     The cross-fit splits positives and negatives separately into up to `folds` parts."""
-    x = unit(np.asarray(x, np.float32))
+    basis, x = _row_space(unit(np.asarray(x, np.float32)))
     y = np.asarray(y, np.float64)
     weight = np.asarray(weight, np.float64)
     k = min(folds, int((y == 1).sum()), int((y == 0).sum()))
     model = _logistic(x, y, weight, c)
-    raw = Classifier(model.coef_[0].astype(np.float32), float(model.intercept_[0]))
+    raw = Classifier((basis @ model.coef_[0]).astype(np.float32), float(model.intercept_[0]))
     if k < 2:
         return raw, None, 0
     part = _folds(y, k, seed)
@@ -85,6 +85,19 @@ def fit_vectors(x: np.ndarray, y: np.ndarray, weight: np.ndarray, *, folds: int 
     a, b = _platt(z, y, weight)
     calibrated = Classifier((raw.weights * a).astype(np.float32), raw.bias * a + b)
     return calibrated, sigmoid(a * z + b), k
+
+
+def _row_space(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An orthonormal basis Q (dim x r) of the rows' span and the rows in it (x @ Q).
+
+    The L2-regularised optimum lies in the span of the training rows, and the penalty is the
+    same in any orthonormal basis, so fitting on x @ Q (r <= rows columns) and mapping the
+    weights back by Q gives the same classifier as fitting on x, for every subset of the
+    rows too (the cross-fit), with fewer columns when labels are fewer than dimensions."""
+    if len(x) >= x.shape[1]:
+        return np.eye(x.shape[1], dtype=np.float32), x
+    q, r = np.linalg.qr(x.T.astype(np.float64))
+    return q.astype(np.float32), np.ascontiguousarray(r.T, np.float32)
 
 
 def _logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, c: float) -> Any:
