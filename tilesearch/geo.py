@@ -11,6 +11,14 @@ from tilesearch.records import Bounds
 from tilesearch.tiling import Window
 
 GeoTransform = tuple[float, float, float, float, float, float]
+METRES_PER_DEGREE = 6371008.8 * np.pi / 180
+"""Metres in a degree of latitude (mean Earth radius): local equirectangular measures."""
+
+
+def edge_metres(lon0: float, lat0: float, lon1: float, lat1: float) -> float:
+    """The ground length of a short lon/lat segment, on a local equirectangular view."""
+    dx = (lon1 - lon0) * np.cos(np.radians((lat0 + lat1) / 2))
+    return float(np.hypot(dx, lat1 - lat0) * METRES_PER_DEGREE)
 
 
 def window_bounds(transform: GeoTransform, window: Window) -> Bounds:

@@ -165,3 +165,15 @@ def remove_label_set(store: str | Path, name: str) -> int:
     """Delete the label set `name` of `store`; returns how many labels it held."""
     with Store.open(store, writable=True) as s:
         return s.remove_label_set(name)
+
+
+def export_fingerprints(store: str | Path, path: str | Path, *, progress: bool = False,
+                        paths: bool = True) -> int:
+    """Write every tile of `store` to the GeoParquet file `path` (footprint, tile id,
+    source, window, fingerprint; `outputs.write_geoparquet`); returns the tiles written.
+    With `paths` False the sources are file names only."""
+    from tilesearch.outputs import write_geoparquet
+
+    with Store.open(store) as s:
+        tick = _count_bar(s.count, "exporting") if progress and s.count else None
+        return write_geoparquet(s, path, paths=paths, progress=tick)

@@ -56,6 +56,9 @@ from tilesearch.retrieval import SearchFilter, SearchResult, load_polygon
               help="Write result footprints as GeoJSON (EPSG:4326; '-' for stdout).")
 @click.option("--csv", "csv_out", type=click.Path(path_type=Path),
               help="Write results as CSV ('-' for stdout).")
+@click.option("--gpkg", type=click.Path(path_type=Path),
+              help="Write result footprints as a GeoPackage layer 'tilesearch_hits' "
+                   "(EPSG:4326; needs the gis extra).")
 @click.option("--sheet", type=click.Path(path_type=Path),
               help="Write a contact sheet PNG: the query beside its results.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -66,12 +69,14 @@ def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | 
                k: int, metric: str, include_self: bool, allow_overlaps: bool,
                expand: int | None, raw_weight: float | None,
                offset: int, exact: bool, json_out: Path | None,
-               geojson: Path | None, csv_out: Path | None, sheet: Path | None,
-               weights: Path | None, runtime: str) -> None:
+               geojson: Path | None, csv_out: Path | None, gpkg: Path | None,
+               sheet: Path | None, weights: Path | None, runtime: str) -> None:
     """Rank the K tiles of STORE most like a query tile, image or place."""
-    outputs = {"json": json_out, "geojson": geojson, "csv": csv_out, "sheet": sheet}
+    outputs = {"json": json_out, "geojson": geojson, "csv": csv_out, "gpkg": gpkg,
+               "sheet": sheet}
     for opt, target in outputs.items():
-        if target is not None and not (opt != "sheet" and str(target) == "-"):
+        if target is not None and not (opt in ("json", "geojson", "csv")
+                                       and str(target) == "-"):
             check_output(target, f"--{opt}")
     if sum(str(t) == "-" for t in outputs.values() if t is not None) > 1:
         raise click.UsageError("only one of --json, --geojson and --csv can be '-' (stdout)")
@@ -85,11 +90,12 @@ def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | 
                         runtime=runtime, options=options)
     if not any(str(t) == "-" for t in outputs.values() if t is not None):
         _print_table(result)
-    _write_outputs(result, store, json_out, geojson, csv_out, sheet)
+    _write_outputs(result, store, json_out, geojson, csv_out, gpkg, sheet)
 
 
 def _write_outputs(result: SearchResult, store: Path, json_out: Path | None,
-                   geojson: Path | None, csv_out: Path | None, sheet: Path | None) -> None:
+                   geojson: Path | None, csv_out: Path | None, gpkg: Path | None,
+                   sheet: Path | None) -> None:
     from tilesearch.outputs import export
     from tilesearch.store import Store
 
@@ -97,8 +103,13 @@ def _write_outputs(result: SearchResult, store: Path, json_out: Path | None,
         write_text(json_out, export.to_json(result))
     if csv_out is not None:
         write_text(csv_out, export.to_csv(result))
-    if geojson is not None or sheet is not None:
+    if geojson is not None or sheet is not None or gpkg is not None:
         with Store.open(store) as s:
+            if gpkg is not None:
+                from tilesearch.outputs import write_hits_gpkg
+
+                write_hits_gpkg(result, s, gpkg)
+                click.echo(f"wrote {gpkg}", err=True)
             if geojson is not None:
                 write_text(geojson, json.dumps(export.to_geojson(result, s), indent=1,
                                                 allow_nan=False))

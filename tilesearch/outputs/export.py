@@ -28,6 +28,9 @@ CSV_COLUMNS = (
     "lat",
 )
 Ring = list[list[float]]
+HITS_LAYER = "tilesearch_hits"
+"""The name of the hits' layer (GeoJSON "name", GeoPackage layer): a plain identifier; the
+query's description is the member "query"."""
 
 
 def to_json(result: SearchResult) -> str:
@@ -46,13 +49,15 @@ def to_geojson(result: SearchResult, store: Store, *, paths: bool = True) -> dic
     tiles = [h.tile for h in result.hits]
     query = result.query.tile
     rings = _rings(store, [*tiles, query] if query else tiles)
+    facts = {t: _ground_facts(store, m, rings[t]) for m in [*tiles, *([query] if query else [])]
+             if (t := m.tile_id) in rings}
     features = []
     if query is not None and query.tile_id in rings:
         features.append(
             _feature(
                 rings[query.tile_id],
                 {"role": "query", "description": result.query.description,
-                 **_tile_props(query, paths)},
+                 **_tile_props(query, paths), **facts[query.tile_id]},
             )
         )
     skipped = 0
@@ -68,13 +73,15 @@ def to_geojson(result: SearchResult, store: Store, *, paths: bool = True) -> dic
                     "role": "hit",
                     "rank": hit.rank,
                     "distance": hit.distance,
+                    "similarity": similarity(hit.distance, result.metric),
                     **_tile_props(hit.tile, paths),
+                    **facts[hit.tile.tile_id],
                 },
             )
         )
     return {
         "type": "FeatureCollection",
-        "name": f"tilesearch {result.query.description}",
+        "name": HITS_LAYER,
         "metric": result.metric,
         "store": result.store if paths else Path(result.store).name,
         "query": result.query.description,
@@ -132,6 +139,20 @@ def _rings(store: Store, tiles: Sequence[TileMeta]) -> dict[int, Ring]:
         for t, ring in zip(group, corners, strict=True):
             rings[t.tile_id] = _counter_clockwise([[lon, lat] for lon, lat in ring])
     return rings
+
+
+def similarity(distance: float, metric: str) -> float | None:
+    """The cosine similarity of a hit (1 - its cosine distance); None for other metrics."""
+    return round(1.0 - distance, 6) if metric == "cosine" else None
+
+
+def _ground_facts(store: Store, tile: TileMeta, ring: Ring) -> dict[str, Any]:
+    """The CRS of the tile's image and the tile's ground width in metres (its top edge,
+    measured on a local equirectangular view of its lon/lat corners)."""
+    info: ImageInfo = store.image_by_id(tile.image_id)["info"]
+    (lon0, lat0), (lon1, lat1) = ring[0], ring[1]
+    return {"crs": geo.short_crs(info.crs),
+            "ground_size_m": round(geo.edge_metres(lon0, lat0, lon1, lat1), 3)}
 
 
 def _counter_clockwise(ring: Ring) -> Ring:

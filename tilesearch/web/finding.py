@@ -18,8 +18,7 @@ from tilesearch.detect import FindResult, detection_properties, detections, vali
 from tilesearch.errors import QueryError
 from tilesearch.outputs import heatmap_cells
 from tilesearch.retrieval import SearchFilter, allowed_mask
-from tilesearch.store import LabelSet, Store
-from tilesearch.store.labels import check_name
+from tilesearch.store import LabelSet, Store, check_name
 from tilesearch.web.errors import NotFound
 from tilesearch.web.imagery import encode_png
 from tilesearch.web.state import StoreState

@@ -17,8 +17,7 @@ from tilesearch import api
 from tilesearch.errors import QueryError, StoreError
 from tilesearch.outputs import detections_csv
 from tilesearch.retrieval import SearchFilter
-from tilesearch.store import LabelSet
-from tilesearch.store.labels import check_name
+from tilesearch.store import LabelSet, check_name
 from tilesearch.web.errors import Busy
 from tilesearch.web.finding import (
     FindCache,
