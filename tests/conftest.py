@@ -226,9 +226,15 @@ def fake_store(
     tmp_path: Path, make_geotiff: Callable[..., Path], build_store: Callable[..., Store]
 ) -> Store:
     """A store of two seeded 600 x 500 RGB GeoTIFFs in `tmp_path`, ``a.tif`` in EPSG:32633 and
-    ``b.tif`` in EPSG:3857, 12 tiles each (ids 0-11 and 12-23), dim-8 fake fingerprints."""
+    ``b.tif`` in EPSG:3857, 12 tiles each (ids 0-11 and 12-23), dim-8 fake fingerprints.
+    b.tif lies 0.01 degrees (about 790 m) east of a.tif: they do not overlap on the ground."""
+    from rasterio.transform import from_origin
+    from rasterio.warp import transform
+
     a = make_geotiff(tmp_path / "a.tif", 600, 500, crs="EPSG:32633", seed=1)
-    b = make_geotiff(tmp_path / "b.tif", 600, 500, crs="EPSG:3857", seed=2)
+    xs, ys = transform("EPSG:4326", "EPSG:3857", [ANCHOR_LONLAT[0] + 0.01], [ANCHOR_LONLAT[1]])
+    b = make_geotiff(tmp_path / "b.tif", 600, 500, crs="EPSG:3857", seed=2,
+                     transform=from_origin(xs[0], ys[0], 0.5, 0.5))
     return build_store([a, b], path=tmp_path / "store")
 
 

@@ -156,7 +156,8 @@ def test_dash_is_stdout_for_every_output(survey, capsys, monkeypatch):
     code, out, _ = run(["search", survey / "s.tiles", "--tile", 3, "-k", 3, "--geojson", "-"],
                        capsys, monkeypatch)
     assert code == 0 and json.loads(out)["type"] == "FeatureCollection"
-    code, out, _ = run(["search", survey / "s.tiles", "--tile", 3, "-k", 3, "--csv", "-"],
+    code, out, _ = run(["search", survey / "s.tiles", "--tile", 3, "-k", 3, "--csv", "-",
+                        "--allow-overlaps"],
                        capsys, monkeypatch)
     assert code == 0 and out.splitlines()[0].startswith("rank,tile_id") and len(
         out.splitlines()) == 4

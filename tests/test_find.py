@@ -108,10 +108,10 @@ def test_find_counts_places_and_never_returns_labelled_tiles(closed_store):
     everything = api.find(closed_store, "a", threshold=0.0)
     members = {t for d in everything.detections for t in d.tiles}
     assert members == set(range(24)) - {0, 12} and everything.tiles == 22
-    assert everything.count == 1  # a and b cover the same ground: their tiles overlap
+    assert everything.count == 2  # a's tiles overlap each other, b's too; a and b do not
     gj = everything.to_geojson()
-    assert gj["count"] == 1 and len(gj["features"]) == 1
-    assert gj["features"][0]["properties"]["n_tiles"] == 22
+    assert gj["count"] == 2 and len(gj["features"]) == 2
+    assert sorted(f["properties"]["n_tiles"] for f in gj["features"]) == [11, 11]
     strict = api.find(closed_store, "a", threshold=1.0)
     assert strict.count == 0 and strict.tiles == 0
 
@@ -178,10 +178,10 @@ def test_suggestions_are_unlabelled_uncertain_and_spread_out(closed_store):
 def test_the_cli_finds_and_writes_geojson(closed_store, capsys, monkeypatch):
     api.label(closed_store, "a", positives=[0, 1], negatives=[12])
     code, out, _ = run_cli(["find", closed_store, "a", "--threshold", 0.0], capsys, monkeypatch)
-    assert code == 0 and out.startswith("a: 1 place(s) from 21 tile(s) at or above 0")
+    assert code == 0 and out.startswith("a: 2 place(s) from 21 tile(s) at or above 0")
     code, out, _ = run_cli(["find", closed_store, "a", "--threshold", 0.0, "--geojson", "-"],
                            capsys, monkeypatch)
-    assert json.loads(out)["count"] == 1
+    assert json.loads(out)["count"] == 2
     code, _, err = run_cli(["find", closed_store, "a", "--threshold", 2], capsys, monkeypatch)
     assert code == 2 and "Invalid value for '--threshold'" in err
 

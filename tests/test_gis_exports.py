@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-
 from fakes import run_cli
+
 from tilesearch import api
 from tilesearch.outputs import export, write_geoparquet, write_hits_gpkg
 from tilesearch.retrieval import SearchResult, nearest, tile_query

@@ -11,11 +11,9 @@ from typing import Any
 import numpy as np
 
 from tilesearch.geo import METRES_PER_DEGREE
+from tilesearch.retrieval import ACROSS
 from tilesearch.store import Store
 
-ACROSS = 0.1
-"""Share of the smaller lon/lat box two tiles of different images must have in common to be
-one place (reprojected boxes of merely adjacent tiles touch or overlap a sliver)."""
 SHIFT = 1 << 32
 """Pixel boxes of image i are shifted by i * SHIFT columns so that images never touch."""
 

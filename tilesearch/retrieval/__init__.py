@@ -1,6 +1,7 @@
 """Retrieval: query vectors (a tile, a point, an image, several examples), distances, ranking
 by the search index or exactly, filters applied inside the ranking, distinct places."""
 
+from tilesearch.retrieval.dedupe import ACROSS, same_place
 from tilesearch.retrieval.distances import (
     RAW_WEIGHT,
     blend,
@@ -31,6 +32,7 @@ from tilesearch.retrieval.ranking import expand_query, index_recall, nearest, ra
 from tilesearch.retrieval.results import DEFAULT_METRIC, METRICS, Hit, Query, SearchResult
 
 __all__ = [
+    "ACROSS",
     "DEFAULT_METRIC",
     "METRICS",
     "RAW_WEIGHT",
@@ -59,5 +61,6 @@ __all__ = [
     "raw_distances",
     "raw_fingerprints",
     "read_features",
+    "same_place",
     "tile_query",
 ]

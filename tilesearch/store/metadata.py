@@ -152,6 +152,19 @@ class Metadata:
         out[a[:, 0].astype(np.int64)] = a[:, 1:]
         return out
 
+    def lonlat_boxes_of(self, ids: Sequence[int]) -> dict[int, tuple[float, float, float, float]]:
+        """The lon/lat boxes (min_lon, min_lat, max_lon, max_lat) of the tiles `ids` that have
+        one, by tile id: a light read for overlap tests across images."""
+        ids = [int(i) for i in ids]
+        found: dict[int, tuple[float, float, float, float]] = {}
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            rows = self.db.execute("SELECT id, min_lon, min_lat, max_lon, max_lat FROM "
+                                   f"tiles_rtree WHERE id IN ({','.join('?' * len(chunk))})",
+                                   chunk)
+            found.update((r[0], (r[1], r[2], r[3], r[4])) for r in rows)
+        return found
+
     def tile(self, tile_id: int) -> TileMeta:
         return self.tiles([tile_id])[0]
 
