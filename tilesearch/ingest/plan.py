@@ -85,7 +85,7 @@ def record_failures(store: Store, report: IndexReport,
             store.record_failure(path, reason)
 
 
-def plan_images(files: list[Path], store: Store, bands: Sequence[int] | None,
+def plan_images(files: list[str | Path], store: Store, bands: Sequence[int] | None,
                 report: IndexReport) -> list[_Plan]:
     """The images still to index and their windows not yet committed; images that cannot be
     used are listed as failures (recorded in the store at the end of a run that indexed
@@ -104,7 +104,7 @@ def plan_images(files: list[Path], store: Store, bands: Sequence[int] | None,
     return plans
 
 
-def _plan_one(path: Path, store: Store, bands: Sequence[int] | None) -> _Plan | None:
+def _plan_one(path: str | Path, store: Store, bands: Sequence[int] | None) -> _Plan | None:
     size = store.tile_size
     with open_image(path, bands=bands) as src:
         info = src.info

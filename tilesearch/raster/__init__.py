@@ -1,5 +1,6 @@
 """Raster reading: the only code that opens image files (rasterio windowed reads, validity
-masks, band choice, 16-bit stretch), finding the files, and overviews."""
+masks, band choice, 16-bit stretch), finding the files (local, URLs, object storage), and
+overviews."""
 
 from tilesearch.raster.files import IMAGE_SUFFIXES, find_images
 from tilesearch.raster.overviews import (
@@ -10,6 +11,7 @@ from tilesearch.raster.overviews import (
     overview_vrt,
 )
 from tilesearch.raster.reader import STRETCH_PERCENTILES, RasterSource, locate_tiles, open_image
+from tilesearch.raster.remote import gdal_path, is_remote, read_list
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -18,9 +20,12 @@ __all__ = [
     "RasterSource",
     "build_overviews",
     "find_images",
+    "gdal_path",
+    "is_remote",
     "locate_tiles",
     "open_image",
     "overview_levels",
     "overview_source",
     "overview_vrt",
+    "read_list",
 ]

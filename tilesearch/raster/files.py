@@ -7,17 +7,24 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tilesearch.errors import InputError
+from tilesearch.raster.remote import gdal_path, is_remote
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".jp2", ".vrt", ".img"}
 
 
-def find_images(paths: Iterable[str | Path]) -> tuple[list[Path], list[InputError]]:
+def find_images(paths: Iterable[str | Path]) -> tuple[list[str | Path], list[InputError]]:
     """Image files under `paths` (files as given, folders walked, following links to folders
-    once each), each once by resolved path, and errors for bad paths: missing, unreadable
-    folders, broken links."""
+    once each), each once by resolved path, URLs and GDAL virtual paths as GDAL opens them
+    (`remote.gdal_path`), and errors for bad paths: missing, unreadable folders, broken
+    links."""
     found: list[Path] = []
+    remote: list[str] = []
     errors: list[InputError] = []
-    for p in map(Path, paths):
+    for name in paths:
+        if is_remote(name):
+            remote.append(gdal_path(name))
+            continue
+        p = Path(name)
         if p.is_dir():
             _walk(p, found, errors)
         elif p.is_file():
@@ -28,7 +35,8 @@ def find_images(paths: Iterable[str | Path]) -> tuple[list[Path], list[InputErro
             errors.append(InputError(p, "not a regular file or folder"))
         else:
             errors.append(InputError(p, "no such file or folder"))
-    return list(dict.fromkeys(f.resolve() for f in found)), errors
+    local: list[str | Path] = list(dict.fromkeys(f.resolve() for f in found))
+    return [*local, *dict.fromkeys(remote)], errors
 
 
 def _walk(root: Path, found: list[Path], errors: list[InputError]) -> None:

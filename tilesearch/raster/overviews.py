@@ -10,6 +10,7 @@ from typing import Any
 
 from tilesearch.errors import InputError
 from tilesearch.raster.reader import _first_line, _rasterio, open_image
+from tilesearch.raster.remote import gdal_path, is_remote
 
 OVERVIEW_SMALLEST = 128
 """Overviews are built down to the level whose long side is still at least this many px."""
@@ -31,13 +32,19 @@ def overview_levels(width: int, height: int) -> list[int]:
 def overview_vrt(path: str | Path, folder: str | Path) -> Path:
     """Where the VRT standing for `path` goes in `folder` when its overviews cannot lie beside
     it (the VRT's overviews are ``<vrt>.ovr``)."""
-    p = Path(path).resolve()
-    return Path(folder) / f"{p.stem}-{hashlib.sha1(str(p).encode()).hexdigest()[:12]}.vrt"
+    name = gdal_path(path) if is_remote(path) else str(Path(path).resolve())
+    stem = Path(name.rsplit("/", 1)[-1]).stem
+    return Path(folder) / f"{stem}-{hashlib.sha1(name.encode()).hexdigest()[:12]}.vrt"
 
 
 def overview_source(path: str | Path, folder: str | Path | None) -> str:
     """The file to open for reduced reads of `path`: its VRT in `folder` when one with
-    overviews newer than the image was built there (`build_overviews`), else `path` itself."""
+    overviews newer than the image was built there (`build_overviews`), else `path` itself
+    (a remote image as given: its own overviews, if any, are all there is)."""
+    if is_remote(path):
+        vrt = overview_vrt(path, folder) if folder is not None else None
+        done = vrt is not None and vrt.exists() and vrt.with_name(vrt.name + ".ovr").exists()
+        return str(vrt) if done else gdal_path(path)
     if folder is not None:
         vrt = overview_vrt(path, folder)
         ovr = vrt.with_name(vrt.name + ".ovr")
@@ -50,14 +57,17 @@ def overview_source(path: str | Path, folder: str | Path | None) -> str:
 
 
 def build_overviews(path: str | Path, folder: str | Path,
-                    beside: bool = True) -> tuple[Path, list[int]]:
+                    beside: bool = True) -> tuple[Path | str, list[int]]:
     """Build external overviews (average) of an image lacking them.
 
     A GeoTIFF whose file and folder are writable gets ``<image>.ovr`` beside it (the image itself
     is not modified; GIS tools use the .ovr too); any other image gets a VRT in `folder` with
     ``<vrt>.ovr`` (see `overview_source`). Returns the file to open for reduced reads and the
     factors built (empty when the image already had overviews or is small). `beside=False`
-    always takes the VRT way."""
+    always takes the VRT way. A remote image (URL, object storage) is never written to: it
+    gets a VRT in `folder`, whose .ovr reads the whole image once."""
+    if is_remote(path):
+        return _remote_overviews(gdal_path(path), folder)
     src = Path(path).resolve()
     with open_image(src) as r:
         if r.overview_factors:
@@ -77,6 +87,22 @@ def build_overviews(path: str | Path, folder: str | Path,
     from rasterio.shutil import copy
 
     copy(str(src), str(vrt), driver="VRT")
+    _add_overviews(vrt, levels)
+    return vrt, levels
+
+
+def _remote_overviews(src: str, folder: str | Path) -> tuple[Path | str, list[int]]:
+    with open_image(src) as r:
+        if r.overview_factors:
+            return src, []
+        levels = overview_levels(r.info.width, r.info.height)
+    if not levels:
+        return src, []
+    vrt = overview_vrt(src, folder)
+    vrt.parent.mkdir(parents=True, exist_ok=True)
+    from rasterio.shutil import copy
+
+    copy(src, str(vrt), driver="VRT")
     _add_overviews(vrt, levels)
     return vrt, levels
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from tilesearch import geo
 from tilesearch.errors import InputError
+from tilesearch.raster.remote import configure_gdal, gdal_path, is_remote
 from tilesearch.records import ImageInfo, Tile
 from tilesearch.tiling import Window, block_of
 
@@ -43,9 +44,14 @@ class RasterSource:
     def __init__(self, path: str | Path, bands: Sequence[int] | None = None,
                  stretch: Sequence[Sequence[float]] | None = None) -> None:
         rasterio = _rasterio()
-        self.path = str(Path(path).resolve())
-        if not os.access(self.path, os.R_OK):
-            raise InputError(self.path, "cannot be read (missing or no permission)")
+        self.remote = is_remote(path)
+        if self.remote:
+            configure_gdal()
+            self.path = gdal_path(path)
+        else:
+            self.path = str(Path(path).resolve())
+            if not os.access(self.path, os.R_OK):
+                raise InputError(self.path, "cannot be read (missing or no permission)")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
@@ -78,13 +84,13 @@ class RasterSource:
         chosen = _choose_bands(self.path, ds, bands)
         georef = ds.crs is not None and not ds.transform.is_identity
         st = tuple((float(s[0]), float(s[1])) for s in stretch) if stretch else None
-        stat = os.stat(self.path)
+        size, mtime = (0, 0.0) if self.remote else _stat(self.path)
         info = ImageInfo(
             path=self.path, width=ds.width, height=ds.height, band_count=ds.count,
             dtype=str(ds.dtypes[0]), bands=chosen,
             crs=ds.crs.to_wkt() if georef else None,
             transform=tuple(ds.transform)[:6] if georef else None,
-            mask=_mask_kind(ds), size_bytes=stat.st_size, mtime=stat.st_mtime, stretch=st,
+            mask=_mask_kind(ds), size_bytes=size, mtime=mtime, stretch=st,
         )
         if info.dtype != "uint8" and info.stretch is None:
             info = ImageInfo(**{**info.__dict__, "stretch": self._measure_stretch(info)})
@@ -219,6 +225,11 @@ def locate_tiles(info: ImageInfo, tiles: list[Tile]) -> None:
         t.bounds = geo.window_bounds(info.transform, t.window)
         t.lonlat = centre
         t.lonlat_bounds = box
+
+
+def _stat(path: str) -> tuple[int, float]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime
 
 
 def open_image(path: str | Path, bands: Sequence[int] | None = None,
