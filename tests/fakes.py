@@ -1,8 +1,16 @@
-"""A cheap deterministic fingerprinter for pipeline tests (the real models are tested apart)."""
+"""Test helpers: a cheap deterministic fingerprinter for pipeline tests (the real models are
+tested apart), the CLI run in-process, and a range-capable HTTP server for remote images."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
+import threading
 import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 
@@ -47,3 +55,39 @@ def run_cli(args, capsys, monkeypatch, *, fake_model: bool = False):
         code = exc.code if isinstance(exc.code, int) else 1
     out, err = capsys.readouterr()
     return code, out, err
+
+
+class RangeHandler(SimpleHTTPRequestHandler):
+    """Static files with HTTP Range requests (what GDAL's /vsicurl/ needs)."""
+
+    def log_message(self, *args: object) -> None:  # quiet
+        pass
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        rng = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        path = Path(self.translate_path(self.path))
+        if rng is None or not path.is_file():
+            return super().send_head()
+        data = path.read_bytes()
+        start = int(rng[1])
+        end = min(int(rng[2]) if rng[2] else len(data) - 1, len(data) - 1)
+        self.send_response(206)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        return io.BytesIO(data[start:end + 1])
+
+
+@contextlib.contextmanager
+def serve_folder(folder):
+    """A range-capable HTTP server on 127.0.0.1 over `folder`; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(RangeHandler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        thread.join(5)

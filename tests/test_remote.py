@@ -5,44 +5,16 @@ store's thumbnails read them back. No internet."""
 
 from __future__ import annotations
 
-import re
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import FakeModel, run_cli
+from fakes import FakeModel, run_cli, serve_folder
 
 from tilesearch import api
 from tilesearch.outputs import render
 from tilesearch.raster import find_images, gdal_path, is_remote, read_list
 from tilesearch.store import Store
-
-
-class RangeHandler(SimpleHTTPRequestHandler):
-    """Static files with HTTP Range requests (what GDAL's /vsicurl/ needs)."""
-
-    def log_message(self, *args: object) -> None:  # quiet
-        pass
-
-    def send_head(self):  # type: ignore[no-untyped-def]
-        rng = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-        path = Path(self.translate_path(self.path))
-        if rng is None or not path.is_file():
-            return super().send_head()
-        data = path.read_bytes()
-        start = int(rng[1])
-        end = min(int(rng[2]) if rng[2] else len(data) - 1, len(data) - 1)
-        self.send_response(206)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
-        self.send_header("Content-Length", str(end - start + 1))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-        import io
-
-        return io.BytesIO(data[start:end + 1])
 
 
 @pytest.fixture
@@ -53,16 +25,8 @@ def served(tmp_path: Path, make_geotiff):
     make_geotiff(folder / "a.tif", 600, 500, crs="EPSG:32633", seed=1)
     make_geotiff(folder / "b.tif", 520, 400, crs="EPSG:3857", seed=2)
     (folder / "notes.tif").write_text("not an image")
-
-    def handler(*args, **kw):  # type: ignore[no-untyped-def]
-        return RangeHandler(*args, directory=str(folder), **kw)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", folder
-    server.shutdown()
-    thread.join(5)
+    with serve_folder(folder) as base:
+        yield base, folder
 
 
 @pytest.fixture

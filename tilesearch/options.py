@@ -74,6 +74,7 @@ class IndexOptions:
     cluster: str = "auto"
     workers: int | None = None
     readers: int | None = None
+    asset: str | None = None
     progress: bool = False
 
     def __post_init__(self) -> None:

@@ -26,6 +26,9 @@ from tilesearch.raster import read_list
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--from-list", "from_list", type=click.Path(exists=True, dir_okay=False),
               help="A text file naming images, one a line (paths or URLs; # comments).")
+@click.option("--asset", default=None,
+              help="The STAC asset key to index [default: 'visual', else the item's one "
+                   "GeoTIFF asset].")
 @click.option("--store", "-s", required=True, type=click.Path(path_type=Path),
               help="Store folder to create or append to.")
 @click.option("--model", "-m", default=None,
@@ -61,14 +64,15 @@ from tilesearch.raster import read_list
 @click.option("--readers", type=click.IntRange(min=1), default=None,
               help="Threads reading tiles ahead of the model [default: 1, up to 8 on a GPU].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def index_cmd(paths: tuple[str, ...], from_list: str | None, store: Path, model: str | None,
-              weights: Path | None,
-              runtime: str, recipe: str | None, tile_size: int | None, stride: int | None,
+def index_cmd(paths: tuple[str, ...], from_list: str | None, asset: str | None, store: Path,
+              model: str | None, weights: Path | None, runtime: str, recipe: str | None,
+              tile_size: int | None, stride: int | None,
               max_invalid: float | None, bands: str | None, batch_size: int | None,
               threads: int | None, device: str, cluster: str, workers: int | None,
               readers: int | None, quiet: bool) -> None:
     """Tile and fingerprint every image under PATHS into a store (resumable). PATHS are
-    files, folders, http(s) URLs, s3:// gs:// az:// objects or GDAL /vsi paths."""
+    files, folders, http(s) URLs, s3:// gs:// az:// objects, GDAL /vsi paths, or STAC Items,
+    ItemCollections, Catalogs and Collections (.json files or URLs; the stac extra)."""
     names = [*paths, *(read_list(from_list) if from_list else [])]
     if not names:
         raise click.UsageError("name images to index: PATHS, or --from-list FILE")
@@ -76,7 +80,7 @@ def index_cmd(paths: tuple[str, ...], from_list: str | None, store: Path, model:
                            tile_size=tile_size, stride=stride, max_invalid=max_invalid,
                            bands=_bands(bands), batch_size=batch_size, threads=threads,
                            device=device, cluster=cluster, workers=workers, readers=readers,
-                           progress=not quiet)
+                           asset=asset, progress=not quiet)
     report = api.index(names, store, options)
     part = f" and {len(report.partial)} in part" if report.partial else ""
     click.echo(f"indexed {len(report.indexed)} image(s){part}, {report.tiles_added} tiles in "

@@ -12,6 +12,7 @@ from tilesearch.raster.overviews import (
 )
 from tilesearch.raster.reader import STRETCH_PERCENTILES, RasterSource, locate_tiles, open_image
 from tilesearch.raster.remote import gdal_path, is_remote, read_list
+from tilesearch.raster.stac import expand_stac, is_stac
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -19,9 +20,11 @@ __all__ = [
     "STRETCH_PERCENTILES",
     "RasterSource",
     "build_overviews",
+    "expand_stac",
     "find_images",
     "gdal_path",
     "is_remote",
+    "is_stac",
     "locate_tiles",
     "open_image",
     "overview_levels",
