@@ -5,11 +5,12 @@ store's thumbnails read them back. No internet."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import FakeModel, run_cli, serve_folder
+from fakes import FakeModel, RangeHandler, run_cli, serve_folder
 
 from tilesearch import api
 from tilesearch.outputs import render
@@ -104,3 +105,47 @@ def test_the_web_app_maps_and_thumbnails_remote_images(served, tmp_path, fake_mo
             r = client.get(url)
             assert r.status_code == 200, (url, r.text)
             assert np.asarray(Image.open(io.BytesIO(r.content))).std() > 0  # real pixels
+
+
+class Flaky:
+    """Makes the server answer 503 to range requests past `cut` bytes while `failing`."""
+
+    def __init__(self, cut: int) -> None:
+        self.cut, self.failing = cut, True
+
+
+def test_a_remote_read_failing_mid_image_keeps_what_was_committed_and_resumes(
+        tmp_path, make_geotiff, monkeypatch) -> None:
+
+
+    monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "1")
+    monkeypatch.setenv("GDAL_HTTP_RETRY_DELAY", "0.05")
+    monkeypatch.setattr(api, "load_fingerprinter", lambda *a, **kw: FakeModel())
+    folder = tmp_path / "www"
+    folder.mkdir()
+    image = make_geotiff(folder / "big.tif", 1400, 1200, crs="EPSG:32633", seed=4)
+    flaky = Flaky(image.stat().st_size // 2)
+    send_head = RangeHandler.send_head
+
+    def failing_head(self):  # type: ignore[no-untyped-def]
+        start = re.fullmatch(r"bytes=(\d+)-\d*", self.headers.get("Range", ""))
+        if flaky.failing and start and int(start[1]) > flaky.cut:
+            self.send_error(503, "busy")
+            return None
+        return send_head(self)
+
+    monkeypatch.setattr(RangeHandler, "send_head", failing_head)
+    store = tmp_path / "s.tiles"
+    with serve_folder(folder) as base:
+        url = f"{base}/big.tif"
+        first = api.index([url], store, batch_size=8)
+        (path, reason), = first.failed
+        assert path == f"/vsicurl/{url}" and "\n" not in reason
+        (_, kept), = first.partial
+        assert 0 < kept == first.tiles_added  # committed tiles stay
+        flaky.failing = False
+        second = api.index([url], store, batch_size=8)
+    assert not second.failed and second.indexed
+    whole = api.index([image], tmp_path / "local.tiles")
+    with Store.open(store) as s:
+        assert s.count == whole.tiles_added == kept + second.tiles_added
