@@ -116,8 +116,6 @@ class Flaky:
 
 def test_a_remote_read_failing_mid_image_keeps_what_was_committed_and_resumes(
         tmp_path, make_geotiff, monkeypatch) -> None:
-
-
     monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "1")
     monkeypatch.setenv("GDAL_HTTP_RETRY_DELAY", "0.05")
     monkeypatch.setattr(api, "load_fingerprinter", lambda *a, **kw: FakeModel())
