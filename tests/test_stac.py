@@ -12,9 +12,13 @@ import pytest
 from fakes import FakeModel, run_cli, serve_folder
 
 from tilesearch import api
+from tilesearch.options import SearchOptions
+from tilesearch.outputs import export
 from tilesearch.raster import expand_stac
+from tilesearch.store import Store
 
 pystac = pytest.importorskip("pystac")
+pq = pytest.importorskip("pyarrow.parquet")
 WHEN = datetime(2026, 1, 1)
 BOX = [15.0, 44.99, 15.01, 45.0]
 GEOM = {"type": "Polygon", "coordinates": [[[15.0, 44.99], [15.01, 44.99], [15.01, 45.0],
@@ -52,6 +56,20 @@ def test_a_static_catalog_stands_for_its_items_images(tmp_path, make_geotiff) ->
     report = api.index([root / "catalog.json"], tmp_path / "s.tiles")
     assert sorted(Path(p).name for p, _ in report.indexed) == ["north.tif", "south.tif"]
     assert all(Path(p).is_absolute() for p, _ in report.indexed) and not report.failed
+    with Store.open(tmp_path / "s.tiles") as s:  # each image knows its STAC item
+        assert sorted((Path(i["info"].path).name, i["info"].item) for i in s.images()) == [
+            ("north.tif", "north"), ("south.tif", "south")]
+        props = export.to_geojson(api.search(s, tile=0, options=SearchOptions(k=3)), s)
+    assert {f["properties"]["item"] for f in props["features"]} <= {"north", "south"}
+    assert props["features"][0]["properties"]["item"] is not None
+    rows = pq.read_table(_parquet(tmp_path)).to_pydict()
+    assert set(rows["item"]) == {"north", "south"}
+
+
+def _parquet(tmp_path: Path) -> Path:
+    out = tmp_path / "fp.parquet"
+    api.export_fingerprints(tmp_path / "s.tiles", out)
+    return out
 
 
 def test_an_item_collection_with_relative_hrefs(tmp_path, make_geotiff) -> None:
@@ -59,9 +77,10 @@ def test_an_item_collection_with_relative_hrefs(tmp_path, make_geotiff) -> None:
     make_geotiff(tmp_path / "imgs" / "a.tif", 520, 400, crs="EPSG:32633", seed=1)
     fc = pystac.ItemCollection([item("a", "imgs/a.tif"), item("b", "imgs/missing.tif")])
     (tmp_path / "items.json").write_text(json.dumps(fc.to_dict(transform_hrefs=False)))
-    names, errors = expand_stac([tmp_path / "items.json"])
+    names, items, errors = expand_stac([tmp_path / "items.json"])
     assert names == [str(tmp_path / "imgs" / "a.tif"), str(tmp_path / "imgs" / "missing.tif")]
-    assert errors == []
+    assert items == {str(tmp_path / "imgs" / "a.tif"): "a",
+                     str(tmp_path / "imgs" / "missing.tif"): "b"} and errors == []
     report = api.index([tmp_path / "items.json"], tmp_path / "s.tiles")
     assert [Path(p).name for p, _ in report.indexed] == ["a.tif"]
     assert [Path(p).name for p, _ in report.failed] == ["missing.tif"]
@@ -76,6 +95,8 @@ def test_an_item_by_url_reads_its_asset_by_url(tmp_path, make_geotiff) -> None:
     with serve_folder(folder) as base:
         report = api.index([f"{base}/a.json"], tmp_path / "s.tiles")
     assert [p for p, _ in report.indexed] == [f"/vsicurl/{base}/a.tif"]
+    with Store.open(tmp_path / "s.tiles") as s:
+        assert [i["info"].item for i in s.images()] == ["a"]
 
 
 def test_items_without_the_image_asset_are_reported(tmp_path, make_geotiff, capsys,

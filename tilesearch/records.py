@@ -29,6 +29,8 @@ class ImageInfo:
     size_bytes: int
     mtime: float
     stretch: tuple[tuple[float, float], ...] | None = None
+    item: str | None = None
+    """The id of the STAC item the image is an asset of (None when not from STAC)."""
 
     @property
     def georeferenced(self) -> bool:
@@ -48,6 +50,7 @@ class ImageInfo:
             "size_bytes": self.size_bytes,
             "mtime": self.mtime,
             "stretch": [list(s) for s in self.stretch] if self.stretch else None,
+            "item": self.item,
         }
 
     @classmethod
@@ -65,6 +68,7 @@ class ImageInfo:
             size_bytes=int(d["size_bytes"]),
             mtime=float(d["mtime"]),
             stretch=_pairs(d.get("stretch")),
+            item=d.get("item"),
         )
 
 

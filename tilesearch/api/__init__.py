@@ -158,10 +158,10 @@ def _run_index(paths: list[str | Path], store: str | Path, opts: IndexOptions,
                    tile_size=opts.tile_size or TILE_SIZE, threads=threads, recipe=opts.recipe,
                    device=opts.device)
     fp = load(device="cpu") if on_ray else load()  # on Ray the driver needs the identity only
-    paths, stac_errors = expand_stac(paths, opts.asset)
+    paths, items, stac_errors = expand_stac(paths, opts.asset)
     with open_or_create_store(store, fp, tile_size=opts.tile_size, stride=opts.stride,
                               max_invalid=opts.max_invalid) as s:
-        report = _index_into(s, paths, opts, fp, load if on_ray else None)
+        report = _index_into(s, paths, opts, fp, load if on_ray else None, items)
         if stac_errors:
             bad = [(e.path, e.reason) for e in stac_errors]
             report.failed[:0] = bad
@@ -170,7 +170,8 @@ def _run_index(paths: list[str | Path], store: str | Path, opts: IndexOptions,
 
 
 def _index_into(s: Store, paths: list[str | Path], opts: IndexOptions, fp: Fingerprinter,
-                ray_load: Callable[..., Fingerprinter] | None) -> IndexReport:
+                ray_load: Callable[..., Fingerprinter] | None,
+                items: dict[str, str]) -> IndexReport:
     """Index `paths` into the open store `s`: on Ray when `ray_load` (the workers' model
     maker) is given, else here with `fp`."""
     bar = progress_bar if opts.progress else None
@@ -180,11 +181,13 @@ def _index_into(s: Store, paths: list[str | Path], opts: IndexOptions, fp: Finge
         gpu = opts.device == "cuda"  # each worker then takes one GPU
         return index_on_ray(paths, s, ray_load, bands=opts.bands,
                             batch_size=opts.batch_size or (GPU_BATCH if gpu else CPU_BATCH),
-                            workers=opts.workers, num_gpus=1.0 if gpu else 0.0, progress=bar)
+                            workers=opts.workers, num_gpus=1.0 if gpu else 0.0, progress=bar,
+                            items=items)
     on_gpu = getattr(fp, "device", "cpu") == "cuda"
     readers = opts.readers or (min(8, os.cpu_count() or 1) if on_gpu else 1)
     return index_images(paths, s, fp, bands=opts.bands, progress=bar, readers=readers,
-                        batch_size=opts.batch_size or (GPU_BATCH if on_gpu else CPU_BATCH))
+                        batch_size=opts.batch_size or (GPU_BATCH if on_gpu else CPU_BATCH),
+                        items=items)
 
 
 def _remove_new_store(path: Path, existed: bool) -> None:

@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,7 +28,7 @@ T = TypeVar("T")
 def index_images(paths: Iterable[str | Path], store: Store, model: Fingerprinter, *,
                  bands: Sequence[int] | None = None, batch_size: int = 64,
                  progress: Callable[[int], Progress] | None = None,
-                 readers: int = 1) -> IndexReport:
+                 readers: int = 1, items: Mapping[str, str] | None = None) -> IndexReport:
     """Fingerprint every image under `paths` into `store`; bad files are reported, not fatal.
 
     Returns a report whose `indexed` lists (path, tiles added by this run). `readers` threads
@@ -44,7 +44,7 @@ def index_images(paths: Iterable[str | Path], store: Store, model: Fingerprinter
     for err in bad_paths:
         report.failed.append((err.path, err.reason))
     given = len(report.failed)
-    plans = plan_images(files, store, bands, report)
+    plans = plan_images(files, store, bands, report, items)
     tick = progress(sum(len(p.windows) for p in plans)) if progress else None
     for plan in plans:
         _index_one(plan, store, model, batch_size, tick, report, readers)

@@ -3,8 +3,8 @@ not yet committed, what happened to each image."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tilesearch.errors import InputError, StoreError
@@ -86,14 +86,15 @@ def record_failures(store: Store, report: IndexReport,
 
 
 def plan_images(files: list[str | Path], store: Store, bands: Sequence[int] | None,
-                report: IndexReport) -> list[_Plan]:
+                report: IndexReport, items: Mapping[str, str] | None = None) -> list[_Plan]:
     """The images still to index and their windows not yet committed; images that cannot be
     used are listed as failures (recorded in the store at the end of a run that indexed
-    something), images already done listed in the report."""
+    something), images already done listed in the report. `items` names the STAC item of
+    an image, by the path it is recorded under."""
     plans = []
     for f in files:
         try:
-            plan = _plan_one(f, store, bands)
+            plan = _plan_one(f, store, bands, items or {})
         except InputError as exc:
             report.failed.append((exc.path, exc.reason))
             continue
@@ -104,10 +105,13 @@ def plan_images(files: list[str | Path], store: Store, bands: Sequence[int] | No
     return plans
 
 
-def _plan_one(path: str | Path, store: Store, bands: Sequence[int] | None) -> _Plan | None:
+def _plan_one(path: str | Path, store: Store, bands: Sequence[int] | None,
+              items: Mapping[str, str]) -> _Plan | None:
     size = store.tile_size
     with open_image(path, bands=bands) as src:
         info = src.info
+        if info.path in items:
+            info = replace(info, item=items[info.path])
         if info.width < size or info.height < size:
             raise InputError(path, f"image is {info.width}x{info.height} px, smaller than "
                                    f"one {size} px tile")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,7 +168,8 @@ def index_on_ray(paths: Sequence[str | Path], store: Store,
                  make_model: Callable[[], Fingerprinter], *, bands: Sequence[int] | None = None,
                  batch_size: int = 64, workers: int | None = None, num_gpus: float = 0.0,
                  shard_size: int = SHARD_SIZE, address: str | None = None,
-                 progress: Callable[[int], Progress] | None = None) -> IndexReport:
+                 progress: Callable[[int], Progress] | None = None,
+                 items: Mapping[str, str] | None = None) -> IndexReport:
     """Fingerprint every image under `paths` into `store` on a Ray cluster.
 
     `make_model` is a picklable function returning the fingerprinter (called once per
@@ -184,7 +185,7 @@ def index_on_ray(paths: Sequence[str | Path], store: Store,
     files, bad_paths = find_images(paths)
     report.failed.extend((e.path, e.reason) for e in bad_paths)
     given = len(report.failed)
-    plans = plan_images(files, store, bands, report)
+    plans = plan_images(files, store, bands, report, items)
     unusable = report.failed[given:]
     tick = progress(sum(len(p.windows) for p in plans)) if progress else None
     if not plans:

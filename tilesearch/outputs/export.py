@@ -151,7 +151,7 @@ def _ground_facts(store: Store, tile: TileMeta, ring: Ring) -> dict[str, Any]:
     measured on a local equirectangular view of its lon/lat corners)."""
     info: ImageInfo = store.image_by_id(tile.image_id)["info"]
     (lon0, lat0), (lon1, lat1) = ring[0], ring[1]
-    return {"crs": geo.short_crs(info.crs),
+    return {"crs": geo.short_crs(info.crs), "item": info.item,
             "ground_size_m": round(geo.edge_metres(lon0, lat0, lon1, lat1), 3)}
 
 

@@ -26,7 +26,7 @@ HIT_FIELDS = {"role": object, "rank": np.float64, "tile_id": np.int64, "distance
               "similarity": np.float64, "source": object, "col_off": np.int64,
               "row_off": np.int64, "width": np.int64, "height": np.int64,
               "valid_fraction": np.float64, "lon": np.float64, "lat": np.float64,
-              "crs": object, "ground_size_m": np.float64}
+              "crs": object, "item": object, "ground_size_m": np.float64}
 """GeoPackage columns of a search hit (the GeoJSON feature's properties) and their types."""
 
 
@@ -61,7 +61,8 @@ def _column(values: list[Any], kind: type) -> np.ndarray:
 
 def write_geoparquet(store: Store, path: str | Path, *, paths: bool = True,
                      progress: Callable[[int], None] | None = None) -> int:
-    """Every tile of `store` as a GeoParquet file: tile_id, source, col_off, row_off, width,
+    """Every tile of `store` as a GeoParquet file: tile_id, source, item (the STAC item id, or
+    null), col_off, row_off, width,
     height, lon, lat, geometry (the footprint in lon/lat, WKB; null without georeferencing)
     and embedding (the fingerprint, float32). `progress` is told the tiles written after each
     row group. Returns the tiles written."""
@@ -103,7 +104,8 @@ def _pyarrow() -> tuple[Any, Any]:
 
 def _schema(pa: Any, dim: int) -> Any:
     return pa.schema([
-        ("tile_id", pa.int64()), ("source", pa.string()), ("col_off", pa.int32()),
+        ("tile_id", pa.int64()), ("source", pa.string()), ("item", pa.string()),
+        ("col_off", pa.int32()),
         ("row_off", pa.int32()), ("width", pa.int32()), ("height", pa.int32()),
         ("lon", pa.float64()), ("lat", pa.float64()), ("geometry", pa.binary()),
         ("embedding", pa.list_(pa.float32(), dim))])
@@ -127,8 +129,10 @@ def _group(pa: Any, schema: Any, first: int, win: np.ndarray, vecs: np.ndarray,
         rings = np.stack([ring_lon[:, [0, 1, 2, 3, 0]], ring_lat[:, [0, 1, 2, 3, 0]]], -1)
         wkb[rows] = shapely.to_wkb(shapely.polygons(rings))
     source = [_name(images[int(i)].path, paths) for i in win[:, 0]]
+    item = [images[int(i)].item for i in win[:, 0]]
     flat = pa.array(np.ascontiguousarray(vecs, np.float32).ravel())
     cols = [pa.array(np.arange(first, first + n, dtype=np.int64)), pa.array(source),
+            pa.array(item, pa.string()),
             *(pa.array(win[:, k].astype(np.int32)) for k in (1, 2, 3, 4)),
             pa.array(lon, from_pandas=True), pa.array(lat, from_pandas=True),
             pa.array(list(wkb), pa.binary()),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tilesearch.errors import InputError, MissingDependencyError
+from tilesearch.raster.remote import gdal_path, is_remote
 
 DEFAULT_ASSET = "visual"
 IMAGE_TYPES = ("image/tiff", "image/vnd.stac.geotiff", "image/jp2")
@@ -23,10 +24,12 @@ def is_stac(name: str | Path) -> bool:
 
 
 def expand_stac(names: Iterable[str | Path], asset: str | None = None
-                ) -> tuple[list[str | Path], list[InputError]]:
+                ) -> tuple[list[str | Path], dict[str, str], list[InputError]]:
     """`names` with every STAC document replaced by the hrefs of its items' image assets (in
-    the catalog's order), and an error for each document or item that yields none."""
+    the catalog's order), the item id of each such image (keyed by `source_key`), and an
+    error for each document or item that yields none."""
     out: list[str | Path] = []
+    items_of: dict[str, str] = {}
     errors: list[InputError] = []
     for name in names:
         if not is_stac(name):
@@ -41,10 +44,18 @@ def expand_stac(names: Iterable[str | Path], asset: str | None = None
             errors.append(InputError(str(name), "a STAC document without items"))
         for item in items:
             try:
-                out.append(_absolute(asset_href(item, asset), str(name)))
+                href = _absolute(asset_href(item, asset), str(name))
             except InputError as exc:
                 errors.append(exc)
-    return out, errors
+                continue
+            out.append(href)
+            items_of[source_key(href)] = str(item.id)
+    return out, items_of, errors
+
+
+def source_key(name: str | Path) -> str:
+    """The path an image is recorded under: GDAL's path of a URL, the resolved local path."""
+    return gdal_path(name) if is_remote(name) else str(Path(name).resolve())
 
 
 def asset_href(item: Any, asset: str | None = None) -> str:
