@@ -6,11 +6,13 @@ Screenshots are saved to tests/artifacts/web-e2e-{synthetic,real}.png."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,42 @@ K = 6
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH "
                                  "(Debian: apt-get install chromium)")]
+
+
+@contextlib.contextmanager
+def running(app) -> Iterator[str]:
+    """`app` served by uvicorn on a free loopback port, in a thread; yields its base URL."""
+    import uvicorn
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+def browser_of(p):
+    """Headless Debian Chromium, driven by Playwright."""
+    return p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                             args=["--no-sandbox", "--disable-gpu"])
+
+
+def watched_page(browser, server: str):
+    """A 1280 x 800 page that accepts downloads, and the list of URLs it requested from
+    anywhere but `server` (blob: and data: URLs aside)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url)
+            if not r.url.startswith((server, "blob:", "data:")) else None)
+    return page, outside
 
 
 def free_port() -> int:
@@ -61,8 +99,6 @@ def real_crops(folder: Path, orthos: Path, size: int = 1024) -> list[Path]:
 def server(request, tmp_path, make_geotiff, build_store):
     """The app on two images: seeded synthetic GeoTIFFs with fake fingerprints, or crops of the
     real orthomosaics indexed with the real default model (skipped without ../shared/data)."""
-    import uvicorn
-
     from tilesearch.web import create_app
 
     if request.param == "real":
@@ -80,32 +116,16 @@ def server(request, tmp_path, make_geotiff, build_store):
         store = build_store(images, path=tmp_path / "e2e.tiles")
         store.close()
         path = store.path
-    port = free_port()
-    config = uvicorn.Config(create_app(path), host="127.0.0.1", port=port,
-                            log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}/", request.param
-    srv.should_exit = True
-    thread.join(10)
+    with running(create_app(path)) as url:
+        yield url, request.param
 
 
 def test_click_search_mark_negative_and_download(server, tmp_path):
     server, kind = server
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
+        browser = browser_of(p)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800},
-                                    accept_downloads=True)
-            outside: list[str] = []
-            page.on("request", lambda r: outside.append(r.url)
-                    if not r.url.startswith((server, "blob:", "data:")) else None)
+            page, outside = watched_page(browser, server)
             page.goto(server)
             sync_api.expect(page.locator("#facts")).to_contain_text("2 images")
             page.wait_for_function("document.querySelectorAll('.leaflet-tile-loaded').length > 0")

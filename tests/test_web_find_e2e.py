@@ -7,14 +7,12 @@ tests/artifacts/web-find-e2e.png."""
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 import pytest
 
 pytest.importorskip("fastapi")
 sync_api = pytest.importorskip("playwright.sync_api")
-from test_web_e2e import ARTIFACTS, CHROMIUM, free_port  # noqa: E402
+from test_web_e2e import ARTIFACTS, CHROMIUM, browser_of, running, watched_page  # noqa: E402
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH "
@@ -27,26 +25,14 @@ MINUS = [(650, 560), (720, 250)]
 @pytest.fixture
 def server(tmp_path, make_geotiff, build_store):
     """The app on two seeded synthetic GeoTIFFs with fake fingerprints."""
-    import uvicorn
-
     from tilesearch.web import create_app
 
     images = [make_geotiff(tmp_path / f"{n}.tif", 1400, 1100, crs="EPSG:32633", seed=s)
               for n, s in (("north", 4), ("south", 5))]
     store = build_store(images, path=tmp_path / "e2e.tiles")
     store.close()
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(store.path, warm=False), host="127.0.0.1",
-                                        port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}/"
-    srv.should_exit = True
-    thread.join(10)
+    with running(create_app(store.path, warm=False)) as url:
+        yield url
 
 
 def open_label_mode(page, server: str) -> None:
@@ -59,14 +45,9 @@ def open_label_mode(page, server: str) -> None:
 
 def test_label_reload_find_slide_and_export(server, tmp_path):
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
+        browser = browser_of(p)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800},
-                                    accept_downloads=True)
-            outside: list[str] = []
-            page.on("request", lambda r: outside.append(r.url)
-                    if not r.url.startswith((server, "blob:", "data:")) else None)
+            page, outside = watched_page(browser, server)
             open_label_mode(page, server)
             page.fill("#label-set", "pools")
             page.press("#label-set", "Enter")
