@@ -13,7 +13,7 @@ import numpy as np
 
 from tilesearch import geo
 from tilesearch.errors import InputError
-from tilesearch.raster.remote import configure_gdal, gdal_path, is_remote
+from tilesearch.raster.remote import REMOTE_OPEN, configure_gdal, gdal_path, is_remote
 from tilesearch.records import ImageInfo, Tile
 from tilesearch.tiling import Window, block_of
 
@@ -53,7 +53,7 @@ class RasterSource:
             if not os.access(self.path, os.R_OK):
                 raise InputError(self.path, "cannot be read (missing or no permission)")
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), rasterio.Env(**(REMOTE_OPEN if self.remote else {})):
                 warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
                 self._ds = rasterio.open(self.path)
         except rasterio.errors.RasterioIOError as exc:

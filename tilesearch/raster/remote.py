@@ -11,11 +11,13 @@ from pathlib import Path
 SCHEMES = {"http://": "/vsicurl/", "https://": "/vsicurl/", "s3://": "/vsis3/",
            "gs://": "/vsigs/", "az://": "/vsiaz/"}
 """URL schemes and the GDAL virtual file system that reads each."""
-HTTP_RETRIES = {"GDAL_HTTP_MAX_RETRY": "4", "GDAL_HTTP_RETRY_DELAY": "1",
-                "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+HTTP_RETRIES = {"GDAL_HTTP_MAX_RETRY": "4", "GDAL_HTTP_RETRY_DELAY": "1"}
 """GDAL settings applied unless the user set them: a failed remote read is retried 4 times
-(a second apart) before the image is reported as bad; opening a URL does not list its
-folder (one request instead of many)."""
+(a second apart) before the image is reported as bad. They are process-wide, so they must
+not change how local files open."""
+REMOTE_OPEN = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+"""GDAL settings while a remote image is opened: its folder is not listed (one request instead
+of many). Set for that open only: process-wide, it would hide local .ovr files."""
 
 
 def is_remote(name: str | Path) -> bool:
