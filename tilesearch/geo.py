@@ -41,24 +41,26 @@ def to_lonlat(crs: str, xs: Sequence[float], ys: Sequence[float]) -> tuple[np.nd
     return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
 
 
+def corners_lonlat(crs: str, transform: GeoTransform, boxes: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Lon and lat (n, 5) of pixel boxes (n, 4: col, row, width, height): each box's centre,
+    then its corners top left, top right, bottom right, bottom left; one CRS transform."""
+    col, row, w, h = (np.asarray(boxes, np.float64)[:, k] for k in range(4))
+    cols = np.stack([col + w / 2, col, col + w, col + w, col], 1)
+    rows = np.stack([row + h / 2, row, row, row + h, row + h], 1)
+    a, b, c, d, e, f = Affine(*transform)[:6]
+    lon, lat = to_lonlat(crs, (a * cols + b * rows + c).ravel().tolist(),
+                         (d * cols + e * rows + f).ravel().tolist())
+    return np.asarray(lon).reshape(-1, 5), np.asarray(lat).reshape(-1, 5)
+
+
 def lonlat_footprints(
     crs: str, transform: GeoTransform, windows: Sequence[Window]
 ) -> tuple[list[tuple[float, float]], list[Bounds], list[list[tuple[float, float]]]]:
     """For each window: lon/lat of its centre, lon/lat bounding box, and corner ring (closed)."""
-    aff = Affine(*transform)
-    xs: list[float] = []
-    ys: list[float] = []
-    for w in windows:
-        pts = [(w.col_off + w.width / 2, w.row_off + w.height / 2),
-               (w.col_off, w.row_off), (w.col_end, w.row_off),
-               (w.col_end, w.row_end), (w.col_off, w.row_end)]
-        for col, row in pts:
-            x, y = aff @ (col, row)
-            xs.append(x)
-            ys.append(y)
-    lon, lat = to_lonlat(crs, xs, ys)
-    lon = lon.reshape(-1, 5)
-    lat = lat.reshape(-1, 5)
+    boxes_px = np.array([(w.col_off, w.row_off, w.width, w.height) for w in windows],
+                        np.float64).reshape(-1, 4)
+    lon, lat = corners_lonlat(crs, transform, boxes_px)
     centres = [(float(a), float(b)) for a, b in zip(lon[:, 0], lat[:, 0], strict=True)]
     boxes = [(float(lo[1:].min()), float(la[1:].min()), float(lo[1:].max()), float(la[1:].max()))
              for lo, la in zip(lon, lat, strict=True)]

@@ -48,8 +48,10 @@ def to_geojson(result: SearchResult, store: Store, *, paths: bool = True) -> dic
     """
     tiles = [h.tile for h in result.hits]
     query = result.query.tile
-    rings = _rings(store, [*tiles, query] if query else tiles)
-    facts = {t: _ground_facts(store, m, rings[t]) for m in [*tiles, *([query] if query else [])]
+    placed = [*tiles, query] if query else tiles
+    infos = _infos(store, placed)
+    rings = _rings(store, placed, infos)
+    facts = {t: _ground_facts(infos[m.image_id], rings[t]) for m in placed
              if (t := m.tile_id) in rings}
     features = []
     if query is not None and query.tile_id in rings:
@@ -125,14 +127,22 @@ def to_csv(result: SearchResult, *, paths: bool = True) -> str:
     return buf.getvalue()
 
 
-def _rings(store: Store, tiles: Sequence[TileMeta]) -> dict[int, Ring]:
-    """Counter-clockwise closed lon/lat rings of the georeferenced `tiles`, by tile id."""
+def _infos(store: Store, tiles: Sequence[TileMeta]) -> dict[int, ImageInfo]:
+    """The image records of `tiles`, by image id, one read each."""
+    return {i: store.image_by_id(i)["info"] for i in dict.fromkeys(t.image_id for t in tiles)}
+
+
+def _rings(store: Store, tiles: Sequence[TileMeta],
+           infos: dict[int, ImageInfo] | None = None) -> dict[int, Ring]:
+    """Counter-clockwise closed lon/lat rings of the georeferenced `tiles`, by tile id
+    (`infos`: their image records, when already read)."""
     by_image: dict[int, list[TileMeta]] = {}
     for t in tiles:
         by_image.setdefault(t.image_id, []).append(t)
+    infos = infos if infos is not None else _infos(store, tiles)
     rings: dict[int, Ring] = {}
     for image_id, group in by_image.items():
-        info: ImageInfo = store.image_by_id(image_id)["info"]
+        info = infos[image_id]
         if info.crs is None or info.transform is None:
             continue
         _, _, corners = geo.lonlat_footprints(info.crs, info.transform, [t.window for t in group])
@@ -146,10 +156,9 @@ def similarity(distance: float, metric: str) -> float | None:
     return round(1.0 - distance, 6) if metric == "cosine" else None
 
 
-def _ground_facts(store: Store, tile: TileMeta, ring: Ring) -> dict[str, Any]:
-    """The CRS of the tile's image and the tile's ground width in metres (its top edge,
-    measured on a local equirectangular view of its lon/lat corners)."""
-    info: ImageInfo = store.image_by_id(tile.image_id)["info"]
+def _ground_facts(info: ImageInfo, ring: Ring) -> dict[str, Any]:
+    """The CRS and STAC item of a tile's image `info` and the tile's ground width in metres
+    (an edge of its lon/lat `ring`, measured on a local equirectangular view)."""
     (lon0, lat0), (lon1, lat1) = ring[0], ring[1]
     return {"crs": geo.short_crs(info.crs), "item": info.item,
             "ground_size_m": round(geo.edge_metres(lon0, lat0, lon1, lat1), 3)}

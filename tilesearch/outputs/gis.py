@@ -124,9 +124,9 @@ def _group(pa: Any, schema: Any, first: int, win: np.ndarray, vecs: np.ndarray,
         info = images[int(image_id)]
         if info.crs is None or info.transform is None:
             continue
-        ring_lon, ring_lat = corners_lonlat(info.crs, info.transform, win[rows])
-        lon[rows], lat[rows] = ring_lon[:, 4], ring_lat[:, 4]
-        rings = np.stack([ring_lon[:, [0, 1, 2, 3, 0]], ring_lat[:, [0, 1, 2, 3, 0]]], -1)
+        ring_lon, ring_lat = geo.corners_lonlat(info.crs, info.transform, win[rows, 1:])
+        lon[rows], lat[rows] = ring_lon[:, 0], ring_lat[:, 0]
+        rings = np.stack([ring_lon[:, [1, 2, 3, 4, 1]], ring_lat[:, [1, 2, 3, 4, 1]]], -1)
         wkb[rows] = shapely.to_wkb(shapely.polygons(rings))
     source = [_name(images[int(i)].path, paths) for i in win[:, 0]]
     item = [images[int(i)].item for i in win[:, 0]]
@@ -138,18 +138,6 @@ def _group(pa: Any, schema: Any, first: int, win: np.ndarray, vecs: np.ndarray,
             pa.array(list(wkb), pa.binary()),
             pa.FixedSizeListArray.from_arrays(flat, vecs.shape[1])]
     return pa.Table.from_arrays(cols, schema=schema)
-
-
-def corners_lonlat(crs: str, transform: Any, win: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lon and lat (n, 5) of windows `win` (rows of image id, col, row, width, height):
-    their four corners (top left, top right, bottom right, bottom left) and centre."""
-    col, row, w, h = (win[:, k].astype(np.float64) for k in (1, 2, 3, 4))
-    cols = np.stack([col, col + w, col + w, col, col + w / 2], 1)
-    rows = np.stack([row, row, row + h, row + h, row + h / 2], 1)
-    a, b, c, d, e, f = transform[:6]
-    xs, ys = a * cols + b * rows + c, d * cols + e * rows + f
-    lon, lat = geo.to_lonlat(crs, xs.ravel().tolist(), ys.ravel().tolist())
-    return np.asarray(lon).reshape(-1, 5), np.asarray(lat).reshape(-1, 5)
 
 
 def _geo_metadata(store: Store) -> dict[str, Any]:

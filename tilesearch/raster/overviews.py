@@ -66,9 +66,8 @@ def build_overviews(path: str | Path, folder: str | Path,
     factors built (empty when the image already had overviews or is small). `beside=False`
     always takes the VRT way. A remote image (URL, object storage) is never written to: it
     gets a VRT in `folder`, whose .ovr reads the whole image once."""
-    if is_remote(path):
-        return _remote_overviews(gdal_path(path), folder)
-    src = Path(path).resolve()
+    remote = is_remote(path)
+    src: Path | str = gdal_path(path) if remote else Path(path).resolve()
     with open_image(src) as r:
         if r.overview_factors:
             return src, []
@@ -76,9 +75,11 @@ def build_overviews(path: str | Path, folder: str | Path,
         gtiff = r.driver == "GTiff"
     if not levels:
         return src, []
-    if beside and gtiff and os.access(src, os.W_OK) and os.access(src.parent, os.W_OK):
+    local = Path(src)
+    if beside and gtiff and not remote and os.access(local, os.W_OK) and \
+            os.access(local.parent, os.W_OK):
         try:
-            _add_overviews(src, levels, TIFF_USE_OVR=True)
+            _add_overviews(local, levels, TIFF_USE_OVR=True)
             return src, levels
         except InputError:
             Path(f"{src}.ovr").unlink(missing_ok=True)  # fall back to the store folder
@@ -87,22 +88,6 @@ def build_overviews(path: str | Path, folder: str | Path,
     from rasterio.shutil import copy
 
     copy(str(src), str(vrt), driver="VRT")
-    _add_overviews(vrt, levels)
-    return vrt, levels
-
-
-def _remote_overviews(src: str, folder: str | Path) -> tuple[Path | str, list[int]]:
-    with open_image(src) as r:
-        if r.overview_factors:
-            return src, []
-        levels = overview_levels(r.info.width, r.info.height)
-    if not levels:
-        return src, []
-    vrt = overview_vrt(src, folder)
-    vrt.parent.mkdir(parents=True, exist_ok=True)
-    from rasterio.shutil import copy
-
-    copy(src, str(vrt), driver="VRT")
     _add_overviews(vrt, levels)
     return vrt, levels
 

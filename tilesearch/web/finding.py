@@ -33,9 +33,9 @@ RAMP = np.array([[0.0, 49, 54, 149], [0.25, 116, 173, 209], [0.5, 255, 255, 191]
 ALPHA_ABOVE, ALPHA_BELOW = 190, 70
 """Heatmap opacity of cells at or above the threshold, and below it."""
 MAX_MERGED = 50_000
-"""Tiles one find merges into places at most: merging costs seconds per 10,000 tiles
-(`detect.groups`), and a threshold that passes more tiles than this finds the survey
-itself; a lower threshold answers 400 asking for a higher one."""
+"""Tiles one find merges into places at most: merging (`detect.groups`) grows with the tiles
+passed, and a threshold that passes more tiles than this finds the survey itself; a lower
+threshold answers 400 asking for a higher one."""
 
 
 def label_set(store: Store, name: str) -> LabelSet:
