@@ -72,7 +72,7 @@ def test_nothing_indexable_is_not_ok(tmp_path):
 
 def test_append_new_images_and_refuse_other_models(tmp_path, make_geotiff):
     a = make_geotiff(tmp_path / "a.tif", 600, 500, crs="EPSG:32633", seed=1)
-    b = make_geotiff(tmp_path / "b.tif", 400, 400, crs="EPSG:3857", seed=2)
+    b = make_geotiff(tmp_path / "b.tif", 400, 400, crs="EPSG:32633", seed=2)
     with _store(tmp_path / "s.tiles") as store:
         index_images([a], store, FakeModel())
         n = store.count

@@ -79,3 +79,26 @@ def short_crs(crs_wkt: str | None) -> str | None:
     crs = CRS.from_user_input(crs_wkt)
     epsg = crs.to_epsg()
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
+
+
+def ground_resolution(crs: str, transform: GeoTransform, width: int, height: int) -> float:
+    """Metres on the ground per pixel at the image centre. For a CRS in metres whose scale
+    there is within 1 % of true (UTM, national grids) the nominal pixel size, as its metadata
+    states it; else (geographic, Web Mercator) the mean ground length of a row and a column
+    segment (up to 100 px) measured in lon/lat."""
+    span = max(1, min(100, width // 2, height // 2))
+    boxes = np.array([(width / 2, height / 2, span, span)], np.float64)
+    lon, lat = corners_lonlat(crs, transform, boxes)
+    x = edge_metres(lon[0, 1], lat[0, 1], lon[0, 2], lat[0, 2])  # top left -> top right
+    y = edge_metres(lon[0, 1], lat[0, 1], lon[0, 4], lat[0, 4])  # top left -> bottom left
+    measured = (x + y) / (2 * span)
+    a, b, _, d, e, _ = transform
+    nominal = (float(np.hypot(a, d)) + float(np.hypot(b, e))) / 2
+    return nominal if _in_metres(crs) and abs(measured / nominal - 1) < 0.01 else measured
+
+
+def _in_metres(crs: str) -> bool:
+    from rasterio.crs import CRS
+
+    c = CRS.from_user_input(crs)
+    return bool(c.is_projected) and c.linear_units_factor[1] == 1.0

@@ -28,6 +28,16 @@ METRIC: Final = "cosine"
 METRICS = ("euclidean", "cosine")
 ALPHA = 3.0
 """Weight of a neighbour in query expansion and augmentation: its similarity to this power."""
+GSD: Final = "auto"
+"""A new store's ground resolution: the first georeferenced image's (docs/inputs.md)."""
+GSD_CHOICES = ("auto", "native")
+"""Besides metres a pixel: `auto` as above, `native` every image at its own resolution."""
+GSD_RANGE = (0.001, 1000.0)
+"""Ground resolutions accepted, metres a pixel (1 mm to 1 km)."""
+MAX_UPSAMPLE = 2.0
+"""Images up to this many times coarser than the store's ground resolution are upsampled to
+it; coarser ones are skipped (their tiles would be mostly blur). Figures:
+docs/benchmarks/scale.md."""
 RUNTIMES = ("auto", "openvino", "onnxruntime", "torch")
 DEVICES = ("auto", "cpu", "cuda")
 CLUSTERS = ("auto", "local", "ray")
@@ -75,9 +85,20 @@ class IndexOptions:
     workers: int | None = None
     readers: int | None = None
     asset: str | None = None
+    gsd: float | str | None = None
+    """Metres a pixel every tile is read at, "auto" or "native"; None: the store's, else
+    `GSD`."""
+    pixel_size: float | None = None
+    """Metres a pixel of images without georeferencing (else read at native resolution)."""
+    max_upsample: float = MAX_UPSAMPLE
     progress: bool = False
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "gsd", parse_gsd(self.gsd))
+        _need(self.pixel_size is None or _in_gsd_range(self.pixel_size), "pixel_size",
+              self.pixel_size, f"from {GSD_RANGE[0]} to {GSD_RANGE[1]} metres")
+        _need(isinstance(self.max_upsample, int | float) and self.max_upsample >= 1.0,
+              "max_upsample", self.max_upsample, "a number of 1 or more")
         for name in ("stride", "batch_size", "threads", "workers", "readers"):
             _positive(name, getattr(self, name))
         _need(self.tile_size is None or (isinstance(self.tile_size, int)
@@ -90,6 +111,25 @@ class IndexOptions:
         _need(self.cluster in CLUSTERS, "cluster", self.cluster, f"one of {CLUSTERS}")
         if self.bands is not None:
             object.__setattr__(self, "bands", tuple(self.bands))
+
+
+def _in_gsd_range(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and GSD_RANGE[0] <= value <= GSD_RANGE[1])
+
+
+def parse_gsd(value: float | str | None) -> float | str | None:
+    """A ground resolution option as metres (float), "auto", "native" or None; OptionError
+    for anything else or metres outside `GSD_RANGE`."""
+    if value is None or value in GSD_CHOICES:
+        return value
+    try:
+        metres = float(value)
+    except (TypeError, ValueError):
+        metres = math.nan
+    _need(_in_gsd_range(metres), "gsd", value,
+          f"metres a pixel from {GSD_RANGE[0]} to {GSD_RANGE[1]}, or one of {GSD_CHOICES}")
+    return metres
 
 
 @dataclass(frozen=True)

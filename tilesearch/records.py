@@ -31,6 +31,9 @@ class ImageInfo:
     stretch: tuple[tuple[float, float], ...] | None = None
     item: str | None = None
     """The id of the STAC item the image is an asset of (None when not from STAC)."""
+    gsd: float | None = None
+    """Metres on the ground per pixel: measured from the georeferencing, or as given by
+    `--pixel-size` for an image without; None when unknown."""
 
     @property
     def georeferenced(self) -> bool:
@@ -51,6 +54,7 @@ class ImageInfo:
             "mtime": self.mtime,
             "stretch": [list(s) for s in self.stretch] if self.stretch else None,
             "item": self.item,
+            "gsd": self.gsd,
         }
 
     @classmethod
@@ -69,6 +73,7 @@ class ImageInfo:
             mtime=float(d["mtime"]),
             stretch=_pairs(d.get("stretch")),
             item=d.get("item"),
+            gsd=float(d["gsd"]) if d.get("gsd") is not None else None,
         )
 
 

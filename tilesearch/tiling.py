@@ -94,3 +94,35 @@ def coarse_fractions(coarse: np.ndarray, factor: int, windows: list[Window]) -> 
     total = sat[r1, c1] - sat[r0, c1] - sat[r1, c0] + sat[r0, c0]
     cells = np.maximum((r1 - r0) * (c1 - c0), 1)
     return np.asarray(total / cells)
+
+
+SCALE_TOLERANCE = 0.02
+"""Images within 2 % of the store's ground resolution are read at native resolution: a
+resampled read would change their tiles by less than a pixel across."""
+
+
+def read_scale(store_gsd: float | None, image_gsd: float | None) -> float:
+    """Image pixels per tile pixel when an image of `image_gsd` metres a pixel is read at
+    `store_gsd` (above 1: the image is finer and is read decimated; below 1: upsampled).
+    1.0 when either is unknown or they agree within `SCALE_TOLERANCE`."""
+    if not store_gsd or not image_gsd:
+        return 1.0
+    scale = store_gsd / image_gsd
+    return 1.0 if abs(scale - 1.0) <= SCALE_TOLERANCE else scale
+
+
+def scaled_grid(width: int, height: int, size: int, stride: int,
+                scale: float) -> list[Window]:
+    """The tile windows of an image in its own pixels when each tile of `size` px is read at
+    `scale` image px per tile px: windows of round(size x scale) px every round(stride x
+    scale) px, so every tile covers the same ground whatever the image's resolution."""
+    span, step = scaled_span(size, stride, scale)
+    return tile_grid(width, height, span, step)
+
+
+def scaled_span(size: int, stride: int, scale: float) -> tuple[int, int]:
+    """(window side, stride) in image px of tiles of `size` and `stride` read at `scale`."""
+    if scale == 1.0:
+        return size, stride
+    return max(1, round(size * scale)), max(1, round(stride * scale))
+

@@ -25,14 +25,21 @@ from tilesearch.api.stores import (
     remove_label_set,
     warm,
 )
-from tilesearch.errors import QueryError, StoreError
-from tilesearch.ingest import IndexReport, index_images, open_or_create_store, record_failures
+from tilesearch.errors import OptionError, QueryError, StoreError
+from tilesearch.ingest import (
+    IndexReport,
+    Scaling,
+    index_images,
+    open_or_create_store,
+    record_failures,
+)
 from tilesearch.models import GPU_BATCH, Fingerprinter
 from tilesearch.options import (
     CPU_BATCH,
     TILE_SIZE,
     IndexOptions,
     SearchOptions,
+    parse_gsd,
     with_changes,
 )
 from tilesearch.raster import expand_stac
@@ -160,7 +167,7 @@ def _run_index(paths: list[str | Path], store: str | Path, opts: IndexOptions,
     fp = load(device="cpu") if on_ray else load()  # on Ray the driver needs the identity only
     paths, items, stac_errors = expand_stac(paths, opts.asset)
     with open_or_create_store(store, fp, tile_size=opts.tile_size, stride=opts.stride,
-                              max_invalid=opts.max_invalid) as s:
+                              max_invalid=opts.max_invalid, gsd=opts.gsd) as s:
         report = _index_into(s, paths, opts, fp, load if on_ray else None, items)
         if stac_errors:
             bad = [(e.path, e.reason) for e in stac_errors]
@@ -175,6 +182,7 @@ def _index_into(s: Store, paths: list[str | Path], opts: IndexOptions, fp: Finge
     """Index `paths` into the open store `s`: on Ray when `ray_load` (the workers' model
     maker) is given, else here with `fp`."""
     bar = progress_bar if opts.progress else None
+    scaling = Scaling(pixel_size=opts.pixel_size, max_upsample=opts.max_upsample)
     if ray_load is not None:
         from tilesearch.ingest import index_on_ray
 
@@ -182,12 +190,12 @@ def _index_into(s: Store, paths: list[str | Path], opts: IndexOptions, fp: Finge
         return index_on_ray(paths, s, ray_load, bands=opts.bands,
                             batch_size=opts.batch_size or (GPU_BATCH if gpu else CPU_BATCH),
                             workers=opts.workers, num_gpus=1.0 if gpu else 0.0, progress=bar,
-                            items=items)
+                            items=items, scaling=scaling)
     on_gpu = getattr(fp, "device", "cpu") == "cuda"
     readers = opts.readers or (min(8, os.cpu_count() or 1) if on_gpu else 1)
     return index_images(paths, s, fp, bands=opts.bands, progress=bar, readers=readers,
                         batch_size=opts.batch_size or (GPU_BATCH if on_gpu else CPU_BATCH),
-                        items=items)
+                        items=items, scaling=scaling)
 
 
 def _remove_new_store(path: Path, existed: bool) -> None:
@@ -211,6 +219,7 @@ def search(store: str | Path | Store, *, tile: int | None = None,
            positives: Sequence[int] = (), negatives: Sequence[int] = (),
            where: SearchFilter | None = None, model: Fingerprinter | None = None,
            weights: str | Path | None = None, runtime: str = "auto",
+           image_gsd: float | None = None,
            options: SearchOptions | None = None, **changes: Any) -> SearchResult:
     """The k tiles most like a query: a tile id, an image file, a lon/lat point, or several
     positive tile ids ("more like these"), optionally with negative ones ("not like those").
@@ -219,6 +228,7 @@ def search(store: str | Path | Store, *, tile: int | None = None,
     `where` restricts the search to an area or to some images (`retrieval.SearchFilter`). An
     image query uses `model` when given (it must be the store's, see `store_fingerprinter`)
     instead of loading the store's model (`weights`, `runtime`) for this one search.
+    `image_gsd` is the metres a pixel of an image query (see `image_query`).
 
     `options` (a `SearchOptions`; its fields may be given as keywords instead, e.g. ``k=5``):
     by default the query tiles, the example tiles and every tile overlapping them are left out
@@ -242,7 +252,7 @@ def search(store: str | Path | Store, *, tile: int | None = None,
     try:
         if image is not None and model is None and not isinstance(image, Query):
             model = store_fingerprinter(s, weights=weights, runtime=runtime)
-        q = _query(s, tile, image, lonlat, list(positives), list(negatives), model)
+        q = _query(s, tile, image, lonlat, list(positives), list(negatives), model, image_gsd)
         return _ranked(s, q, opts, image is not None, tile, list(positives), list(negatives),
                        where)
     finally:
@@ -273,16 +283,24 @@ def _ranked(s: Store, q: Query, opts: SearchOptions, by_image: bool, tile: int |
                         store=str(s.path))
 
 
+def _gsd(value: float | None) -> float | None:
+    """A query image's metres a pixel, checked like `--gsd` (OptionError outside the range)."""
+    parsed = parse_gsd(value)
+    if isinstance(parsed, str):
+        raise OptionError(f"gsd of a query image must be metres a pixel, not {value!r}")
+    return parsed
+
+
 def _query(s: Store, tile: int | None, image: str | Path | np.ndarray | Query | None,
            lonlat: tuple[float, float] | None, positives: list[int], negatives: list[int],
-           model: Fingerprinter | None) -> Query:
+           model: Fingerprinter | None, image_gsd: float | None = None) -> Query:
     if lonlat is not None:
         return lonlat_query(s, *lonlat)
     if isinstance(image, Query):
         return image
     if image is not None:
         assert model is not None
-        return image_query_of(s, image, model)  # checks the model against the store
+        return image_query_of(s, image, model, _gsd(image_gsd))  # checks the model too
     if not positives and not negatives and tile is not None:
         return tile_query(s, tile)
     pos = ([tile] if tile is not None else []) + positives
@@ -310,13 +328,15 @@ def _examples(s: Store, lookup: Callable[[Store, list[int]], Any], positives: li
 
 
 def image_query(store: str | Path | Store, image: str | Path | np.ndarray, *,
-                model: Fingerprinter | None = None) -> Query:
+                model: Fingerprinter | None = None, gsd: float | None = None) -> Query:
     """The query fingerprint of an image (a file, or RGB pixels (H, W, 3) uint8) resampled to
     the store's tile size, by `model` (default: the store's, loaded for this call); pass it
-    to `search(image=)`."""
+    to `search(image=)`. `gsd` is the image's metres a pixel (a georeferenced file knows its
+    own): the query is then one tile's ground at the store's resolution
+    (`retrieval.image_query`)."""
     s = store if isinstance(store, Store) else Store.open(store)
     try:
-        return image_query_of(s, image, model or store_fingerprinter(s))
+        return image_query_of(s, image, model or store_fingerprinter(s), _gsd(gsd))
     finally:
         if s is not store:
             s.close()

@@ -36,6 +36,8 @@ def info(store: str | Path | Store) -> dict[str, Any]:
         return {
             "store": str(s.path), "model": s.identity.to_dict(),
             "tile_size": s.tile_size, "stride": s.stride, "max_invalid": s.max_invalid,
+            "gsd": s.gsd_setting,
+            "tile_ground_m": s.gsd * s.tile_size if s.gsd else None,
             "images": len(done), "images_incomplete": len(images) - len(done),
             "tiles": s.count, "pixels": pixels, "bytes_on_disk": size,
             "bytes_per_tile": size / s.count if s.count else None,

@@ -13,7 +13,10 @@ from tilesearch.options import (
     CLUSTERS,
     CPU_BATCH,
     DEVICES,
+    GSD,
+    GSD_RANGE,
     MAX_INVALID,
+    MAX_UPSAMPLE,
     RUNTIMES,
     STRIDE,
     TILE_SIZE,
@@ -47,6 +50,16 @@ from tilesearch.raster import read_list
 @click.option("--max-invalid", type=click.FloatRange(0.0, 1.0), default=None,
               help="Drop tiles with a larger invalid (nodata) fraction [default: the store's, "
                    f"else {MAX_INVALID}].")
+@click.option("--gsd", default=None, metavar="METRES|auto|native",
+              help="Ground resolution every tile is read at, metres a pixel, so that all "
+                   "tiles cover the same ground; auto: the first georeferenced image's; "
+                   f"native: each image's own [default: the store's, else {GSD}].")
+@click.option("--pixel-size", type=click.FloatRange(*GSD_RANGE), default=None,
+              help="Metres a pixel of images without georeferencing [default: read at native "
+                   "resolution].")
+@click.option("--max-upsample", type=click.FloatRange(min=1.0), default=MAX_UPSAMPLE,
+              show_default=True,
+              help="Upsample images up to this many times coarser than --gsd; skip coarser.")
 @click.option("--bands", default=None, help="Bands to use as RGB, e.g. 4,3,2 (1-based).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help=f"Tiles per inference call [default: {CPU_BATCH} on a CPU, {GPU_BATCH} on a "
@@ -66,8 +79,9 @@ from tilesearch.raster import read_list
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def index_cmd(paths: tuple[str, ...], from_list: str | None, asset: str | None, store: Path,
               model: str | None, weights: Path | None, runtime: str, recipe: str | None,
-              tile_size: int | None, stride: int | None,
-              max_invalid: float | None, bands: str | None, batch_size: int | None,
+              tile_size: int | None, stride: int | None, max_invalid: float | None,
+              gsd: str | None, pixel_size: float | None, max_upsample: float,
+              bands: str | None, batch_size: int | None,
               threads: int | None, device: str, cluster: str, workers: int | None,
               readers: int | None, quiet: bool) -> None:
     """Tile and fingerprint every image under PATHS into a store (resumable). PATHS are
@@ -80,7 +94,8 @@ def index_cmd(paths: tuple[str, ...], from_list: str | None, asset: str | None, 
                            tile_size=tile_size, stride=stride, max_invalid=max_invalid,
                            bands=_bands(bands), batch_size=batch_size, threads=threads,
                            device=device, cluster=cluster, workers=workers, readers=readers,
-                           asset=asset, progress=not quiet)
+                           asset=asset, gsd=gsd, pixel_size=pixel_size,
+                           max_upsample=max_upsample, progress=not quiet)
     report = api.index(names, store, options)
     part = f" and {len(report.partial)} in part" if report.partial else ""
     click.echo(f"indexed {len(report.indexed)} image(s){part}, {report.tiles_added} tiles in "

@@ -27,6 +27,15 @@ def info_cmd(store: Path, json_out: Path | None) -> None:
         write_text(json_out, json.dumps(facts, indent=2))
 
 
+def _ground(f: dict[str, Any]) -> str:
+    if f["tile_ground_m"]:
+        return (f"{f['gsd']:.3g} m a pixel: a tile covers {f['tile_ground_m']:.3g} m x "
+                f"{f['tile_ground_m']:.3g} m (images without georeferencing: their own pixels)")
+    if f["gsd"] == "auto":
+        return "set by the first georeferenced image (none yet): images at their own pixels"
+    return "each image at its own resolution (--gsd native)"
+
+
 def _print_info(f: dict[str, Any]) -> None:
     m = f["model"]
     lines = [
@@ -35,6 +44,7 @@ def _print_info(f: dict[str, Any]) -> None:
                   f"weights sha256 {m['weights_sha256'][:12]})"),
         ("tiling", f"{f['tile_size']} px tiles, stride {f['stride']} px, "
                    f"max invalid {f['max_invalid']:.0%}"),
+        ("ground", _ground(f)),
         ("images", f"{f['images']} indexed" + (f", {f['images_incomplete']} incomplete"
                                                 if f["images_incomplete"] else "")),
         ("tiles", f"{f['tiles']:,}"),

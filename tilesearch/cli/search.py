@@ -15,7 +15,7 @@ from tilesearch.cli.options import (
     raw_weight_option,
     write_text,
 )
-from tilesearch.options import METRIC, METRICS, RUNTIMES, K, SearchOptions
+from tilesearch.options import GSD_RANGE, METRIC, METRICS, RUNTIMES, K, SearchOptions
 from tilesearch.retrieval import SearchFilter, SearchResult, load_polygon
 
 
@@ -23,6 +23,10 @@ from tilesearch.retrieval import SearchFilter, SearchResult, load_polygon
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--tile", "-t", type=int, help="Query by tile id.")
 @click.option("--image", "-i", type=click.Path(path_type=Path), help="Query by an image file.")
+@click.option("--gsd", type=click.FloatRange(*GSD_RANGE), default=None,
+              help="Metres a pixel of the --image: the query is then one tile's ground at the "
+                   "store's resolution [default: a georeferenced image's own, else the whole "
+                   "image].")
 @click.option("--lonlat", help="Query by the tile nearest LON,LAT (EPSG:4326).")
 @click.option("--positive", "-p", "positives", type=int, multiple=True,
               help="More like this tile id (repeat for several).")
@@ -63,7 +67,8 @@ from tilesearch.retrieval import SearchFilter, SearchResult, load_polygon
               help="Write a contact sheet PNG: the query beside its results.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True)
-def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | None,
+def search_cmd(store: Path, tile: int | None, image: Path | None, gsd: float | None,
+               lonlat: str | None,
                positives: tuple[int, ...], negatives: tuple[int, ...], bbox: str | None,
                within: Path | None, in_images: tuple[str, ...], not_in_images: tuple[str, ...],
                k: int, metric: str, include_self: bool, allow_overlaps: bool,
@@ -87,7 +92,7 @@ def search_cmd(store: Path, tile: int | None, image: Path | None, lonlat: str | 
                             exact=exact, raw_weight=raw_weight)
     result = api.search(store, tile=tile, image=image, lonlat=parse_lonlat(lonlat),
                         positives=positives, negatives=negatives, where=where, weights=weights,
-                        runtime=runtime, options=options)
+                        runtime=runtime, image_gsd=gsd, options=options)
     if not any(str(t) == "-" for t in outputs.values() if t is not None):
         _print_table(result)
     _write_outputs(result, store, json_out, geojson, csv_out, gpkg, sheet)

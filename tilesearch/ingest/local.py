@@ -15,7 +15,14 @@ from typing import Any, TypeVar
 import numpy as np
 
 from tilesearch.errors import InputError
-from tilesearch.ingest.plan import IndexReport, Progress, _Plan, plan_images, record_failures
+from tilesearch.ingest.plan import (
+    IndexReport,
+    Progress,
+    Scaling,
+    _Plan,
+    plan_images,
+    record_failures,
+)
 from tilesearch.models import Fingerprinter
 from tilesearch.raster import RasterSource, find_images, open_image
 from tilesearch.records import ImageInfo, Tile
@@ -28,12 +35,14 @@ T = TypeVar("T")
 def index_images(paths: Iterable[str | Path], store: Store, model: Fingerprinter, *,
                  bands: Sequence[int] | None = None, batch_size: int = 64,
                  progress: Callable[[int], Progress] | None = None,
-                 readers: int = 1, items: Mapping[str, str] | None = None) -> IndexReport:
+                 readers: int = 1, items: Mapping[str, str] | None = None,
+                 scaling: Scaling | None = None) -> IndexReport:
     """Fingerprint every image under `paths` into `store`; bad files are reported, not fatal.
 
     Returns a report whose `indexed` lists (path, tiles added by this run). `readers` threads
     read and decode batches ahead of the model (one keeps a CPU model fed; a GPU needs more),
-    each with its own open dataset; batches reach the model in order.
+    each with its own open dataset; batches reach the model in order. `scaling` says how
+    images meet the store's ground resolution.
 
     `progress`, when given, is called once with the total number of tile windows to process
     and returns the callback that is then called after each batch.
@@ -44,7 +53,7 @@ def index_images(paths: Iterable[str | Path], store: Store, model: Fingerprinter
     for err in bad_paths:
         report.failed.append((err.path, err.reason))
     given = len(report.failed)
-    plans = plan_images(files, store, bands, report, items)
+    plans = plan_images(files, store, bands, report, items, scaling)
     tick = progress(sum(len(p.windows) for p in plans)) if progress else None
     for plan in plans:
         _index_one(plan, store, model, batch_size, tick, report, readers)
@@ -63,7 +72,8 @@ def _index_one(plan: _Plan, store: Store, model: Fingerprinter, batch_size: int,
     added = 0
     try:
         for n_windows, kept, pixels in read_batches(info, plan.windows, batch_size,
-                                                    1.0 - store.max_invalid, readers):
+                                                    1.0 - store.max_invalid, readers,
+                                                    plan.size):
             if kept:
                 image_id = store.begin_image(info) if image_id is None else image_id
                 added += len(store.append(image_id, kept, model.embed(pixels)))
@@ -92,12 +102,13 @@ Batch = tuple[int, list[Tile], np.ndarray]
 
 
 def read_batches(info: ImageInfo, windows: list[Window], batch_size: int, keep_from: float,
-                 readers: int = 1) -> Iterator[Batch]:
+                 readers: int = 1, size: int | None = None) -> Iterator[Batch]:
     """(windows read, tiles kept, their stacked pixels) per batch, in order, read ahead by
-    one background thread (`readers` 1) or a pool of `readers` threads."""
+    one background thread (`readers` 1) or a pool of `readers` threads; windows of another
+    side than `size` are read resampled to it."""
     if readers <= 1:
         with open_image(info.path, bands=info.bands, stretch=info.stretch) as src:
-            yield from prefetch(_read(src, windows, batch_size, keep_from))
+            yield from prefetch(_read(src, windows, batch_size, keep_from, size))
         return
     local = threading.local()
     opened: list[RasterSource] = []
@@ -106,7 +117,7 @@ def read_batches(info: ImageInfo, windows: list[Window], batch_size: int, keep_f
         if not hasattr(local, "src"):
             local.src = open_image(info.path, bands=info.bands, stretch=info.stretch)
             opened.append(local.src)
-        return next(_read(local.src, batch, len(batch), keep_from))
+        return next(_read(local.src, batch, len(batch), keep_from, size))
 
     pending: deque[Future[Batch]] = deque()
     pool = ThreadPoolExecutor(readers, thread_name_prefix="tilesearch-reader")
@@ -125,11 +136,11 @@ def read_batches(info: ImageInfo, windows: list[Window], batch_size: int, keep_f
             src.close()
 
 
-def _read(src: RasterSource, windows: list[Window], batch_size: int,
-          keep_from: float) -> Iterator[tuple[int, list[Tile], np.ndarray]]:
+def _read(src: RasterSource, windows: list[Window], batch_size: int, keep_from: float,
+          size: int | None = None) -> Iterator[tuple[int, list[Tile], np.ndarray]]:
     """Batches of (windows read, tiles kept, their stacked pixels); runs in the reader thread."""
     for batch in batched(windows, batch_size):
-        tiles = src.read_tiles(batch)
+        tiles = src.read_tiles(batch, size)
         kept = [t for t in tiles if t.valid_fraction >= keep_from - 1e-9]
         pixels = np.stack([t.pixels for t in kept]) if kept else np.empty((0, 0, 0, 3), np.uint8)
         yield len(batch), kept, pixels

@@ -9,11 +9,18 @@ from pathlib import Path
 
 from tilesearch.errors import InputError, StoreError
 from tilesearch.models import Fingerprinter
-from tilesearch.options import MAX_INVALID, STRIDE, TILE_SIZE
+from tilesearch.options import GSD, MAX_INVALID, MAX_UPSAMPLE, STRIDE, TILE_SIZE
 from tilesearch.raster import RasterSource, open_image
 from tilesearch.records import ImageInfo
 from tilesearch.store import Store
-from tilesearch.tiling import Window, coarse_fractions, tile_grid
+from tilesearch.tiling import (
+    SCALE_TOLERANCE,
+    Window,
+    coarse_fractions,
+    read_scale,
+    scaled_grid,
+    scaled_span,
+)
 
 Progress = Callable[[int, int], None]
 """Called as progress(windows_done_now, images_failed_so_far)."""
@@ -44,15 +51,28 @@ class IndexReport:
         return self.tiles_added / self.seconds if self.seconds > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class Scaling:
+    """How images meet a store's ground resolution: the metres a pixel of images without
+    georeferencing, and how far a coarser image may be upsampled."""
+
+    pixel_size: float | None = None
+    max_upsample: float = MAX_UPSAMPLE
+
+
 @dataclass
 class _Plan:
     info: ImageInfo
     windows: list[Window]
+    size: int
+    """Side in px every tile is read at (the store's tile size)."""
 
 
 def open_or_create_store(path: str | Path, model: Fingerprinter, *, tile_size: int | None,
-                         stride: int | None, max_invalid: float | None) -> Store:
-    """Open the store at `path` for appending (checking model and tiling), or create it."""
+                         stride: int | None, max_invalid: float | None,
+                         gsd: float | str | None = None) -> Store:
+    """Open the store at `path` for appending (checking model, tiling and ground
+    resolution), or create it."""
     p = Path(path)
     if (p / "manifest.json").exists():
         store = Store.open(p, writable=True)
@@ -61,13 +81,18 @@ def open_or_create_store(path: str | Path, model: Fingerprinter, *, tile_size: i
             _check_setting(store, "tile_size", tile_size)
             _check_setting(store, "stride", stride)
             _check_setting(store, "max_invalid", max_invalid)
+            if gsd not in (None, "auto", store.gsd_setting):
+                raise StoreError(f"{store.path}: store reads every tile at --gsd "
+                                 f"{store.gsd_setting}, not {gsd}; leave --gsd unset to "
+                                 "append, or index into a new store")
         except BaseException:
             store.close()
             raise
         return store
     return Store.create(p, model.identity, tile_size=tile_size or TILE_SIZE,
                         stride=stride or STRIDE,
-                        max_invalid=MAX_INVALID if max_invalid is None else max_invalid)
+                        max_invalid=MAX_INVALID if max_invalid is None else max_invalid,
+                        gsd=GSD if gsd is None else gsd)
 
 
 def _check_setting(store: Store, key: str, value: float | None) -> None:
@@ -86,15 +111,17 @@ def record_failures(store: Store, report: IndexReport,
 
 
 def plan_images(files: list[str | Path], store: Store, bands: Sequence[int] | None,
-                report: IndexReport, items: Mapping[str, str] | None = None) -> list[_Plan]:
+                report: IndexReport, items: Mapping[str, str] | None = None,
+                scaling: Scaling | None = None) -> list[_Plan]:
     """The images still to index and their windows not yet committed; images that cannot be
     used are listed as failures (recorded in the store at the end of a run that indexed
     something), images already done listed in the report. `items` names the STAC item of
-    an image, by the path it is recorded under."""
+    an image, by the path it is recorded under. Windows are in each image's own pixels,
+    sized so that every tile covers the store's ground size (`tiling.scaled_grid`)."""
     plans = []
     for f in files:
         try:
-            plan = _plan_one(f, store, bands, items or {})
+            plan = _plan_one(f, store, bands, items or {}, scaling or Scaling())
         except InputError as exc:
             report.failed.append((exc.path, exc.reason))
             continue
@@ -106,15 +133,12 @@ def plan_images(files: list[str | Path], store: Store, bands: Sequence[int] | No
 
 
 def _plan_one(path: str | Path, store: Store, bands: Sequence[int] | None,
-              items: Mapping[str, str]) -> _Plan | None:
+              items: Mapping[str, str], scaling: Scaling) -> _Plan | None:
     size = store.tile_size
-    with open_image(path, bands=bands) as src:
+    with open_image(path, bands=bands, pixel_size=scaling.pixel_size) as src:
         info = src.info
         if info.path in items:
             info = replace(info, item=items[info.path])
-        if info.width < size or info.height < size:
-            raise InputError(path, f"image is {info.width}x{info.height} px, smaller than "
-                                   f"one {size} px tile")
         row = store.image(info.path)
         if row is not None and row["status"] == "done":
             old: ImageInfo = row["info"]
@@ -124,14 +148,33 @@ def _plan_one(path: str | Path, store: Store, bands: Sequence[int] | None,
             return None
         if row is not None:
             info = _resume_info(info, row["info"])
+        scale = _scale(store, info, scaling)
+        span, _ = scaled_span(size, store.stride, scale)
+        if info.width < span or info.height < span:
+            raise InputError(path, f"image is {info.width}x{info.height} px, smaller than "
+                                   f"one {span} px tile")
         done = store.done_windows(row["id"]) if row else set()
-        windows = [w for w in tile_grid(info.width, info.height, size, store.stride)
+        windows = [w for w in scaled_grid(info.width, info.height, size, store.stride, scale)
                    if (w.col_off, w.row_off) not in done]
-        windows = _drop_empty(src, windows, size, 1.0 - store.max_invalid)
+        windows = _drop_empty(src, windows, span, 1.0 - store.max_invalid)
     if not windows and not done:
         raise InputError(path, f"no tile has at least {1.0 - store.max_invalid:.0%} valid "
                                "pixels (empty or fully masked image?)")
-    return _Plan(info, windows)
+    return _Plan(info, windows, size)
+
+
+def _scale(store: Store, info: ImageInfo, scaling: Scaling) -> float:
+    """Image px per tile px for `info` in `store`; a store of --gsd auto takes the first
+    georeferenced image's ground resolution (recorded in its manifest)."""
+    if store.gsd_setting == "auto" and info.georeferenced and info.gsd:
+        store.set_manifest("gsd", float(f"{info.gsd:.6g}"))
+    scale = read_scale(store.gsd, info.gsd)
+    if scale * scaling.max_upsample < 1.0 - SCALE_TOLERANCE:
+        raise InputError(info.path, f"its ground resolution of {info.gsd:.3g} m a pixel is "
+                                    f"{1 / scale:.1f}x coarser than the store's {store.gsd:.3g} "
+                                    f"m, beyond --max-upsample {scaling.max_upsample:g}; index "
+                                    f"it into a store of --gsd {info.gsd:.3g} or coarser")
+    return scale
 
 
 COARSE_CELLS = 8
@@ -156,5 +199,7 @@ def _drop_empty(src: RasterSource, windows: list[Window], size: int,
 
 
 def _resume_info(new: ImageInfo, old: ImageInfo) -> ImageInfo:
-    """Keep the bands and stretch of a partly indexed image so its tiles stay comparable."""
-    return ImageInfo(**{**new.__dict__, "bands": old.bands, "stretch": old.stretch})
+    """Keep the bands, stretch and ground resolution of a partly indexed image so its tiles
+    stay comparable."""
+    return ImageInfo(**{**new.__dict__, "bands": old.bands, "stretch": old.stretch,
+                        "gsd": old.gsd})

@@ -36,7 +36,13 @@ from typing import Any
 import numpy as np
 
 from tilesearch.errors import InputError, MissingDependencyError, ModelError
-from tilesearch.ingest.plan import IndexReport, Progress, plan_images, record_failures
+from tilesearch.ingest.plan import (
+    IndexReport,
+    Progress,
+    Scaling,
+    plan_images,
+    record_failures,
+)
 from tilesearch.models import Fingerprinter
 from tilesearch.raster import RasterSource, find_images, locate_tiles, open_image
 from tilesearch.records import ImageInfo, Tile
@@ -79,7 +85,7 @@ class Shard:
     def to_row(self) -> dict[str, Any]:
         offsets = np.asarray([(w.col_off, w.row_off) for w in self.windows], np.int64)
         return {"shard": self.number, "info": json.dumps(self.info.to_dict()),
-                "offsets": offsets.tobytes()}
+                "offsets": offsets.tobytes(), "span": self.windows[0].width}
 
 
 def make_shards(infos_windows: Sequence[tuple[ImageInfo, list[Window]]],
@@ -107,15 +113,15 @@ class ShardFingerprinter:
         self._src: RasterSource | None = None
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rows = [self._one(int(n), str(info), bytes(off)) for n, info, off in
-                zip(batch["shard"], batch["info"], batch["offsets"], strict=True)]
+        rows = [self._one(int(n), str(info), bytes(off), int(span)) for n, info, off, span in
+                zip(batch["shard"], batch["info"], batch["offsets"], batch["span"],
+                    strict=True)]
         return {key: np.asarray([r[key] for r in rows], dtype=object if key != "shard"
                                 else np.int64) for key in rows[0]}
 
-    def _one(self, number: int, info_json: str, offsets: bytes) -> dict[str, Any]:
+    def _one(self, number: int, info_json: str, offsets: bytes, span: int) -> dict[str, Any]:
         info = ImageInfo.from_dict(json.loads(info_json))
-        size = self.tile_size
-        windows = [Window(int(c), int(r), size, size)
+        windows = [Window(int(c), int(r), span, span)
                    for c, r in np.frombuffer(offsets, np.int64).reshape(-1, 2)]
         try:
             kept, vectors = self._fingerprint(info, windows)
@@ -134,7 +140,7 @@ class ShardFingerprinter:
         kept: list[Tile] = []
         parts = []
         for i in range(0, len(windows), self.batch_size):
-            tiles = [t for t in src.read_tiles(windows[i:i + self.batch_size])
+            tiles = [t for t in src.read_tiles(windows[i:i + self.batch_size], self.tile_size)
                      if t.valid_fraction >= self.keep_from - 1e-9]
             if tiles:
                 parts.append(self.model.embed(np.stack([t.pixels for t in tiles])))
@@ -152,7 +158,8 @@ class ShardFingerprinter:
 
 
 def _tiles(info: ImageInfo, size: int, result: dict[str, Any]) -> list[Tile]:
-    """Tile records (metadata, no pixels) for a shard's result, located like local reads."""
+    """Tile records (metadata, no pixels) for a shard's result, located like local reads;
+    `size` is the side of its windows in image px."""
     offsets = np.frombuffer(result["offsets"], np.int64).reshape(-1, 2)
     valid = np.frombuffer(result["valid"], np.float64)
     tiles = []
@@ -169,7 +176,8 @@ def index_on_ray(paths: Sequence[str | Path], store: Store,
                  batch_size: int = 64, workers: int | None = None, num_gpus: float = 0.0,
                  shard_size: int = SHARD_SIZE, address: str | None = None,
                  progress: Callable[[int], Progress] | None = None,
-                 items: Mapping[str, str] | None = None) -> IndexReport:
+                 items: Mapping[str, str] | None = None,
+                 scaling: Scaling | None = None) -> IndexReport:
     """Fingerprint every image under `paths` into `store` on a Ray cluster.
 
     `make_model` is a picklable function returning the fingerprinter (called once per
@@ -185,7 +193,7 @@ def index_on_ray(paths: Sequence[str | Path], store: Store,
     files, bad_paths = find_images(paths)
     report.failed.extend((e.path, e.reason) for e in bad_paths)
     given = len(report.failed)
-    plans = plan_images(files, store, bands, report, items)
+    plans = plan_images(files, store, bands, report, items, scaling)
     unusable = report.failed[given:]
     tick = progress(sum(len(p.windows) for p in plans)) if progress else None
     if not plans:
@@ -239,7 +247,7 @@ def _commit(results: Iterator[dict[str, Any]], shards: list[Shard], store: Store
             if result["error"]:
                 failed.setdefault(path, str(result["error"]))
             else:  # kept even when another shard of the image failed: a rerun does the rest
-                tiles = _tiles(shard.info, store.tile_size, result)
+                tiles = _tiles(shard.info, shard.windows[0].width, result)
                 vectors = np.frombuffer(result["vectors"], np.float32)
                 added[path] += len(store.append(ids[path], tiles,
                                                 vectors.reshape(len(tiles), store.dim)))

@@ -105,8 +105,12 @@ def thumbnail(store: Store, meta: TileMeta, size: int = 256) -> np.ndarray:
     Raises InputError when the source image can no longer be read.
     """
     info: ImageInfo = store.image_by_id(meta.image_id)["info"]
+    w = meta.window
     with open_image(info.path, bands=info.bands, stretch=info.stretch) as src:
-        pixels, valid = src.read_block(meta.window)
+        if w.width > size and w.width == w.height:  # read at the store's GSD: no full-res read
+            pixels, valid = src.read_scaled(w, size, size)
+        else:
+            pixels, valid = src.read_block(w)
     return to_thumbnail(pixels, valid, size)
 
 

@@ -105,11 +105,12 @@ def _copies(store: Any, ids: np.ndarray) -> list[np.ndarray]:
     for meta in store.tiles(ids.tolist()):
         info = store.image_by_id(meta.image_id)["info"]
         w = meta.window
+        shift = round(SHIFT * w.width / store.tile_size)  # in image px, at the store's GSD
+        col = min(w.col_off + shift, info.width - w.width)
+        row = min(w.row_off + shift, info.height - w.height)
         with open_image(meta.source, bands=info.bands, stretch=info.stretch) as src:
-            tile, _ = src.read_block(w)
-            col = min(w.col_off + SHIFT, info.width - w.width)
-            row = min(w.row_off + SHIFT, info.height - w.height)
-            shifted, _ = src.read_block(Window(col, row, w.width, w.height))
+            tile, shifted = (t.pixels for t in src.read_tiles(
+                [w, Window(col, row, w.width, w.height)], store.tile_size))
         out += [np.ascontiguousarray(f(tile)) for f in TRANSFORMS.values()]
         out.append(shifted)
     return out

@@ -42,7 +42,8 @@ class RasterSource:
     """An open image that reads tiles by window; use as a context manager."""
 
     def __init__(self, path: str | Path, bands: Sequence[int] | None = None,
-                 stretch: Sequence[Sequence[float]] | None = None) -> None:
+                 stretch: Sequence[Sequence[float]] | None = None,
+                 pixel_size: float | None = None) -> None:
         rasterio = _rasterio()
         self.remote = is_remote(path)
         if self.remote:
@@ -60,7 +61,7 @@ class RasterSource:
             reason = _first_line(exc, self.path)
             raise InputError(self.path, f"not a readable image ({reason})") from exc
         try:
-            self.info = self._describe(bands, stretch)
+            self.info = self._describe(bands, stretch, pixel_size)
         except (rasterio.errors.RasterioError, _gdal_error()) as exc:  # e.g. damaged keys
             self._ds.close()
             raise InputError(self.path, f"not a readable image ({_first_line(exc, self.path)})"
@@ -78,19 +79,22 @@ class RasterSource:
     def close(self) -> None:
         self._ds.close()
 
-    def _describe(self, bands: Sequence[int] | None,
-                  stretch: Sequence[Sequence[float]] | None) -> ImageInfo:
+    def _describe(self, bands: Sequence[int] | None, stretch: Sequence[Sequence[float]] | None,
+                  pixel_size: float | None) -> ImageInfo:
         ds = self._ds
         chosen = _choose_bands(self.path, ds, bands)
         georef = ds.crs is not None and not ds.transform.is_identity
         st = tuple((float(s[0]), float(s[1])) for s in stretch) if stretch else None
         size, mtime = (0, 0.0) if self.remote else _stat(self.path)
+        transform = tuple(ds.transform)[:6]
+        gsd = (geo.ground_resolution(ds.crs.to_wkt(), transform, ds.width, ds.height)
+               if georef else pixel_size)
         info = ImageInfo(
             path=self.path, width=ds.width, height=ds.height, band_count=ds.count,
             dtype=str(ds.dtypes[0]), bands=chosen,
             crs=ds.crs.to_wkt() if georef else None,
-            transform=tuple(ds.transform)[:6] if georef else None,
-            mask=_mask_kind(ds), size_bytes=size, mtime=mtime, stretch=st,
+            transform=transform if georef else None,
+            mask=_mask_kind(ds), size_bytes=size, mtime=mtime, stretch=st, gsd=gsd,
         )
         if info.dtype != "uint8" and info.stretch is None:
             info = ImageInfo(**{**info.__dict__, "stretch": self._measure_stretch(info)})
@@ -157,16 +161,18 @@ class RasterSource:
         return _to_rgb8(data, self.info.stretch), valid
 
     def read_scaled(self, window: Window, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-        """Pixels (height, width, 3) uint8 and validity of `window` resampled to width x height;
-        GDAL serves a reduced read from the raster's overviews where it has them."""
+        """Pixels (height, width, 3) uint8 and validity of `window` resampled to width x height
+        (averaged down, bilinear up); GDAL serves a reduced read from the raster's overviews
+        where it has them."""
         from rasterio.enums import Resampling
         from rasterio.windows import Window as RioWindow
 
         rw = RioWindow(window.col_off, window.row_off, window.width, window.height)
         shape = (height, width)
+        resampling = Resampling.average if width <= window.width else Resampling.bilinear
         data = self._guard(lambda: self._ds.read(list(self.info.bands), window=rw,
                                                  out_shape=(len(self.info.bands), *shape),
-                                                 resampling=Resampling.average))
+                                                 resampling=resampling))
         valid = self._valid(data, self.info, window=rw, out_shape=shape)
         return _to_rgb8(data, self.info.stretch), valid
 
@@ -180,11 +186,16 @@ class RasterSource:
         """The GDAL driver reading the file (GTiff, PNG, JPEG, VRT...)."""
         return str(self._ds.driver)
 
-    def read_tiles(self, windows: Sequence[Window]) -> list[Tile]:
-        """Tiles for `windows`, read one block per row of tiles to bound memory."""
+    def read_tiles(self, windows: Sequence[Window], size: int | None = None) -> list[Tile]:
+        """Tiles for `windows`, read one block per row of tiles to bound memory. With `size`,
+        windows of another side are read resampled to `size` px (a store's ground
+        resolution), each on its own."""
         tiles: list[Tile] = []
         for _, group in groupby(windows, key=lambda w: w.row_off):
             row = list(group)
+            if size is not None and row[0].height != size:
+                tiles.extend(self._scaled(row, size))
+                continue
             block = block_of(row)
             pixels, valid = self.read_block(block)
             for w in row:
@@ -195,6 +206,15 @@ class RasterSource:
                     valid=valid[r:r + w.height, c:c + w.width].copy(),
                 ))
         self._locate(tiles)
+        return tiles
+
+    def _scaled(self, windows: list[Window], size: int) -> list[Tile]:
+        """One resampled read a window (GDAL's block cache serves the overlap): a tile's
+        pixels depend on its window only, however the windows are batched."""
+        tiles = []
+        for w in windows:
+            pixels, valid = self.read_scaled(w, size, size)
+            tiles.append(Tile(source=self.path, window=w, pixels=pixels, valid=valid))
         return tiles
 
     def _locate(self, tiles: list[Tile]) -> None:
@@ -233,9 +253,11 @@ def _stat(path: str) -> tuple[int, float]:
 
 
 def open_image(path: str | Path, bands: Sequence[int] | None = None,
-               stretch: Sequence[Sequence[float]] | None = None) -> RasterSource:
-    """Open an image for tiled reading; raises InputError naming the file and the reason."""
-    return RasterSource(path, bands=bands, stretch=stretch)
+               stretch: Sequence[Sequence[float]] | None = None,
+               pixel_size: float | None = None) -> RasterSource:
+    """Open an image for tiled reading; raises InputError naming the file and the reason.
+    `pixel_size` (metres) is the ground resolution of an image without georeferencing."""
+    return RasterSource(path, bands=bands, stretch=stretch, pixel_size=pixel_size)
 
 
 def _choose_bands(path: str, ds: Any, bands: Sequence[int] | None) -> tuple[int, ...]:

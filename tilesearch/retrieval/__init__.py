@@ -24,6 +24,7 @@ from tilesearch.retrieval.marks import marks_from_geojson
 from tilesearch.retrieval.query import (
     check_tile_id,
     combine_examples,
+    ground_side,
     image_query,
     lonlat_query,
     tile_query,
@@ -49,6 +50,7 @@ __all__ = [
     "distances",
     "expand_query",
     "fingerprints",
+    "ground_side",
     "image_query",
     "index_recall",
     "load_polygon",

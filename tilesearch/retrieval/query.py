@@ -13,6 +13,7 @@ from tilesearch.records import TileMeta
 from tilesearch.retrieval.distances import fingerprints
 from tilesearch.retrieval.results import Query
 from tilesearch.store import Store
+from tilesearch.tiling import Window
 
 
 def combine_examples(positives: np.ndarray, negatives: np.ndarray | None = None,
@@ -65,21 +66,47 @@ def lonlat_query(store: Store, lon: float, lat: float) -> Query:
     return q
 
 
-def image_query(store: Store, image: str | Path | np.ndarray, model: Fingerprinter) -> Query:
+def image_query(store: Store, image: str | Path | np.ndarray, model: Fingerprinter,
+                gsd: float | None = None) -> Query:
     """Query by an image of any size, a file or RGB pixels (H, W, 3) uint8, resampled to the
-    store's tile size (bilinear)."""
+    store's tile size (bilinear). When both the store's ground resolution and the image's
+    are known (`gsd` metres a pixel, else a georeferenced file's own), the query is the
+    centre of the image covering one tile's ground, read at the store's resolution (the
+    whole image where it covers less)."""
     store.check_model(model.identity)
     size = store.tile_size
     if isinstance(image, np.ndarray):
-        pixels, name = _pixels_at(image, size), "pixels"
+        side = ground_side(store, gsd)
+        pixels, name = _pixels_at(_centre(image, side) if side else image, size), "pixels"
     else:
         from tilesearch.raster import open_image
 
         with open_image(image) as src:
-            pixels = src.read_resized(size)
+            side = ground_side(store, gsd or src.info.gsd)
+            if side:
+                w, h = min(side, src.info.width), min(side, src.info.height)
+                window = Window((src.info.width - w) // 2, (src.info.height - h) // 2, w, h)
+                pixels = src.read_scaled(window, size, size)[0]
+            else:
+                pixels = src.read_resized(size)
         name = Path(image).name
     vector = model.embed(pixels[None])[0]
     return Query(vector, f"image {name}", pixels=pixels)
+
+
+def ground_side(store: Store, gsd: float | None) -> int | None:
+    """Pixels across one tile's ground in an image of `gsd` metres a pixel (None: unknown)."""
+    if not store.gsd or not gsd:
+        return None
+    return max(1, round(store.tile_size * store.gsd / gsd))
+
+
+def _centre(image: np.ndarray, side: int) -> np.ndarray:
+    if image.ndim != 3:
+        return image  # refused by _pixels_at
+    h, w = image.shape[:2]
+    r, c = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return image[r:r + side, c:c + side]
 
 
 def _pixels_at(image: np.ndarray, size: int) -> np.ndarray:

@@ -15,8 +15,8 @@ import numpy as np
 
 from tilesearch.errors import ModelMismatchError, StoreError
 from tilesearch.models import ModelIdentity
-from tilesearch.options import MAX_INVALID, STRIDE, TILE_SIZE
-from tilesearch.records import Tile
+from tilesearch.options import GSD, MAX_INVALID, STRIDE, TILE_SIZE
+from tilesearch.records import ImageInfo, Tile
 from tilesearch.store.compared import Compared
 from tilesearch.store.files import (
     FORMAT_VERSION,
@@ -39,6 +39,7 @@ from tilesearch.store.validate import (
     validate_manifest,
 )
 from tilesearch.store.vectors import Vectors
+from tilesearch.tiling import read_scale, scaled_span
 
 
 class Store(Metadata, Vectors, Compared, Labels):
@@ -81,7 +82,8 @@ class Store(Metadata, Vectors, Compared, Labels):
     # ----- opening and creating ---------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, identity: ModelIdentity, *, tile_size: int = TILE_SIZE,
-               stride: int = STRIDE, max_invalid: float = MAX_INVALID) -> Store:
+               stride: int = STRIDE, max_invalid: float = MAX_INVALID,
+               gsd: float | str = GSD) -> Store:
         """Make a new, empty store folder (it must not exist or be empty).
 
         Built in a temporary folder beside it and renamed into place, so a store appears
@@ -96,7 +98,8 @@ class Store(Metadata, Vectors, Compared, Labels):
         manifest = {
             "format": "tilesearch-store", "format_version": FORMAT_VERSION,
             "model": identity.to_dict(), "tile_size": tile_size, "stride": stride,
-            "max_invalid": max_invalid, "vector_dtype": "float32", "created": time.time(),
+            "max_invalid": max_invalid, "gsd": gsd, "vector_dtype": "float32",
+            "created": time.time(),
         }
         validate_manifest(p, manifest)  # before anything is written
         tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".new", dir=p.parent))
@@ -186,6 +189,23 @@ class Store(Metadata, Vectors, Compared, Labels):
     @property
     def max_invalid(self) -> float:
         return float(self.manifest["max_invalid"])
+
+    @property
+    def gsd_setting(self) -> float | str:
+        """Metres a pixel every georeferenced tile is read at, "auto" until the first
+        georeferenced image sets it, or "native" (stores made before ground resolutions)."""
+        value = self.manifest.get("gsd", "native")
+        return value if isinstance(value, str) else float(value)
+
+    @property
+    def gsd(self) -> float | None:
+        """The store's ground resolution in metres a pixel; None when not (yet) set."""
+        value = self.gsd_setting
+        return None if isinstance(value, str) else value
+
+    def tile_span(self, info: ImageInfo) -> tuple[int, int]:
+        """(window side, stride) in the pixels of image `info` of this store's tiles."""
+        return scaled_span(self.tile_size, self.stride, read_scale(self.gsd, info.gsd))
 
     # ----- images -------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from tilesearch.errors import StoreError
+from tilesearch.options import GSD_CHOICES, GSD_RANGE
 
 TABLES = ("images", "tiles", "tiles_rtree", "failures")
 
@@ -45,6 +46,10 @@ def manifest_problem(m: Any) -> str | None:
     mi = m.get("max_invalid")
     if isinstance(mi, bool) or not isinstance(mi, int | float) or not 0 <= mi <= 1:
         return f"'max_invalid' must be a number from 0 to 1, not {mi!r}"
+    gsd = m.get("gsd", "native")
+    if gsd not in GSD_CHOICES and not (isinstance(gsd, int | float) and not isinstance(gsd, bool)
+                                       and GSD_RANGE[0] <= gsd <= GSD_RANGE[1]):
+        return f"'gsd' must be metres a pixel or one of {GSD_CHOICES}, not {gsd!r}"
     if not _is_int(m.get("full_from", 0)):
         return f"'full_from' must be an integer >= 0, not {m.get('full_from')!r}"
     if not _is_name(m.get("vectors_file", "vectors.f32")):

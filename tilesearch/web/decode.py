@@ -17,16 +17,18 @@ MAX_UPLOAD_PIXELS = 50_000_000
 """Largest accepted upload, in pixels (413 beyond)."""
 
 
-def decode_upload(name: str, data: bytes, size: int) -> Image.Image:
-    """The upload as a `size` x `size` RGB image (bilinear, as `read_resized`); InputError when
-    it is not a usable image, TooLarge when it has more than MAX_UPLOAD_PIXELS pixels."""
+def decode_upload(name: str, data: bytes, size: int, side: int | None = None) -> Image.Image:
+    """The upload as a `size` x `size` RGB image (bilinear, as `read_resized`): the whole of
+    it, or its centre `side` px square (one tile's ground, `retrieval.ground_side`);
+    InputError when it is not a usable image, TooLarge when it has more than
+    MAX_UPLOAD_PIXELS pixels."""
     try:
-        return _decode(name, data, size)
+        return _decode(name, data, size, side)
     finally:  # the full-size pixels are freed once _decode has returned
         release_memory()
 
 
-def _decode(name: str, data: bytes, size: int) -> Image.Image:
+def _decode(name: str, data: bytes, size: int, side: int | None) -> Image.Image:
     if not data:
         raise InputError(name, "the upload is empty")
     try:
@@ -36,7 +38,7 @@ def _decode(name: str, data: bytes, size: int) -> Image.Image:
                 check_size(name, probe.size)
                 probe.verify()
             with Image.open(io.BytesIO(data)) as img:
-                return reduce_to(img, size)
+                return reduce_to(img, size, side)
     except Image.DecompressionBombError as exc:  # Image.open refuses before check_size
         raise TooLarge(f"{name} has more than the {MAX_UPLOAD_PIXELS:,} px upload limit "
                        f"({exc})") from exc
@@ -50,10 +52,20 @@ def check_size(name: str, dims: tuple[int, int]) -> None:
                        f"{MAX_UPLOAD_PIXELS:,} px upload limit")
 
 
-def reduce_to(img: Image.Image, size: int) -> Image.Image:
-    """`img` resampled to size x size RGB, never holding more than one full-size copy: JPEGs
-    decode at 1/2 to 1/8 scale (`draft`), big images are box-reduced to twice `size` first."""
-    img.draft("RGB", (2 * size, 2 * size))
+def reduce_to(img: Image.Image, size: int, side: int | None = None) -> Image.Image:
+    """`img` (or its centre `side` px square) resampled to size x size RGB, never holding more
+    than one full-size copy: JPEGs decode at 1/2 to 1/8 scale (`draft`), big images are
+    box-reduced to twice `size` first."""
+    full = img.width
+    if side is None:
+        img.draft("RGB", (2 * size, 2 * size))
+    else:  # draft keeps the centre square's detail
+        img.draft("RGB", (2 * size * img.width // side, 2 * size * img.height // side))
+    if side is not None:
+        s = max(1, round(side * img.width / full))
+        w, h = min(s, img.width), min(s, img.height)
+        left, top = (img.width - w) // 2, (img.height - h) // 2
+        img = img.crop((left, top, left + w, top + h))
     if img.mode not in ("RGB", "L"):
         img = img.convert("RGB")  # alpha dropped (as before), a palette expanded
     factor = (max(1, img.width // (2 * size)), max(1, img.height // (2 * size)))

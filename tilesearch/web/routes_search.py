@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from tilesearch import api, geo
 from tilesearch.errors import QueryError
 from tilesearch.outputs import export
-from tilesearch.retrieval import SearchFilter, SearchResult
+from tilesearch.retrieval import SearchFilter, SearchResult, ground_side
 from tilesearch.tiling import Window
 from tilesearch.web.decode import decode_upload
 from tilesearch.web.errors import Busy, TooLarge
@@ -110,7 +110,8 @@ def search_image(request: Request, state: State, file: Annotated[UploadFile, Fil
     if not slots.acquire(timeout=gate(request).start_timeout):
         raise Busy("too many uploads are being decoded at once; try again later")
     try:
-        pixels = decode_upload(name, data, state.tile_size)
+        pixels = decode_upload(name, data, state.tile_size,
+                               ground_side(state.store(), opts.gsd))
     finally:
         slots.release()
         del data

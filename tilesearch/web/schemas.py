@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tilesearch.options import METRIC, K, SearchOptions
+from tilesearch.options import GSD_RANGE, METRIC, K, SearchOptions
 
 MAX_EXAMPLES = 1_000
 """Positive tile ids at most, and as many negative ones."""
@@ -72,6 +72,9 @@ class ImageQueryParams(BaseModel):
     model_config = FINITE
     k: int = Field(K, ge=1, le=MAX_K)
     metric: Literal["cosine", "euclidean"] = METRIC
+    gsd: float | None = Field(None, ge=GSD_RANGE[0], le=GSD_RANGE[1],
+                              description="Metres a pixel of the upload: the query is then "
+                                          "its centre covering one tile's ground")
 
     def options(self) -> SearchOptions:
         """The search's `SearchOptions`, as the CLI and the API take them."""

@@ -124,9 +124,9 @@ class StoreState:
         if not (0 <= col < info.width and 0 <= row < info.height):
             raise QueryError(f"pixel {col:.0f},{row:.0f} lies outside the image "
                              f"({info.width} x {info.height})")
-        size = self.tile_size
-        cols = [c for c in offsets(info.width, size, self.stride) if c <= col < c + size]
-        rows = [r for r in offsets(info.height, size, self.stride) if r <= row < r + size]
+        size, stride = self.store().tile_span(info)
+        cols = [c for c in offsets(info.width, size, stride) if c <= col < c + size]
+        rows = [r for r in offsets(info.height, size, stride) if r <= row < r + size]
         windows = sorted((Window(c, r, size, size) for c in cols for r in rows),
                          key=lambda w: (w.col_off + size / 2 - col) ** 2
                          + (w.row_off + size / 2 - row) ** 2)
