@@ -90,7 +90,8 @@ def test_auto_takes_the_first_image_and_tiles_cover_the_same_ground(tmp_path):
         assert sorted(by_ground) == sorted(t.bounds for t in tiles["x2.tif"])
         # the fine image read at 0.2 m is the coarse image: the same place is the nearest
         for t in tiles["x2.tif"]:
-            hits = api.search(s, tile=t.tile_id, k=1, exclude_self=False, where=SearchFilter(images=["x1.tif"]))
+            hits = api.search(s, tile=t.tile_id, k=1, exclude_self=False,
+                              where=SearchFilter(images=["x1.tif"]))
             assert hits.hits[0].tile.bounds == t.bounds
         facts = api.info(s)
         assert facts["gsd"] == pytest.approx(0.2)
