@@ -156,12 +156,12 @@ def _gsd(path: Path) -> float:
         return float(f"{src.info.gsd:.6g}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help=f"crop each ortho to its centre {QUICK_SIDE} px first")
     ap.add_argument("--queries", type=int, default=200, help="query tiles per pair")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     folder = require(ORTHOS)
     out: dict[str, Any] = {"host": platform.node(), "quick": args.quick,
                            "queries": args.queries, "orthos": {}}
