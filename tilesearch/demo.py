@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,14 +52,25 @@ def run_demo(out: Path, *, data: Path | None = None, queries: int = 3, k: int = 
         if store.count == 0:
             raise TilesearchError(f"{data}: no tile could be indexed")
         rng = np.random.default_rng(seed)
-        for tile_id in rng.choice(store.count, size=min(queries, store.count), replace=False):
+        pool = _georeferenced_tiles(store)
+        for tile_id in rng.choice(pool, size=min(queries, len(pool)), replace=False):
             result = api.search(store, tile=int(tile_id), k=k)
             sheet = render.contact_sheet(result, store, out / f"query-{tile_id}.png")
             geo = out / f"query-{tile_id}.geojson"
             export.write_geojson(result, store, geo)
             best = ", ".join(f"{h.tile.tile_id} ({h.distance:.2f})" for h in result.hits[:3])
-            echo(f"query tile {tile_id}: best {best} -> {sheet.name}, {geo.name}")
+            placed = len(export.to_geojson(result, store)["features"])
+            echo(f"query tile {tile_id}: best {best} -> {sheet.name}, {geo.name} (features "
+                 f"on the map: {placed})")
             written += [sheet, geo]
     echo(f"wrote {len(written)} files to {out}; try: tilesearch search {store_path} --tile "
          f"{int(tile_id)} -k 10")
     return written
+
+
+def _georeferenced_tiles(store: Any) -> np.ndarray:
+    """Ids of the tiles of georeferenced images, the demo's queries (so that its GeoJSON
+    places them on a map); every tile when no image is georeferenced."""
+    ids = [i["id"] for i in store.images() if i["info"].georeferenced]
+    pool = store.tile_ids_of_images(ids) if ids else np.zeros(0, np.int64)
+    return np.sort(pool) if len(pool) else np.arange(store.count)
