@@ -15,7 +15,7 @@ from tilesearch.options import IndexOptions
 from tilesearch.raster import open_image
 from tilesearch.retrieval import SearchFilter, fingerprints
 from tilesearch.store import Store
-from tilesearch.tiling import Window, read_scale, scaled_grid
+from tilesearch.tiling import Window, read_scale, scaled_span, tile_grid
 
 UTM = "EPSG:32631"
 
@@ -101,10 +101,10 @@ def test_auto_takes_the_first_image_and_tiles_cover_the_same_ground(tmp_path):
 def test_scaled_reads_match_a_coarser_copy_and_do_not_depend_on_batching(tmp_path):
     fine, coarse = _pair(tmp_path, (1, 2))
     with open_image(fine) as f, open_image(coarse) as c:
-        windows = scaled_grid(1024, 1024, 256, 128, read_scale(0.2, f.info.gsd))
+        windows = tile_grid(1024, 1024, *scaled_span(256, 128, read_scale(0.2, f.info.gsd)))
         one = f.read_tiles(windows, 256)
         apart = [f.read_tiles([w], 256)[0] for w in windows]
-        ref = c.read_tiles(scaled_grid(512, 512, 256, 128, 1.0), 256)
+        ref = c.read_tiles(tile_grid(512, 512, 256, 128), 256)
     for a, b, r in zip(one, apart, ref, strict=True):
         assert a.pixels.shape == (256, 256, 3) and np.array_equal(a.pixels, b.pixels)
         assert np.abs(a.pixels.astype(int) - r.pixels).mean() < 1.0
@@ -209,3 +209,14 @@ def test_an_upload_with_its_gsd_is_one_tile_of_ground(tmp_path, monkeypatch):
     w = found[0.1]["window"]
     assert (w["col_off"], w["row_off"]) == (128, 128)  # the centre tile of the 512 px image
     assert found[0.1]["distance"] < found[None]["distance"]
+
+
+def test_a_run_that_registers_no_image_leaves_an_auto_store_unset(tmp_path):
+    png = write_png(tmp_path / "p.png", 300, 300)
+    _index([png], tmp_path / "s.tiles")
+    before = (tmp_path / "s.tiles" / "manifest.json").read_bytes()
+    (broken,) = _pair(tmp_path, (1,))
+    broken.write_bytes(broken.read_bytes()[:4000])  # header intact, pixels truncated
+    report = _index([broken], tmp_path / "s.tiles")
+    assert report.failed and not report.indexed
+    assert (tmp_path / "s.tiles" / "manifest.json").read_bytes() == before

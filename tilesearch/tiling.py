@@ -111,18 +111,15 @@ def read_scale(store_gsd: float | None, image_gsd: float | None) -> float:
     return 1.0 if abs(scale - 1.0) <= SCALE_TOLERANCE else scale
 
 
-def scaled_grid(width: int, height: int, size: int, stride: int,
-                scale: float) -> list[Window]:
-    """The tile windows of an image in its own pixels when each tile of `size` px is read at
-    `scale` image px per tile px: windows of round(size x scale) px every round(stride x
-    scale) px, so every tile covers the same ground whatever the image's resolution."""
-    span, step = scaled_span(size, stride, scale)
-    return tile_grid(width, height, span, step)
-
-
 def scaled_span(size: int, stride: int, scale: float) -> tuple[int, int]:
     """(window side, stride) in image px of tiles of `size` and `stride` read at `scale`."""
     if scale == 1.0:
         return size, stride
     return max(1, round(size * scale)), max(1, round(stride * scale))
 
+
+
+def centre_window(width: int, height: int, side: int) -> Window:
+    """The centre `side` px square of a width x height image, cut to the image."""
+    w, h = min(side, width), min(side, height)
+    return Window((width - w) // 2, (height - h) // 2, w, h)

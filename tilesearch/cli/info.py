@@ -30,7 +30,8 @@ def info_cmd(store: Path, json_out: Path | None) -> None:
 def _ground(f: dict[str, Any]) -> str:
     if f["tile_ground_m"]:
         return (f"{f['gsd']:.3g} m a pixel: a tile covers {f['tile_ground_m']:.3g} m x "
-                f"{f['tile_ground_m']:.3g} m (images without georeferencing: their own pixels)")
+                f"{f['tile_ground_m']:.3g} m (images without georeferencing: their own pixels, "
+                "unless indexed with --pixel-size)")
     if f["gsd"] == "auto":
         return "set by the first georeferenced image (none yet): images at their own pixels"
     return "each image at its own resolution (--gsd native)"

@@ -73,7 +73,7 @@ def _index_one(plan: _Plan, store: Store, model: Fingerprinter, batch_size: int,
     try:
         for n_windows, kept, pixels in read_batches(info, plan.windows, batch_size,
                                                     1.0 - store.max_invalid, readers,
-                                                    plan.size):
+                                                    store.tile_size):
             if kept:
                 image_id = store.begin_image(info) if image_id is None else image_id
                 added += len(store.append(image_id, kept, model.embed(pixels)))

@@ -18,8 +18,7 @@ from tilesearch.tiling import (
     Window,
     coarse_fractions,
     read_scale,
-    scaled_grid,
-    scaled_span,
+    tile_grid,
 )
 
 Progress = Callable[[int, int], None]
@@ -64,8 +63,6 @@ class Scaling:
 class _Plan:
     info: ImageInfo
     windows: list[Window]
-    size: int
-    """Side in px every tile is read at (the store's tile size)."""
 
 
 def open_or_create_store(path: str | Path, model: Fingerprinter, *, tile_size: int | None,
@@ -117,7 +114,7 @@ def plan_images(files: list[str | Path], store: Store, bands: Sequence[int] | No
     used are listed as failures (recorded in the store at the end of a run that indexed
     something), images already done listed in the report. `items` names the STAC item of
     an image, by the path it is recorded under. Windows are in each image's own pixels,
-    sized so that every tile covers the store's ground size (`tiling.scaled_grid`)."""
+    sized so that every tile covers the store's ground size (`Store.tile_span`)."""
     plans = []
     for f in files:
         try:
@@ -134,7 +131,6 @@ def plan_images(files: list[str | Path], store: Store, bands: Sequence[int] | No
 
 def _plan_one(path: str | Path, store: Store, bands: Sequence[int] | None,
               items: Mapping[str, str], scaling: Scaling) -> _Plan | None:
-    size = store.tile_size
     with open_image(path, bands=bands, pixel_size=scaling.pixel_size) as src:
         info = src.info
         if info.path in items:
@@ -148,33 +144,32 @@ def _plan_one(path: str | Path, store: Store, bands: Sequence[int] | None,
             return None
         if row is not None:
             info = _resume_info(info, row["info"])
-        scale = _scale(store, info, scaling)
-        span, _ = scaled_span(size, store.stride, scale)
+        _check_scale(store, info, scaling)
+        span, step = store.tile_span(info)
         if info.width < span or info.height < span:
             raise InputError(path, f"image is {info.width}x{info.height} px, smaller than "
                                    f"one {span} px tile")
         done = store.done_windows(row["id"]) if row else set()
-        windows = [w for w in scaled_grid(info.width, info.height, size, store.stride, scale)
+        windows = [w for w in tile_grid(info.width, info.height, span, step)
                    if (w.col_off, w.row_off) not in done]
         windows = _drop_empty(src, windows, span, 1.0 - store.max_invalid)
     if not windows and not done:
         raise InputError(path, f"no tile has at least {1.0 - store.max_invalid:.0%} valid "
                                "pixels (empty or fully masked image?)")
-    return _Plan(info, windows, size)
+    return _Plan(info, windows)
 
 
-def _scale(store: Store, info: ImageInfo, scaling: Scaling) -> float:
-    """Image px per tile px for `info` in `store`; a store of --gsd auto takes the first
-    georeferenced image's ground resolution (recorded in its manifest)."""
+def _check_scale(store: Store, info: ImageInfo, scaling: Scaling) -> None:
+    """InputError when `info` is too coarse for `store`; a store of --gsd auto takes the
+    first georeferenced image's ground resolution (`Store.settle`)."""
     if store.gsd_setting == "auto" and info.georeferenced and info.gsd:
-        store.set_manifest("gsd", float(f"{info.gsd:.6g}"))
+        store.settle("gsd", float(f"{info.gsd:.6g}"))
     scale = read_scale(store.gsd, info.gsd)
     if scale * scaling.max_upsample < 1.0 - SCALE_TOLERANCE:
         raise InputError(info.path, f"its ground resolution of {info.gsd:.3g} m a pixel is "
                                     f"{1 / scale:.1f}x coarser than the store's {store.gsd:.3g} "
                                     f"m, beyond --max-upsample {scaling.max_upsample:g}; index "
                                     f"it into a store of --gsd {info.gsd:.3g} or coarser")
-    return scale
 
 
 COARSE_CELLS = 8

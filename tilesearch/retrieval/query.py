@@ -13,7 +13,7 @@ from tilesearch.records import TileMeta
 from tilesearch.retrieval.distances import fingerprints
 from tilesearch.retrieval.results import Query
 from tilesearch.store import Store
-from tilesearch.tiling import Window
+from tilesearch.tiling import centre_window
 
 
 def combine_examples(positives: np.ndarray, negatives: np.ndarray | None = None,
@@ -84,8 +84,7 @@ def image_query(store: Store, image: str | Path | np.ndarray, model: Fingerprint
         with open_image(image) as src:
             side = ground_side(store, gsd or src.info.gsd)
             if side:
-                w, h = min(side, src.info.width), min(side, src.info.height)
-                window = Window((src.info.width - w) // 2, (src.info.height - h) // 2, w, h)
+                window = centre_window(src.info.width, src.info.height, side)
                 pixels = src.read_scaled(window, size, size)[0]
             else:
                 pixels = src.read_resized(size)
@@ -104,9 +103,8 @@ def ground_side(store: Store, gsd: float | None) -> int | None:
 def _centre(image: np.ndarray, side: int) -> np.ndarray:
     if image.ndim != 3:
         return image  # refused by _pixels_at
-    h, w = image.shape[:2]
-    r, c = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return image[r:r + side, c:c + side]
+    c = centre_window(image.shape[1], image.shape[0], side)
+    return image[c.row_off:c.row_end, c.col_off:c.col_end]
 
 
 def _pixels_at(image: np.ndarray, size: int) -> np.ndarray:

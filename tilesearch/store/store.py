@@ -68,6 +68,8 @@ class Store(Metadata, Vectors, Compared, Labels):
             self.close()
             raise
         self._recovered = False
+        self._unsaved: set[str] = set()
+        """Manifest keys set by `settle` and written with the first image registered."""
         self._augmented_map: tuple[str, np.ndarray] | None = None
         self.cache: dict[str, Any] = {}
         """What other stages keep with the open store (the loaded search index)."""
@@ -202,6 +204,20 @@ class Store(Metadata, Vectors, Compared, Labels):
         """The store's ground resolution in metres a pixel; None when not (yet) set."""
         value = self.gsd_setting
         return None if isinstance(value, str) else value
+
+    def settle(self, key: str, value: Any) -> None:
+        """Set a manifest entry that the first image makes final (a store of --gsd auto takes
+        its first georeferenced image's): kept in memory, written when an image is
+        registered, so a run that registers none leaves the manifest as it was."""
+        self._need_writable()
+        self.manifest[key] = value
+        self._unsaved.add(key)
+
+    def begin_image(self, info: ImageInfo) -> int:
+        if self._unsaved:
+            _write_json(self.path / MANIFEST, self.manifest)
+            self._unsaved.clear()
+        return super().begin_image(info)
 
     def tile_span(self, info: ImageInfo) -> tuple[int, int]:
         """(window side, stride) in the pixels of image `info` of this store's tiles."""

@@ -11,6 +11,7 @@ import warnings
 from PIL import Image
 
 from tilesearch.errors import InputError
+from tilesearch.tiling import centre_window
 from tilesearch.web.errors import TooLarge
 
 MAX_UPLOAD_PIXELS = 50_000_000
@@ -56,16 +57,13 @@ def reduce_to(img: Image.Image, size: int, side: int | None = None) -> Image.Ima
     """`img` (or its centre `side` px square) resampled to size x size RGB, never holding more
     than one full-size copy: JPEGs decode at 1/2 to 1/8 scale (`draft`), big images are
     box-reduced to twice `size` first."""
-    full = img.width
     if side is None:
         img.draft("RGB", (2 * size, 2 * size))
-    else:  # draft keeps the centre square's detail
+    else:  # draft keeps the centre square's detail, then the square is cut out
+        full = img.width
         img.draft("RGB", (2 * size * img.width // side, 2 * size * img.height // side))
-    if side is not None:
-        s = max(1, round(side * img.width / full))
-        w, h = min(s, img.width), min(s, img.height)
-        left, top = (img.width - w) // 2, (img.height - h) // 2
-        img = img.crop((left, top, left + w, top + h))
+        c = centre_window(img.width, img.height, max(1, round(side * img.width / full)))
+        img = img.crop((c.col_off, c.row_off, c.col_end, c.row_end))
     if img.mode not in ("RGB", "L"):
         img = img.convert("RGB")  # alpha dropped (as before), a palette expanded
     factor = (max(1, img.width // (2 * size)), max(1, img.height // (2 * size)))
