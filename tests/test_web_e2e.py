@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import socket
 import threading
@@ -136,7 +137,7 @@ def test_click_search_mark_negative_and_download(server, tmp_path):
             sync_api.expect(page.locator("#query")).to_contain_text("tile")
             first = hits.nth(0).get_attribute("data-tile")
             hits.nth(0).locator(".neg").click()
-            sync_api.expect(hits.nth(0)).to_have_class("hit negative")
+            sync_api.expect(hits.nth(0)).to_have_class(re.compile(r"\bhit\b.*\bnegative\b"))
             page.click("#search-again")
             sync_api.expect(page.locator("#query")).to_contain_text("1 negative(s)")
             sync_api.expect(hits).to_have_count(K)

@@ -2,7 +2,8 @@
 label set, click tiles on the map to mark them + and -, reload the page and see them still
 marked, press Find all, move the threshold slider and see the count change, download the
 places as GeoJSON, answer a suggestion. No request may leave the server. Screenshot:
-tests/artifacts/web-find-e2e.png."""
+tests/artifacts/web-find-e2e-{map,pixels}.png. On GeoTIFFs (the geographic map) and on
+PNGs (each image in its pixels)."""
 
 from __future__ import annotations
 
@@ -22,17 +23,22 @@ PLUS = [(150, 150), (330, 150), (150, 330)]
 MINUS = [(650, 560), (720, 250)]
 
 
-@pytest.fixture
-def server(tmp_path, make_geotiff, build_store):
-    """The app on two seeded synthetic GeoTIFFs with fake fingerprints."""
+@pytest.fixture(params=["map", "pixels"])
+def server(request, tmp_path, make_geotiff, make_png, build_store):
+    """The app on two seeded synthetic images with fake fingerprints: GeoTIFFs (drawn on the
+    geographic map) or PNGs without georeferencing (drawn in their pixels); and the view."""
     from tilesearch.web import create_app
 
-    images = [make_geotiff(tmp_path / f"{n}.tif", 1400, 1100, crs="EPSG:32633", seed=s)
-              for n, s in (("north", 4), ("south", 5))]
+    if request.param == "map":
+        images = [make_geotiff(tmp_path / f"{n}.tif", 1400, 1100, crs="EPSG:32633", seed=s)
+                  for n, s in (("north", 4), ("south", 5))]
+    else:
+        images = [make_png(tmp_path / f"{n}.png", 1400, 1100, seed=s)
+                  for n, s in (("north", 4), ("south", 5))]
     store = build_store(images, path=tmp_path / "e2e.tiles")
     store.close()
     with running(create_app(store.path, warm=False)) as url:
-        yield url
+        yield url, request.param
 
 
 def open_label_mode(page, server: str) -> None:
@@ -44,6 +50,9 @@ def open_label_mode(page, server: str) -> None:
 
 
 def test_label_reload_find_slide_and_export(server, tmp_path):
+    server, view = server
+    # the score overlay: Web Mercator tiles on the map, one image in an image's pixels
+    heat = ".heatmap img.leaflet-tile" if view == "map" else "img.heatmap"
     with sync_api.sync_playwright() as p:
         browser = browser_of(p)
         try:
@@ -82,14 +91,14 @@ def test_label_reload_find_slide_and_export(server, tmp_path):
             sync_api.expect(count).to_contain_text("places")
             sync_api.expect(count).to_contain_text("≥ 0.50")
             before = count.inner_text()
-            sync_api.expect(page.locator("img.heatmap")).to_have_count(1)
+            sync_api.expect(page.locator(heat).first).to_be_attached()
             page.focus("#threshold")
             for _ in range(30):
                 page.keyboard.press("ArrowLeft")  # 0.50 -> 0.20, debounced
             sync_api.expect(page.locator("#threshold-value")).to_have_text("0.20")
             sync_api.expect(count).to_contain_text("≥ 0.20")
             assert count.inner_text() != before
-            page.wait_for_function("[...document.querySelectorAll('img.heatmap')]"
+            page.wait_for_function(f"[...document.querySelectorAll('{heat}')]"
                                    ".every(i => i.complete && i.naturalWidth > 0)")
 
             with page.expect_download() as dl:
@@ -98,7 +107,9 @@ def test_label_reload_find_slide_and_export(server, tmp_path):
             dl.value.save_as(saved)
             data = json.loads(saved.read_text())
             assert data["type"] == "FeatureCollection" and data["label_set"] == "pools"
-            assert data["threshold"] == 0.2 and len(data["features"]) == data["count"]
+            # places in images without georeferencing are counted, but have no geometry
+            placed = data["count"] if view == "map" else 0
+            assert data["threshold"] == 0.2 and len(data["features"]) == placed
             assert f"{data['count']} places" in count.inner_text()
 
             page.click("#suggest")
@@ -113,7 +124,7 @@ def test_label_reload_find_slide_and_export(server, tmp_path):
 
             assert page.locator("#message.error").count() == 0
             ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "web-find-e2e.png"))
+            page.screenshot(path=str(ARTIFACTS / f"web-find-e2e-{view}.png"))
             assert not outside, f"the page fetched from elsewhere: {outside[:3]}"
         finally:
             browser.close()

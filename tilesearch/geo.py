@@ -41,6 +41,16 @@ def to_lonlat(crs: str, xs: Sequence[float], ys: Sequence[float]) -> tuple[np.nd
     return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
 
 
+def lonlat_to_pixel(crs: str, transform: GeoTransform, lon: float, lat: float
+                    ) -> tuple[float, float]:
+    """The pixel (col, row) of an image at longitude and latitude `lon`, `lat`."""
+    from rasterio.warp import transform as warp
+
+    xs, ys = warp("EPSG:4326", crs, [lon], [lat])
+    col, row = ~Affine(*transform) * (xs[0], ys[0])
+    return float(col), float(row)
+
+
 def corners_lonlat(crs: str, transform: GeoTransform, boxes: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Lon and lat (n, 5) of pixel boxes (n, 4: col, row, width, height): each box's centre,

@@ -28,9 +28,13 @@ import click
 @click.option("--expose-paths", is_flag=True,
               help="Show absolute file paths in answers (info, failures, downloads); by "
                    "default only file names leave the server.")
+@click.option("--basemap", metavar="URL",
+              help="An XYZ tile URL template (https://.../{z}/{x}/{y}.png) offered as a "
+                   "basemap under the geographic map; off until turned on in the page. "
+                   "Without it the page fetches nothing beyond this server.")
 def serve_cmd(store: Path, host: str, port: int, open_browser: bool,
               build_overviews: bool, workers: int, warm: bool, allow_hosts: tuple[str, ...],
-              expose_paths: bool) -> None:
+              expose_paths: bool, basemap: str | None) -> None:
     """Explore STORE in a local web app: click a place, see where else it occurs.
 
     It answers only requests naming 127.0.0.1, localhost, ::1 or --host, refuses
@@ -40,4 +44,4 @@ def serve_cmd(store: Path, host: str, port: int, open_browser: bool,
 
     serve(store, host=host, port=port, open_browser=open_browser,
           build_overviews=build_overviews, workers=workers, warm=warm,
-          expose_paths=expose_paths, allowed_hosts=allow_hosts)
+          expose_paths=expose_paths, allowed_hosts=allow_hosts, basemap=basemap)

@@ -1,8 +1,9 @@
 """Raster reading: the only code that opens image files (rasterio windowed reads, validity
-masks, band choice, 16-bit stretch), finding the files (local, URLs, object storage), and
-overviews."""
+masks, band choice, 16-bit stretch, Web Mercator map tiles through rio-tiler), finding the
+files (local, URLs, object storage), and overviews."""
 
 from tilesearch.raster.files import IMAGE_SUFFIXES, find_images
+from tilesearch.raster.mercator import native_zoom, read_mercator, warp_grid
 from tilesearch.raster.overviews import (
     OVERVIEW_SMALLEST,
     build_overviews,
@@ -26,9 +27,12 @@ __all__ = [
     "is_remote",
     "is_stac",
     "locate_tiles",
+    "native_zoom",
     "open_image",
     "overview_levels",
     "overview_source",
     "overview_vrt",
     "read_list",
+    "read_mercator",
+    "warp_grid",
 ]

@@ -103,7 +103,7 @@ class RasterSource:
     def _measure_stretch(self, info: ImageInfo) -> tuple[tuple[float, float], ...]:
         scale = max(info.width, info.height) / _STRETCH_SAMPLE
         shape = (max(1, int(info.height / max(scale, 1))), max(1, int(info.width / max(scale, 1))))
-        data = self._guard(lambda: self._ds.read(list(info.bands), out_shape=(len(info.bands),
+        data = self.guarded(lambda: self._ds.read(list(info.bands), out_shape=(len(info.bands),
                                                                               *shape)))
         valid = self._valid(data, info, out_shape=shape)
         if np.issubdtype(data.dtype, np.floating) and not valid.any():
@@ -116,7 +116,13 @@ class RasterSource:
             out.append((float(lo), float(hi) if hi > lo else float(lo) + 1.0))
         return tuple(out)
 
-    def _guard(self, read: Any) -> Any:
+    @property
+    def dataset(self) -> Any:
+        """The open rasterio dataset (for readers built on rasterio, e.g. rio-tiler)."""
+        return self._ds
+
+    def guarded(self, read: Any) -> Any:
+        """`read()`, its GDAL errors raised as an InputError naming the file."""
         rasterio = _rasterio()
         try:
             return read()
@@ -134,7 +140,7 @@ class RasterSource:
             kw: dict[str, Any] = {"window": window}
             if out_shape is not None:
                 kw["out_shape"] = out_shape
-            valid = np.asarray(self._guard(lambda: self._ds.dataset_mask(**kw)) > 0)
+            valid = np.asarray(self.guarded(lambda: self._ds.dataset_mask(**kw)) > 0)
         if np.issubdtype(data.dtype, np.floating):
             valid &= np.isfinite(data).all(axis=0)
         return valid
@@ -146,8 +152,8 @@ class RasterSource:
         info = self.info
         shape = (-(-info.height // factor), -(-info.width // factor))
         if info.mask != "zero" and info.dtype.startswith("uint"):
-            return np.asarray(self._guard(lambda: self._ds.dataset_mask(out_shape=shape)) > 0)
-        data = self._guard(lambda: self._ds.read(list(info.bands),
+            return np.asarray(self.guarded(lambda: self._ds.dataset_mask(out_shape=shape)) > 0)
+        data = self.guarded(lambda: self._ds.read(list(info.bands),
                                                  out_shape=(len(info.bands), *shape)))
         return self._valid(data, info, out_shape=shape)
 
@@ -156,7 +162,7 @@ class RasterSource:
         from rasterio.windows import Window as RioWindow
 
         rw = RioWindow(window.col_off, window.row_off, window.width, window.height)
-        data = self._guard(lambda: self._ds.read(list(self.info.bands), window=rw))
+        data = self.guarded(lambda: self._ds.read(list(self.info.bands), window=rw))
         valid = self._valid(data, self.info, window=rw)
         return _to_rgb8(data, self.info.stretch), valid
 
@@ -170,7 +176,7 @@ class RasterSource:
         rw = RioWindow(window.col_off, window.row_off, window.width, window.height)
         shape = (height, width)
         resampling = Resampling.average if width <= window.width else Resampling.bilinear
-        data = self._guard(lambda: self._ds.read(list(self.info.bands), window=rw,
+        data = self.guarded(lambda: self._ds.read(list(self.info.bands), window=rw,
                                                  out_shape=(len(self.info.bands), *shape),
                                                  resampling=resampling))
         valid = self._valid(data, self.info, window=rw, out_shape=shape)
@@ -228,7 +234,7 @@ class RasterSource:
         """The whole image resampled to size x size (bilinear, overviews used when present)."""
         from rasterio.enums import Resampling
 
-        data = self._guard(lambda: self._ds.read(list(self.info.bands), out_shape=(
+        data = self.guarded(lambda: self._ds.read(list(self.info.bands), out_shape=(
             len(self.info.bands), size, size), resampling=Resampling.bilinear))
         return _to_rgb8(data, self.info.stretch)
 

@@ -15,10 +15,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tilesearch.errors import TilesearchError
-from tilesearch.web import routes_images, routes_labels, routes_search
+from tilesearch.web import routes_images, routes_labels, routes_map, routes_search
 from tilesearch.web.errors import body, error_headers, error_status
 from tilesearch.web.finding import FindCache
 from tilesearch.web.gate import SearchGate
+from tilesearch.web.geomap import check_basemap
 from tilesearch.web.guard import Guard
 from tilesearch.web.guard import allowed_hosts as allowed_hosts_of
 from tilesearch.web.paths import hide_paths
@@ -41,7 +42,7 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD, warm: bo
                expose_paths: bool = False, searches: int = 2,
                search_start_timeout: float = 10.0, search_finish_timeout: float = 30.0,
                body_timeout: float = 10.0, body_deadline: float = 120.0,
-               blas_threads: int | None = 1) -> FastAPI:
+               blas_threads: int | None = 1, basemap: str | None = None) -> FastAPI:
     """The app serving the store at `store_path` (StoreError when it is not a store).
 
     With `warm`, the store's search files are read into memory in the background
@@ -52,9 +53,12 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD, warm: bo
     503 (`gate.SearchGate`). A request body may pause `body_timeout` s at most and take
     `body_deadline` s in all (408).
     `blas_threads` limits BLAS threads process-wide (None: as they are): several threads
-    calling a multi-threaded OpenBLAS at once can hang for good."""
+    calling a multi-threaded OpenBLAS at once can hang for good. `basemap`, an XYZ tile URL
+    template, is offered under the geographic map (off until the user turns it on; the
+    page fetches nothing beyond this server otherwise)."""
     from tilesearch import __version__, api
 
+    basemap = check_basemap(basemap)
     limit_blas(blas_threads)
     app = FastAPI(
         title="tilesearch", version=__version__,
@@ -68,11 +72,13 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD, warm: bo
         app.state.store.warmer = api.warm(app.state.store.store())
     app.state.max_upload = max_upload
     app.state.expose_paths = expose_paths
+    app.state.basemap = basemap
     app.state.gate = SearchGate(searches, search_start_timeout, search_finish_timeout)
     app.state.decode_slots = threading.BoundedSemaphore(searches)
     app.state.find_cache = FindCache()
     app.state.label_lock = threading.Lock()
     app.include_router(routes_images.router)
+    app.include_router(routes_map.router)
     app.include_router(routes_search.router)
     app.include_router(routes_labels.router)
     _add_error_handlers(app)

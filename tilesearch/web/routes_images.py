@@ -39,14 +39,20 @@ def png_response(request: Request, content: bytes, etag: str) -> Response:
     return Response(content, media_type="image/png", headers=headers)
 
 
-def tile_out(meta: TileMeta) -> dict[str, Any]:
+def tile_outs(state: StoreState, metas: list[TileMeta]) -> list[dict[str, Any]]:
+    """The answers' records of tiles, each with its lon/lat outline where it has one."""
+    return [tile_out(m, ring) for m, ring in zip(metas, state.rings(metas), strict=True)]
+
+
+def tile_out(meta: TileMeta, ring: list[tuple[float, float]] | None) -> dict[str, Any]:
     w = meta.window
     return {"tile_id": meta.tile_id, "image_id": meta.image_id, "image": Path(meta.source).name,
             "window": {"col_off": w.col_off, "row_off": w.row_off, "width": w.width,
                        "height": w.height},
             "valid_fraction": round(meta.valid_fraction, 4),
             "lon": meta.lonlat[0] if meta.lonlat else None,
-            "lat": meta.lonlat[1] if meta.lonlat else None}
+            "lat": meta.lonlat[1] if meta.lonlat else None,
+            "footprint": [list(p) for p in ring] if ring else None}
 
 
 @router.get("/info", summary="Store facts: images, tiles, model, bytes on disk, warming")
@@ -78,12 +84,12 @@ def map_tile(request: Request, state: State, image_id: int, z: int, x: int, y: i
             summary="The stored tile at a pixel of an image (nearest centre)")
 def tile_at(state: State, image_id: int, col: Annotated[float, Query()],
             row: Annotated[float, Query()]) -> dict[str, Any]:
-    return tile_out(state.tile_at(image_id, col, row))
+    return tile_outs(state, [state.tile_at(image_id, col, row)])[0]
 
 
 @router.get("/tiles/{tile_id}", response_model=TileOut, summary="One tile's record")
 def tile(state: State, tile_id: int) -> dict[str, Any]:
-    return tile_out(state.tile(tile_id))
+    return tile_outs(state, [state.tile(tile_id)])[0]
 
 
 @router.get("/tiles/{tile_id}/thumbnail.png", summary="A tile's pixels as a square PNG",

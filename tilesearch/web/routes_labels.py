@@ -10,15 +10,19 @@ import json
 import threading
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
+import numpy as np
+from affine import Affine
 from fastapi import APIRouter, Query, Request, Response
 
 from tilesearch import api
 from tilesearch.errors import QueryError, StoreError
 from tilesearch.outputs import detections_csv
+from tilesearch.raster import warp_grid
 from tilesearch.retrieval import SearchFilter
 from tilesearch.store import LabelSet, check_name
-from tilesearch.web.errors import Busy
+from tilesearch.web.errors import Busy, NotFound
 from tilesearch.web.finding import (
     FindCache,
     heatmap_png,
@@ -26,7 +30,8 @@ from tilesearch.web.finding import (
     lonlat_outlines,
     pixel_outlines,
 )
-from tilesearch.web.routes_images import State, tile_out
+from tilesearch.web.imagery import TILE, TileOutside
+from tilesearch.web.routes_images import State, tile_outs
 from tilesearch.web.routes_search import gate, search_filter
 from tilesearch.web.schemas import (
     MAX_IMAGES,
@@ -73,7 +78,7 @@ def writing(request: Request) -> Iterator[None]:
 
 def with_tiles(state: StoreState, labels: LabelSet) -> dict[str, Any]:
     ids = sorted({*labels.positives, *labels.negatives})
-    return {**labels.to_dict(), "tiles": [tile_out(t) for t in state.store().tiles(ids)]}
+    return {**labels.to_dict(), "tiles": tile_outs(state, state.store().tiles(ids))}
 
 
 @router.get("/labels", response_model=list[LabelSetOut], summary="Every label set of the store")
@@ -126,9 +131,12 @@ def find(request: Request, state: State, name: str, threshold: Threshold = 0.5,
 
     def run() -> dict[str, Any]:
         result = found.find(state, name, threshold, where)
-        heat = None
+        heat, tiles = None, None
         if image is None:
             shapes, cut = lonlat_outlines(result, outlines)
+            if state.geomap().placed:
+                tiles = (f"/api/labels/{quote(name)}/heatmap/tiles/{{z}}/{{x}}/{{y}}.png"
+                         f"?threshold={threshold}")
         else:
             windows, _ = found.tables(state, state.store().count)
             shapes, cut = pixel_outlines(result, windows, image, outlines)
@@ -139,7 +147,7 @@ def find(request: Request, state: State, name: str, threshold: Threshold = 0.5,
         labels = found.scored(state, name).scores.labels
         return {**result.summary(), "positives": len(labels.positives),
                 "negatives": len(labels.negatives), "outlines": shapes,
-                "outlines_truncated": cut, "heatmap": heat}
+                "outlines_truncated": cut, "heatmap": heat, "heatmap_tiles": tiles}
 
     return gate(request).run(run)
 
@@ -153,6 +161,30 @@ def heatmap(request: Request, state: State, name: str, image_id: int,
     return Response(heatmap_png(grid, threshold), media_type="image/png", headers=NO_STORE)
 
 
+@router.get("/labels/{name}/heatmap/tiles/{z}/{x}/{y}.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}},
+            summary="A label set's score heatmap as a Web Mercator map tile")
+def heatmap_tile(request: Request, state: State, name: str, z: int, x: int, y: int,
+                 threshold: Annotated[float | None, Query(ge=0.0, le=1.0)] = None) -> Response:
+    geomap = state.geomap()
+    try:
+        under = geomap.under(z, x, y)
+    except TileOutside as exc:
+        raise NotFound(str(exc)) from exc
+
+    def draw() -> np.ndarray:
+        out = np.full((TILE, TILE), -1.0, np.float32)
+        for p in under:
+            grid, cell = cache(request).heatmap(state, name, p.image_id)
+            assert p.info.crs is not None and p.info.transform is not None
+            cells = Affine(*p.info.transform) * Affine.scale(cell)
+            np.maximum(out, warp_grid(grid, p.info.crs, tuple(cells)[:6], x, y, z), out=out)
+        return out
+
+    return Response(heatmap_png(gate(request).run(draw), threshold), media_type="image/png",
+                    headers=NO_STORE)
+
+
 @router.get("/labels/{name}/suggestions", response_model=SuggestionsOut,
             summary="The unlabelled tiles whose labels would help the classifier most")
 def suggestions(request: Request, state: State, name: str,
@@ -160,8 +192,8 @@ def suggestions(request: Request, state: State, name: str,
     picks = gate(request).run(lambda: cache(request).suggestions(state, name, n))
     tiles = state.store().tiles([t for t, _ in picks])
     return {"label_set": name, "suggestions": [
-        {**tile_out(meta), "probability": round(p, 4)}
-        for meta, (_, p) in zip(tiles, picks, strict=True)]}
+        {**out, "probability": round(p, 4)}
+        for out, (_, p) in zip(tile_outs(state, tiles), picks, strict=True)]}
 
 
 @router.get("/labels/{name}/detections", response_class=Response,

@@ -92,6 +92,9 @@ class TileOut(BaseModel):
     valid_fraction: float
     lon: float | None
     lat: float | None
+    footprint: list[tuple[float, float]] | None = Field(
+        None, description="the tile's outline in lon/lat, a closed ring of its corners "
+                          "(georeferenced images only)")
 
 
 class HitOut(TileOut):
@@ -115,6 +118,20 @@ class ImageOut(BaseModel):
     max_zoom: int = Field(description="zoom of full resolution in the map tile pyramid")
     georeferenced: bool
     crs: str | None
+
+
+class MapOut(BaseModel):
+    """The store's georeferenced images on one Web Mercator map."""
+
+    bounds: tuple[float, float, float, float] = Field(
+        description="west, south, east, north of every georeferenced image (EPSG:4326)")
+    max_zoom: int = Field(description="zoom of the finest image's native resolution")
+    tiles: str = Field(description="URL template of the map tiles ({z}/{x}/{y}); it "
+                                   "changes when images are added")
+    footprints: dict[str, object] = Field(
+        description="GeoJSON FeatureCollection of the images' outlines (lon/lat)")
+    basemap: str | None = Field(description="the XYZ basemap URL template the server was "
+                                            "started with (--basemap), if any")
 
 
 class ErrorOut(BaseModel):
@@ -183,6 +200,9 @@ class FindOut(BaseModel):
                     "pixels (column, row) of `image` when given, else in lon/lat")
     outlines_truncated: bool = Field(description="places beyond `outlines` were left out")
     heatmap: HeatmapOut | None = Field(description="the score overlay of `image`")
+    heatmap_tiles: str | None = Field(
+        None, description="URL template ({z}/{x}/{y}) of the score overlay as Web Mercator "
+                          "map tiles over every georeferenced image (without `image`)")
 
 
 class SuggestionOut(TileOut):

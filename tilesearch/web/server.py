@@ -91,17 +91,17 @@ def warn_if_exposed(host: str) -> None:
 def serve(store_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
           open_browser: bool = False, build_overviews: bool = False, workers: int = 1,
           warm: bool = True, expose_paths: bool = False, allowed_hosts: Sequence[str] = (),
-          **uvicorn_options: Any) -> None:
+          basemap: str | None = None, **uvicorn_options: Any) -> None:
     """Run the app with uvicorn until interrupted; `build_overviews` first builds overviews
     for the store's images lacking them (`api.build_overviews`). `workers` > 1 runs that many
     server processes (searches hold Python's GIL for part of their time). `warm`,
-    `expose_paths`, `allowed_hosts`: see `create_app` (with several workers, each warms; the
-    page cache they fill is shared)."""
+    `expose_paths`, `allowed_hosts`, `basemap`: see `create_app` (with several workers, each
+    warms; the page cache they fill is shared)."""
     import uvicorn
 
     warn_if_exposed(host)
     options: dict[str, Any] = {"host": host, "allowed_hosts": list(allowed_hosts),
-                               "expose_paths": expose_paths}
+                               "expose_paths": expose_paths, "basemap": basemap}
     app = create_app(store_path, warm=warm and workers == 1, **options)
     if build_overviews:
         from tilesearch import api

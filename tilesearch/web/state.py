@@ -16,6 +16,7 @@ from tilesearch.records import ImageInfo, TileMeta
 from tilesearch.store import MANIFEST, Store, Warmer
 from tilesearch.tiling import Window, offsets
 from tilesearch.web.errors import NotFound
+from tilesearch.web.geomap import GeoMap
 from tilesearch.web.imagery import LRU, Pyramid, encode_png, max_zoom
 
 
@@ -37,6 +38,7 @@ class StoreState:
         self.version = hashlib.sha1(
             f"{self.path}:{store.manifest.get('created')}".encode()).hexdigest()[:12]
         self.pyramid = Pyramid(self.path / api.OVERVIEW_FOLDER)
+        self._geomap: tuple[int, GeoMap] | None = None
         self.tiles_png = LRU(cache_size)
         self.thumbs_png = LRU(cache_size)
         self._model: Fingerprinter | None = None
@@ -136,6 +138,51 @@ class StoreState:
                 return meta
         raise NotFound(f"no indexed tile at pixel {col:.0f},{row:.0f} of image {image_id} "
                        "(it may be mostly nodata)")
+
+    def geomap(self) -> GeoMap:
+        """The georeferenced images on one Web Mercator map, remade when the store changed."""
+        made = self._geomap
+        if made is None or made[0] != self._generation:
+            made = self._geomap = (self._generation,
+                                   GeoMap(self.images, self.path / api.OVERVIEW_FOLDER))
+        return made[1]
+
+    def mercator_tile(self, z: int, x: int, y: int) -> bytes:
+        key = ("merc", self._generation, z, x, y)
+        png = self.tiles_png.get(key)
+        if not isinstance(png, bytes):
+            png = self.geomap().render(z, x, y)
+            self.tiles_png.put(key, png)
+        return png
+
+    def tile_at_lonlat(self, lon: float, lat: float) -> TileMeta:
+        """The stored tile under (lon, lat): in the first image drawn there that has one."""
+        under = self.geomap().images_under(lon, lat)
+        for image_id, col, row in under:
+            try:
+                return self.tile_at(image_id, col, row)
+            except NotFound:
+                continue
+        raise NotFound(f"no indexed tile at {lon:.6f}, {lat:.6f}" + (
+            " (the images there are mostly nodata)" if under else
+            " (no georeferenced image of the store lies there)"))
+
+    def rings(self, metas: list[TileMeta]) -> list[list[tuple[float, float]] | None]:
+        """Each tile's outline in lon/lat (closed ring of its corners); None where its image
+        is not georeferenced. One CRS transform an image."""
+        out: list[list[tuple[float, float]] | None] = [None] * len(metas)
+        by_image: dict[int, list[int]] = {}
+        for k, m in enumerate(metas):
+            by_image.setdefault(m.image_id, []).append(k)
+        for image_id, ks in by_image.items():
+            info = self.images.get(image_id)
+            if info is None or info.crs is None or info.transform is None:
+                continue
+            _, _, rings = geo.lonlat_footprints(info.crs, info.transform,
+                                                [metas[k].window for k in ks])
+            for k, ring in zip(ks, rings, strict=True):
+                out[k] = ring
+        return out
 
     def map_tile(self, image_id: int, z: int, x: int, y: int) -> bytes:
         key = (image_id, z, x, y)

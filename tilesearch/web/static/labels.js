@@ -1,6 +1,7 @@
 // tilesearch web page, label mode: mark tiles + or − in a named label set (kept in the store),
 // "Find all" with a live threshold, a score heatmap, exports and suggested tiles to label.
-// Uses app.js's globals: $, state, map, call, message, windowBounds, toLatLng, jumpTo.
+// Uses app.js's globals: $, state, map, mapMade, call, message, tileShape, windowBounds,
+// toLatLng, lonLatRing, jumpTo.
 "use strict";
 
 const labels = {
@@ -13,10 +14,15 @@ const labels = {
   timer: null,
 };
 const LAST_SET = "tilesearch.labelSet";
-map.createPane("heat").style.zIndex = 350;  // above the imagery, below outlines
-const marksLayer = L.layerGroup().addTo(map);
-const placesLayer = L.layerGroup().addTo(map);
+let marksLayer = null;
+let placesLayer = null;
 let heatLayer = null;
+mapMade.push((m) => {  // each new map (geographic or one image's pixels) gets the layers
+  m.createPane("heat").style.zIndex = 350;  // above the imagery, below outlines
+  marksLayer = L.layerGroup().addTo(m);
+  placesLayer = L.layerGroup().addTo(m);
+  heatLayer = null;
+});
 
 const setUrl = (suffix) => `/api/labels/${encodeURIComponent(labels.name)}${suffix || ""}`;
 const threshold = () => Number($("threshold").value);
@@ -121,12 +127,14 @@ function renderMarks() {
 }
 
 function drawMarks() {
+  if (!marksLayer) return;
   marksLayer.clearLayers();
-  if (!state.image || state.mode !== "label") return;
+  if (state.mode !== "label") return;
   for (const [id, kind] of labels.marks) {
     const tile = labels.tiles.get(id);
-    if (!tile || tile.image_id !== state.image.id) continue;
-    L.rectangle(windowBounds(state.image, tile.window), {
+    const shape = tile && tileShape(tile);
+    if (!shape) continue;
+    L.polygon(shape, {
       color: kind === "positive" ? "#2a9d46" : "#c62828", weight: 3, fillOpacity: 0.12,
       className: `label-mark ${kind}`, interactive: false,
     }).addTo(marksLayer);
@@ -139,7 +147,7 @@ function scheduleFind(delay) {
 }
 
 async function runFind() {
-  if (!labels.name || !state.image) return;
+  if (!labels.name || !state.view) return;
   labels.finding = true;
   const seq = ++labels.seq;
   const t = threshold();
@@ -149,7 +157,8 @@ async function runFind() {
   $("export-geojson").download = `${labels.name}-places.geojson`;
   $("export-csv").download = `${labels.name}-places.csv`;
   try {
-    const found = await (await call(setUrl(`/find?${q}&image=${state.image.id}`))).json();
+    const where = state.view === "pixel" ? `&image=${state.image.id}` : "";  // else lon/lat
+    const found = await (await call(setUrl(`/find?${q}${where}`))).json();
     if (seq !== labels.seq) return;  // a newer threshold is on its way
     showFound(found);
   } catch (err) {
@@ -183,7 +192,10 @@ function showFound(found) {
   drawPlaces(found);
 }
 
-function ringLatLngs(ring) { return ring.map(([col, row]) => toLatLng(state.image, col, row)); }
+function ringLatLngs(ring) {
+  if (state.view === "geo") return lonLatRing(ring);
+  return ring.map(([col, row]) => toLatLng(state.image, col, row));
+}
 
 function drawPlaces(found) {
   clearPlaces();
@@ -194,7 +206,14 @@ function drawPlaces(found) {
       color: "#ffd400", weight: 2, fill: false, className: "place", interactive: false,
     }).addTo(placesLayer);
   }
-  if (found.heatmap && $("show-heatmap").checked) {
+  if (!$("show-heatmap").checked) return;
+  if (found.heatmap_tiles && state.view === "geo") {
+    const g = state.geo;
+    heatLayer = L.tileLayer(`${found.heatmap_tiles}&v=${labels.version}`, {
+      pane: "heat", className: "heatmap", maxZoom: g.max_zoom + 2, maxNativeZoom: g.max_zoom,
+      bounds: L.latLngBounds([g.bounds[1], g.bounds[0]], [g.bounds[3], g.bounds[2]]),
+    }).addTo(map);
+  } else if (found.heatmap) {
     const h = found.heatmap;
     const bounds = windowBounds(state.image, { col_off: 0, row_off: 0, width: h.width, height: h.height });
     heatLayer = L.imageOverlay(`${h.url}&v=${labels.version}`, bounds,
@@ -203,6 +222,7 @@ function drawPlaces(found) {
 }
 
 function clearPlaces() {
+  if (!placesLayer) return;
   placesLayer.clearLayers();
   if (heatLayer) { map.removeLayer(heatLayer); heatLayer = null; }
 }
