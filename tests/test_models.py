@@ -417,6 +417,21 @@ def test_openvino_pins_threads_only_when_it_uses_every_core(
     core = ov.Core()  # every key is a real OpenVINO CPU property
     supported = core.get_property("CPU", "SUPPORTED_PROPERTIES")
     assert set(openvino_config(1)) <= set(supported)
+    assert set(openvino_config(2, 2)) <= set(supported)
+
+
+def test_openvino_streams_split_a_batch_and_keep_its_order() -> None:
+    """A batch of at least STREAM_MIN_BATCH tiles runs split over one stream a thread; its
+    fingerprints are those of the same tiles run a few at a time on the single request."""
+    from tilesearch.models.runtime import STREAM_MIN_BATCH
+
+    fp = load_model("efficientnet-lite0", runtime="openvino", threads=2)
+    rng = np.random.default_rng(3)
+    tiles = rng.integers(0, 256, (STREAM_MIN_BATCH + 5, 256, 256, 3), dtype=np.uint8)
+    whole = fp.embed(tiles)
+    few = np.concatenate([fp.embed(tiles[i:i + 4]) for i in range(0, len(tiles), 4)])
+    np.testing.assert_allclose(whole, few, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(whole[0], whole[-1])  # distinct tiles: the order is what is checked
 
 
 # --- EfficientNet-Lite2 and the Lite0 + Lite2 ensemble ------------------------------------

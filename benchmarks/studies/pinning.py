@@ -28,7 +28,8 @@ def child(pin: bool, seconds: float) -> None:
     from tilesearch.models import runtime
 
     config = runtime.openvino_config
-    runtime.openvino_config = lambda threads: {**config(threads), "ENABLE_CPU_PINNING": pin}
+    runtime.openvino_config = lambda threads, streams=1: {**config(threads, streams),
+                                                          "ENABLE_CPU_PINNING": pin}
     fp = api.load_fingerprinter(runtime="openvino", threads=1)
     tiles = np.random.default_rng(0).integers(0, 255, (64, 256, 256, 3), dtype=np.uint8)
     fp.embed(tiles[:8])

@@ -165,31 +165,51 @@ def _export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path) -> 
     )
 
 
-def openvino_config(threads: int) -> dict[str, Any]:
-    """OpenVINO CPU settings for `threads` inference threads.
+def openvino_config(threads: int, streams: int = 1) -> dict[str, Any]:
+    """OpenVINO CPU settings for `threads` inference threads in `streams` streams.
 
     OpenVINO pins its threads to the first cores, so processes running one thread each (Ray
     workers) would share one core and run at about half speed (docs/cluster.md). Only a
     process that uses every core is pinned."""
     return {
         "INFERENCE_NUM_THREADS": threads,
-        "PERFORMANCE_HINT": "LATENCY",
+        "NUM_STREAMS": streams,
+        "PERFORMANCE_HINT": "LATENCY" if streams == 1 else "THROUGHPUT",
         "INFERENCE_PRECISION_HINT": "f32",
         "ENABLE_CPU_PINNING": threads >= (os.cpu_count() or 1),
     }
 
 
+STREAM_MIN_BATCH = 16
+"""Batches of at least this many tiles run split over one stream a thread; smaller ones (a
+query) on one request using every thread. Why: docs/benchmarks/indexing.md#openvino-streams."""
+
+
 def _openvino_runner(path: Path, threads: int) -> Runner:
     import openvino as ov
 
-    compiled = ov.Core().compile_model(str(path), "CPU", openvino_config(threads))
-    request = compiled.create_infer_request()
-    lock = threading.Lock()  # one infer request runs one batch at a time ("is busy" otherwise)
+    core = ov.Core()
+    model = core.read_model(str(path))
+    latency = core.compile_model(model, "CPU", openvino_config(threads))
+    one = latency.create_infer_request()
+    many: list[Any] = []
+    if threads > 1:
+        streamed = core.compile_model(model, "CPU", openvino_config(threads, threads))
+        many = [streamed.create_infer_request() for _ in range(threads)]
+    lock = threading.Lock()  # each infer request runs one batch at a time ("is busy" otherwise)
 
     def run(batch: np.ndarray) -> np.ndarray:
-        with lock:  # one request with the LATENCY hint already uses every inference thread
-            result = request.infer({0: batch}, share_inputs=True, share_outputs=False)
-            return np.asarray(result[0], dtype=np.float32)
+        with lock:
+            if not many or len(batch) < STREAM_MIN_BATCH:
+                result = one.infer({0: batch}, share_inputs=True, share_outputs=False)
+                return np.asarray(result[0], dtype=np.float32)
+            parts = np.array_split(batch, len(many))
+            for request, part in zip(many, parts, strict=True):
+                request.start_async({0: np.ascontiguousarray(part)}, share_inputs=False)
+            for request in many:
+                request.wait()
+            return np.concatenate([np.asarray(r.get_output_tensor(0).data, np.float32).copy()
+                                   for r in many])
 
     return run
 
