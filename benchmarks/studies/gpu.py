@@ -120,9 +120,9 @@ def runner(device: str, dtype: str) -> Any:
 
 def cpu_reference() -> Any:
     """CPU float32 fingerprints: OpenVINO where installed, else torch."""
-    from tilesearch.models import installed_runtimes, load_model
+    from tilesearch.models import available_runtimes, load_model
 
-    rt = "openvino" if "openvino" in installed_runtimes() else "torch"
+    rt = "openvino" if "openvino" in available_runtimes() else "torch"
     return load_model(runtime=rt, device="cpu")
 
 
