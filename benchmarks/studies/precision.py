@@ -1,12 +1,13 @@
-"""Would int8 inference on the CPU keep the ranking? Measured on real tiles, not assumed.
+"""Would int8 or bf16 inference on the CPU keep the ranking? Measured on real tiles.
 
     python -m benchmarks.studies.precision [--data ../shared/data/orthos] [--tiles 600]
 
-Quantizes the default model's OpenVINO graph to int8 with NNCF (post-training, calibrated on
-300 real ortho tiles), then on `--tiles` real tiles reports: recall@10 of each tile's int8
-neighbours against its float32 neighbours (adoption needs >= 0.99), and the model-only
-tiles/s of both graphs measured in the same run. bf16 is not measured on a CPU without
-AVX512-BF16 or AMX (OpenVINO runs such hints in f32 there).
+int8: the default model's OpenVINO graph quantized with NNCF (post-training, calibrated on
+300 real ortho tiles; skipped without nncf). bf16: the same float32 graph compiled with
+OpenVINO's bf16 inference precision, where the CPU has bf16 arithmetic (AVX512-BF16 or AMX;
+elsewhere OpenVINO would run it in f32, so it is skipped). On `--tiles` real tiles each
+reports recall@10 of each tile's neighbours against its float32 neighbours (adoption needs
+>= 0.99) and the model-only tiles/s, float32 measured in the same run.
 """
 
 from __future__ import annotations
@@ -40,10 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {args.data} not found")
         return 0
     try:
-        import nncf
         import openvino as ov
     except ImportError:
-        print("skipped: needs nncf (pip install nncf) and openvino")
+        print("skipped: needs openvino")
         return 0
     from tilesearch.models.runtime import cache_dir
 
@@ -56,23 +56,37 @@ def main(argv: list[str] | None = None) -> int:
     threads = len(os.sched_getaffinity(0))
     cfg = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
     model = core.read_model(str(xml))
-    calib = [tiles[i:i + 4] for i in range(0, min(300, len(tiles)), 4)]
-    t0 = time.perf_counter()
-    q = nncf.quantize(model, nncf.Dataset(calib), subset_size=len(calib))
-    quant_s = time.perf_counter() - t0
+    variants: dict[str, tuple[Any, str]] = {"f32": (model, "f32")}
+    quant_s = None
+    try:
+        import nncf
+    except ImportError:
+        print("int8 skipped: needs nncf (pip install nncf)")
+    else:
+        calib = [tiles[i:i + 4] for i in range(0, min(300, len(tiles)), 4)]
+        t0 = time.perf_counter()
+        variants["int8"] = (nncf.quantize(model, nncf.Dataset(calib),
+                                          subset_size=len(calib)), "f32")
+        quant_s = round(time.perf_counter() - t0, 1)
+    if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        variants["bf16"] = (model, "bf16")
+    else:
+        print("bf16 skipped: this CPU has no bf16 arithmetic")
     runs = {}
-    for name, m in (("f32", model), ("int8", q)):
-        req = core.compile_model(m, "CPU", {**cfg, "INFERENCE_PRECISION_HINT": "f32"})
+    for name, (m, precision) in variants.items():
+        req = core.compile_model(m, "CPU", {**cfg, "INFERENCE_PRECISION_HINT": precision})
         runs[name] = (lambda r: lambda b: np.asarray(r.infer({0: b})[0], np.float32))(
             req.create_infer_request())
     vecs = {name: embed(run, tiles) for name, run in runs.items()}
     speeds = {name: rate(run, tiles) for name, run in runs.items()}
     res = {
         "tiles": len(tiles), "model": fp.identity.name, "recipe": fp.identity.recipe,
-        "recall_at_10_int8_vs_f32": round(recall_at_k(vecs["f32"], vecs["int8"]), 4),
+        "recall_at_10_vs_f32": {k: round(recall_at_k(vecs["f32"], v), 4)
+                                for k, v in vecs.items() if k != "f32"},
         "tiles_per_s": {k: round(v, 1) for k, v in speeds.items()},
-        "speedup_int8": round(speeds["int8"] / speeds["f32"], 2),
-        "quantize_s": round(quant_s, 1), "load_average": os.getloadavg(),
+        "speedup_vs_f32": {k: round(v / speeds["f32"], 2)
+                           for k, v in speeds.items() if k != "f32"},
+        "quantize_s": quant_s, "load_average": os.getloadavg(),
     }
     print(res)
     save(res, "precision.json")
