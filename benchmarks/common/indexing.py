@@ -3,7 +3,10 @@ memory, the model-only ceiling, `api.index` end to end, and the pipeline without
 
 from __future__ import annotations
 
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,18 @@ def crop(image: Path, size: int, folder: Path) -> Path:
         dst.write(data)
         dst.write_mask(mask)
     return out
+
+
+@contextmanager
+def image_for(image: Path, crop_px: int) -> Iterator[Path | None]:
+    """`image`, or its central `crop_px` square in a temporary file (0: the whole image);
+    None, with a note printed, where the image is missing."""
+    if not image.exists():
+        print(f"skipped: {image} not found (the real orthomosaics live in ../shared/data)")
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        yield crop(image, crop_px, Path(tmp)) if crop_px else image
 
 
 def kept_tiles(image: Path) -> np.ndarray:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common.data import ORTHOS, real_tiles
+from benchmarks.common.indexing import network_module
 from benchmarks.common.measure import embed, recall_at_k
 
 DEFAULT_DATA = ORTHOS
@@ -92,24 +93,14 @@ def model_rate(run: Any, batch: int, device: str, repeats: int = 10) -> float:
     return batch / statistics.median(times)
 
 
-def module() -> Any:
-    """The default model's torch module (uint8 NHWC tiles -> fingerprints), on the CPU."""
-    from tilesearch.models import DEFAULT_MODEL, DEFAULT_RECIPE
-    from tilesearch.models.recipes import apply_recipe
-    from tilesearch.models.registry import _REGISTRY
-
-    entry = _REGISTRY[DEFAULT_MODEL]
-    return apply_recipe(entry.build(entry.locate(None)), DEFAULT_RECIPE)
-
-
 def runner(device: str, dtype: str) -> Any:
     import torch
 
     from tilesearch.models.device import cuda_runner
 
     if device == "cuda":
-        return cuda_runner(module(), dtype)
-    net = module()
+        return cuda_runner(network_module(), dtype)
+    net = network_module()
 
     def run(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():

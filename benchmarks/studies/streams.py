@@ -20,13 +20,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common.indexing import DEFAULT_IMAGE, ceiling, crop, end_to_end, kept_tiles
+from benchmarks.common.indexing import DEFAULT_IMAGE, ceiling, end_to_end, image_for, kept_tiles
 from benchmarks.common.results import save
 from tilesearch import load_fingerprinter
 from tilesearch.models import runtime
 from tilesearch.options import CPU_BATCH
 
-SETTINGS = {"one request, all threads": 10 ** 9, "one stream a thread": CPU_BATCH // 4}
+SETTINGS = {"one request, all threads": 10 ** 9, "one stream a thread": runtime.STREAM_MIN_BATCH}
 """Setting -> the smallest batch split over streams (a huge one: never split)."""
 
 
@@ -53,11 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--crop", type=int, default=0)
     args = ap.parse_args(argv)
-    if not args.image.exists():
-        print(f"skipped: {args.image} not found (the real orthomosaics live in ../shared/data)")
-        return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        image = crop(args.image, args.crop, Path(tmp)) if args.crop else args.image
+    with image_for(args.image, args.crop) as image:
+        if image is None:
+            return 0
         res = run(image, args.rounds)
     print(f"{Path(res['image']).name}: {res['tiles']} tiles, {res['rounds']} rounds")
     for name, r in res["settings"].items():

@@ -29,8 +29,8 @@ from benchmarks.common.cpu import cpu_peak, macs_per_tile, peak_share
 from benchmarks.common.indexing import (
     DEFAULT_IMAGE,
     ceiling,
-    crop,
     end_to_end,
+    image_for,
     kept_tiles,
     network_module,
     read_ceiling,
@@ -131,11 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crop", type=int, default=0, help="index only the central PX x PX")
     ap.add_argument("--runtime", default="auto")
     args = ap.parse_args(argv)
-    if not args.image.exists():
-        print(f"skipped: {args.image} not found (the real orthomosaics live in ../shared/data)")
-        return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        image = crop(args.image, args.crop, Path(tmp)) if args.crop else args.image
+    with image_for(args.image, args.crop) as image:
+        if image is None:
+            return 0
         res = run(image, args.pairs, args.runtime)
     report(res)
     save(res, "index.json" if not args.crop else f"index-crop{args.crop}.json")

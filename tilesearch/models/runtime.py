@@ -190,19 +190,18 @@ def _openvino_runner(path: Path, threads: int) -> Runner:
 
     core = ov.Core()
     model = core.read_model(str(path))
-    latency = core.compile_model(model, "CPU", openvino_config(threads))
-    one = latency.create_infer_request()
-    many: list[Any] = []
-    if threads > 1:
-        streamed = core.compile_model(model, "CPU", openvino_config(threads, threads))
-        many = [streamed.create_infer_request() for _ in range(threads)]
+    one = core.compile_model(model, "CPU", openvino_config(threads)).create_infer_request()
+    many: list[Any] = []  # one request a stream, compiled at the first large batch
     lock = threading.Lock()  # each infer request runs one batch at a time ("is busy" otherwise)
 
     def run(batch: np.ndarray) -> np.ndarray:
         with lock:
-            if not many or len(batch) < STREAM_MIN_BATCH:
+            if threads == 1 or len(batch) < STREAM_MIN_BATCH:
                 result = one.infer({0: batch}, share_inputs=True, share_outputs=False)
                 return np.asarray(result[0], dtype=np.float32)
+            if not many:
+                streamed = core.compile_model(model, "CPU", openvino_config(threads, threads))
+                many.extend(streamed.create_infer_request() for _ in range(threads))
             parts = np.array_split(batch, len(many))
             for request, part in zip(many, parts, strict=True):
                 request.start_async({0: np.ascontiguousarray(part)}, share_inputs=False)
