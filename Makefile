@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 # The CPU build of torch: pip takes this release from local disk here; online, add
 # `--index-url https://download.pytorch.org/whl/cpu` to avoid a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
-# The demo's sample imagery ships in this wheel; its dependencies are not needed (never imported).
-SAMPLES_SPEC ?= deepforest==2.1.0
+# The demo's sample imagery ships in this wheel (1.5.2 carries four georeferenced images,
+# 2.1.0 one); its dependencies are not needed (never imported).
+SAMPLES_SPEC ?= deepforest==1.5.2
 
 BASE_STAMP := $(VENV)/.torch-installed
 DEMO_STAMP := $(VENV)/.demo-installed

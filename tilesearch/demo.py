@@ -11,12 +11,15 @@ import numpy as np
 
 from tilesearch import api
 from tilesearch.errors import TilesearchError
+from tilesearch.options import MAX_UPSAMPLE
 
-SAMPLE_HINT = "pip install --no-deps deepforest==2.1.0"
+SAMPLE_SPEC = "deepforest==1.5.2"
+"""Its wheel carries four georeferenced sample images (2.1.0 carries one)."""
+SAMPLE_HINT = f"pip install --no-deps {SAMPLE_SPEC}"
 
 
 def sample_data() -> Path:
-    """The NEON airborne RGB sample images inside the MIT-licensed deepforest wheel.
+    """The airborne and drone RGB sample images inside the MIT-licensed deepforest wheel.
 
     The package is located, never imported (it pulls in heavy dependencies).
     """
@@ -34,15 +37,22 @@ def sample_data() -> Path:
 def run_demo(out: Path, *, data: Path | None = None, queries: int = 3, k: int = 8,
              seed: int = 0, echo: Callable[[str], None] = print) -> list[Path]:
     """Index `data` (default: the sample imagery) into `out/demo.tiles` and write a contact
-    sheet and GeoJSON for `queries` random tiles; returns the files written."""
+    sheet and GeoJSON for `queries` random tiles; returns the files written.
+
+    The store's ground resolution is `demo_gsd`'s, and queries and hits are drawn from the
+    georeferenced images, so that every GeoJSON places its query and its hits on the map
+    (all images when none is georeferenced)."""
     from tilesearch.outputs import export, render
+    from tilesearch.retrieval import SearchFilter
     from tilesearch.store import Store
 
     data = data or sample_data()
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / "demo.tiles"
-    echo(f"indexing {data} into {store_path}")
-    report = api.index([data], store_path, progress=True)
+    gsd = demo_gsd(data)
+    scale = f" at {gsd:g} m a pixel" if gsd else ""
+    echo(f"indexing {data} into {store_path}{scale}")
+    report = api.index([data], store_path, progress=True, gsd=gsd)
     echo(f"indexed {len(report.indexed)} image(s), {report.tiles_added} new tiles "
          f"({report.tiles_per_second:.1f} tiles/s); {len(report.already_done)} already done")
     for path, reason in report.failed:
@@ -52,9 +62,10 @@ def run_demo(out: Path, *, data: Path | None = None, queries: int = 3, k: int = 
         if store.count == 0:
             raise TilesearchError(f"{data}: no tile could be indexed")
         rng = np.random.default_rng(seed)
-        pool = _georeferenced_tiles(store)
+        pool, placed_images = _georeferenced_tiles(store)
+        where = SearchFilter(images=placed_images) if placed_images else None
         for tile_id in rng.choice(pool, size=min(queries, len(pool)), replace=False):
-            result = api.search(store, tile=int(tile_id), k=k)
+            result = api.search(store, tile=int(tile_id), k=k, where=where)
             sheet = render.contact_sheet(result, store, out / f"query-{tile_id}.png")
             geo = out / f"query-{tile_id}.geojson"
             export.write_geojson(result, store, geo)
@@ -68,9 +79,29 @@ def run_demo(out: Path, *, data: Path | None = None, queries: int = 3, k: int = 
     return written
 
 
-def _georeferenced_tiles(store: Any) -> np.ndarray:
-    """Ids of the tiles of georeferenced images, the demo's queries (so that its GeoJSON
-    places them on a map); every tile when no image is georeferenced."""
-    ids = [i["id"] for i in store.images() if i["info"].georeferenced]
-    pool = store.tile_ids_of_images(ids) if ids else np.zeros(0, np.int64)
-    return np.sort(pool) if len(pool) else np.arange(store.count)
+def demo_gsd(data: Path) -> float | None:
+    """The finest ground resolution at which no georeferenced image under `data` is
+    upsampled beyond `options.MAX_UPSAMPLE`: the coarsest one's metres a pixel over that
+    limit (finer images are read coarser, which costs nothing). None when no image is
+    georeferenced (the store then keeps native pixels)."""
+    from tilesearch.raster import find_images, open_image
+
+    gsds = []
+    for path in find_images([data])[0]:
+        try:
+            with open_image(path) as src:
+                if src.info.gsd:
+                    gsds.append(src.info.gsd)
+        except TilesearchError:
+            continue  # the index run reports it
+    return round(max(gsds) / MAX_UPSAMPLE, 6) if gsds else None
+
+
+def _georeferenced_tiles(store: Any) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Ids of the tiles of georeferenced images, the demo's queries, and those images' paths
+    (its search filter); every tile and no filter when no image is georeferenced."""
+    images = [i for i in store.images() if i["info"].georeferenced]
+    pool = store.tile_ids_of_images([i["id"] for i in images]) if images else []
+    if not len(pool):
+        return np.arange(store.count), ()
+    return np.sort(pool), tuple(i["info"].path for i in images)

@@ -11,7 +11,7 @@ import click
 @click.option("--out", type=click.Path(path_type=Path), default=Path("tilesearch-demo"),
               show_default=True, help="Folder for the store, sheets and GeoJSON.")
 @click.option("--data", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Imagery to index instead of the bundled sample (deepforest's NEON tiles).")
+              help="Imagery to index instead of the bundled sample (deepforest's images).")
 @click.option("--queries", type=int, default=3, show_default=True)
 @click.option("-k", type=int, default=8, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
