@@ -121,6 +121,19 @@ def test_find_at_two_thresholds_as_the_python_api_finds(labelled, closed_store):
     assert two.json()["tiles"] <= low["tiles"]
 
 
+def test_find_reports_the_audited_count_once_the_audit_is_answered(labelled, closed_store):
+    got = api.audit(closed_store, "pools", 3, threshold=0.5)
+    before = labelled.get("/api/labels/pools/find", params={"threshold": 0.5}).json()
+    assert before["audited_count"] is None and "unanswered" in before["audit_note"]
+    api.answer_audit(closed_store, "pools", present=[t.tile_id for t in got.of("found")],
+                     absent=[t.tile_id for t in got.of("missed")])
+    after = labelled.get("/api/labels/pools/find", params={"threshold": 0.5}).json()
+    assert after["audited_count"]["count"] == after["count"] == got.places
+    assert after["audit_note"] is None
+    other = labelled.get("/api/labels/pools/find", params={"threshold": 0.3}).json()
+    assert other["audited_count"] is None and "drawn at threshold 0.5" in other["audit_note"]
+
+
 def test_new_marks_are_seen_and_refit(labelled):
     before = labelled.get("/api/labels/pools/find").json()
     labelled.post("/api/labels/pools", json={"positives": [6], "negatives": [18]})

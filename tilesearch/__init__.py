@@ -9,6 +9,8 @@ ties them together, and `cli` and `web` are thin shells over it. docs/design.md 
 from tilesearch.api import (
     FindResult,
     Scores,
+    answer_audit,
+    audit,
     build_index,
     build_overviews,
     check,
@@ -68,6 +70,8 @@ __all__ = [
     "Store",
     "StoreError",
     "TilesearchError",
+    "answer_audit",
+    "audit",
     "build_index",
     "build_overviews",
     "check",

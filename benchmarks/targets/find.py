@@ -19,7 +19,9 @@ Every unlabelled image is ranked and relevant means the positives' class.
 - counting at P = 10 and 20, threshold 0.5: UC Merced scenes do not overlap, so a place is an
   image; the count above the threshold and the expected count (corrected by the
   cross-validated precision and recall) against the true number of unlabelled images of the
-  class, and how often the 90 % interval covers it.
+  class, and how often the 90 % interval covers it; and the audited count (`tilesearch
+  audit`: 10, 20 or 40 random places found and as many draws below the threshold by score,
+  answered by the truth) the same way.
 
 Speed (synthetic fingerprints of the default model's width, 1904, in a real store): seconds to
 fit a classifier on 300 labels (+ 200 background, with its 5-fold cross-fit), and to score
@@ -45,6 +47,7 @@ import numpy as np
 from benchmarks.common.data import UCMERCED, require, ucm_fingerprints
 from benchmarks.common.results import RESULTS_DIR, save
 from benchmarks.common.synthetic import build_store
+from tilesearch.detect import Detection, audited_count, draw_audit
 from tilesearch.detect import classifier as clf_mod
 from tilesearch.detect.suggest import POOL, pick_diverse, uncertainty
 from tilesearch.detect.validation import Validation, expected_count, validation
@@ -58,6 +61,8 @@ VARIANTS = {"classifier (shipped: C 10, background)": (clf_mod.C, True),
             "classifier, C 1": (1.0, True), "classifier, C 100": (100.0, True)}
 ROUNDS, PER_ROUND, START = 3, 5, 5
 THRESHOLD = 0.5
+AUDITS = (10, 20, 40)
+"""Answers of each kind (places found, draws below) a simulated audit gets."""
 DIM = 1904
 
 
@@ -169,6 +174,7 @@ def calibration_and_counts(x: np.ndarray, labels: np.ndarray, seeds: int,
     out: dict[str, Any] = {}
     for p in shots:
         raw_e, cal_e, rows, pr = [], [], [], []
+        audits: dict[int, list[tuple[int, Any, int]]] = {}
         for seed in range(seeds):
             for cls in np.unique(labels):
                 d = Draw(labels, cls, p, seeded(seed, p, cls, 1))
@@ -182,18 +188,43 @@ def calibration_and_counts(x: np.ndarray, labels: np.ndarray, seeds: int,
                 above = cal >= THRESHOLD
                 count, tp = int(above.sum()), int((above & d.relevant).sum())
                 rows.append((count, expected_count(count, v), int(d.relevant.sum())))
+                for m in AUDITS:
+                    audits.setdefault(m, []).append(
+                        (count, audited(cal, d.relevant, m, seeded(seed, p, cls, m)),
+                         int(d.relevant.sum())))
                 pr.append((v.precision, v.recall, tp / count if count else None,
                            tp / d.relevant.sum()))
         out[f"P={p}"] = {"ece_raw": round(float(np.mean(raw_e)), 4),
                          "ece_calibrated": round(float(np.mean(cal_e)), 4),
-                         **count_figures(rows), **precision_recall(pr)}
+                         **count_figures(rows), **precision_recall(pr),
+                         "audited": {f"{m} + {m}": count_figures(r)
+                                     for m, r in audits.items()}}
         f = out[f"P={p}"]
         print(f"P={p:<3} ECE raw {f['ece_raw']:.3f} -> calibrated {f['ece_calibrated']:.3f}; "
               f"count error {f['count_error']:.1%}, expected {f['expected_error']:.1%}, "
               f"interval covers truth {f['interval_covers']:.0%} ({f['draws']} draws); "
               f"precision labels {f['precision_labels']:.2f} store {f['precision_store']:.2f}, "
               f"recall labels {f['recall_labels']:.2f} store {f['recall_store']:.2f}")
+        for m, a in f["audited"].items():
+            print(f"P={p:<3} audit of {m}: audited count error {a['expected_error']:.1%}, "
+                  f"interval covers truth {a['interval_covers']:.0%}, width "
+                  f"{a['interval_width']:.0%} of the truth ({a['with_interval']} draws)")
     return out
+
+
+def audited(cal: np.ndarray, relevant: np.ndarray, m: int, rng: np.random.Generator
+            ) -> tuple[float, float, float] | None:
+    """The audited count of one draw, answered by the truth as a reviewer would: `m` places
+    found (a scene is a place: they do not overlap) and `m` draws below the threshold, through
+    `detect.draw_audit` and `detect.audited_count`."""
+    above, below = np.flatnonzero(cal >= THRESHOLD), np.flatnonzero(cal < THRESHOLD)
+    places = [Detection((int(i),), float(cal[i]), float(cal[i]), None) for i in above]
+    d = draw_audit(places, below, cal, THRESHOLD, m, seed=int(rng.integers(2**31)))
+    c = audited_count(len(places), [bool(relevant[i]) for i in d.found],
+                      [(bool(relevant[i]), w) for i, w in zip(d.missed, d.weights,
+                                                              strict=True)],
+                      below=bool(len(below)), seed=int(rng.integers(2**31)))
+    return (c.count, c.low, c.high) if c is not None else None
 
 
 def count_figures(rows: list[tuple[int, Any, int]]) -> dict[str, Any]:

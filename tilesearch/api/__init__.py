@@ -10,9 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from tilesearch.api.finding import FindResult, Scores, find, heatmaps, scores, suggestions
+from tilesearch.api.auditing import answer_audit, audit, audit_for
+from tilesearch.api.finding import FindResult, find, heatmaps, suggestions
 from tilesearch.api.measure import evaluate, robustness
 from tilesearch.api.progress import progress_bar
+from tilesearch.api.scoring import Scores, scores
 from tilesearch.api.stores import (
     OVERVIEW_FOLDER,
     build_index,
@@ -66,6 +68,9 @@ __all__ = [
     "OVERVIEW_FOLDER",
     "FindResult",
     "Scores",
+    "answer_audit",
+    "audit",
+    "audit_for",
     "build_index",
     "build_overviews",
     "check",

@@ -11,6 +11,7 @@ import sys
 import click
 
 from tilesearch.cli import (
+    audit,
     build_index,
     check,
     demo,
@@ -37,7 +38,8 @@ def cli() -> None:
 
 
 COMMANDS = (index.index_cmd, search.search_cmd, build_index.build_index_cmd, info.info_cmd,
-            check.check_cmd, label.label_cmd, find.find_cmd, evaluate.evaluate_cmd,
+            check.check_cmd, label.label_cmd, find.find_cmd, audit.audit_cmd,
+            evaluate.evaluate_cmd,
             robustness.robustness_cmd, demo.demo_cmd, serve.serve_cmd, overviews.overviews_cmd,
             export_fingerprints.export_fingerprints_cmd)
 for _command in COMMANDS:

@@ -9,7 +9,7 @@ import click
 
 from tilesearch import api, outputs
 from tilesearch.cli.options import check_output, write_text
-from tilesearch.detect import FindResult
+from tilesearch.detect import AuditCount, FindResult
 from tilesearch.retrieval import load_regions
 
 THRESHOLD = 0.5
@@ -89,6 +89,13 @@ def _check_outputs(geojson: Path | None, out: Path | None, heatmap: Path | None,
         check_output(counts_csv, "--counts-csv")
 
 
+def audit_line(c: AuditCount) -> str:
+    """The audited count, its interval and what it rests on, in one line."""
+    return (f"  audited count {c.count:.1f} (90 % interval {c.low:.1f} to {c.high:.1f}): "
+            f"{c.found_yes} of {c.found_answered} places reviewed are real, "
+            f"{c.missed_yes} of {c.missed_answered} draws below were missed ones")
+
+
 def _echo_result(result: FindResult) -> None:
     click.echo(f"{result.label_set}: {result.count} place(s) from {result.tiles} tile(s) at "
                f"or above {result.threshold:g}")
@@ -99,6 +106,10 @@ def _echo_result(result: FindResult) -> None:
     if expected is not None:
         click.echo(f"  expected count {expected[0]:.1f} (90 % interval {expected[1]:.1f}"
                    f" to {expected[2]:.1f})")
+    if result.audit is not None:
+        click.echo(audit_line(result.audit))
+    if result.audit_note:
+        click.echo(f"  audit: {result.audit_note}")
     for i, d in enumerate(result.detections[:20], 1):
         where = f"{d.centre[0]:.6f},{d.centre[1]:.6f}" if d.centre else "-"
         click.echo(f"{i:>4}  score {d.max_score:.3f}  tiles {len(d.tiles):>3}  {where}")

@@ -1,8 +1,18 @@
 """Find all: from a label set to every occurrence in the store. A calibrated classifier of
 the labelled tiles (`classifier`) scores every tile; tiles above a threshold are merged into
 places (`places`), counted with the precision and recall the cross-fit measured
-(`validation`, `found`); `suggest` picks the tiles whose labels would help most."""
+(`validation`, `found`) or by a person's review of random samples (`audit`); `suggest`
+picks the tiles whose labels would help most."""
 
+from tilesearch.detect.audit import (
+    AUDIT_DRAW,
+    AuditCount,
+    AuditDraw,
+    audit_version,
+    audited_count,
+    draw_audit,
+    lattice,
+)
 from tilesearch.detect.classifier import (
     Classifier,
     Fitted,
@@ -16,7 +26,8 @@ from tilesearch.detect.places import Detection, detections, groups
 from tilesearch.detect.suggest import pick_diverse, suggest, uncertainty
 from tilesearch.detect.validation import Validation, expected_count, validation, wilson
 
-__all__ = ["Classifier", "Detection", "FindResult", "Fitted", "RegionCount", "Validation",
-           "detection_properties", "detections", "expected_count", "fit", "fit_vectors",
-           "groups", "pick_diverse", "score_store", "suggest", "training_rows", "uncertainty",
-           "validation", "wilson"]
+__all__ = ["AUDIT_DRAW", "AuditCount", "AuditDraw", "Classifier", "Detection", "FindResult",
+           "Fitted", "RegionCount", "Validation", "audit_version", "audited_count",
+           "detection_properties", "detections", "draw_audit", "expected_count", "fit",
+           "fit_vectors", "groups", "lattice", "pick_diverse", "score_store", "suggest",
+           "training_rows", "uncertainty", "validation", "wilson"]

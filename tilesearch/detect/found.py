@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tilesearch.detect.audit import AuditCount
 from tilesearch.detect.places import Detection
 from tilesearch.detect.validation import Validation, expected_count
 
@@ -29,13 +30,17 @@ class RegionCount:
 @dataclass(frozen=True)
 class FindResult:
     """Every place of the store whose tiles score at or above `threshold` for a label set,
-    with the classifier's cross-validated precision and recall there."""
+    with the classifier's cross-validated precision and recall there, and the audited count
+    when the label set has an audit for this threshold (`audit_note` says why not, or what
+    is left to answer)."""
 
     label_set: str
     threshold: float
     tiles: int
     detections: list[Detection]
     validation: Validation
+    audit: AuditCount | None = None
+    audit_note: str | None = None
 
     @property
     def count(self) -> int:
@@ -69,7 +74,9 @@ class FindResult:
                 "expected_count": self.expected_count, "folds": v.folds,
                 "precision": v.precision, "recall": v.recall,
                 "precision_interval": v.precision_interval,
-                "recall_interval": v.recall_interval}
+                "recall_interval": v.recall_interval,
+                "audited_count": self.audit.to_dict() if self.audit else None,
+                "audit_note": self.audit_note}
 
     def to_geojson(self) -> dict[str, Any]:
         """The detections as a GeoJSON FeatureCollection (lon/lat), best first, with the

@@ -1,8 +1,10 @@
-"""Pictures of search results: tile thumbnails and a labelled contact sheet (PNG)."""
+"""Pictures of search results: tile thumbnails, a labelled contact sheet and a grid of tiles
+to review (PNG)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,6 +137,39 @@ def contact_sheet(
         _label(draw, font, lines, (x, y + thumb + 4), thumb, layout.line_height, INK)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)  # the CLI checks its --sheet folder first
+    sheet.save(out, format="PNG")
+    return out
+
+
+def tile_grid(
+    store: Store,
+    tiles: Sequence[tuple[int, Sequence[str]]],
+    path: str | Path,
+    title: str,
+    *,
+    thumb: int = 192,
+    columns: int = MAX_COLUMNS + 1,
+) -> Path:
+    """Write a PNG of the tiles (id, caption lines) in a grid under `title`, as a person
+    reviews them (an audit); returns its path."""
+    size = max(11, min(18, thumb // 16))
+    font = _font(size)
+    lines = max((len(c) for _, c in tiles), default=1)
+    cols = max(1, min(columns, len(tiles)))
+    cell_h = thumb + label_height(size, lines)
+    top = PAD + size + 4 + PAD
+    rows = max(1, math.ceil(len(tiles) / cols))
+    sheet = Image.new("RGB", (PAD + cols * (thumb + PAD), top + rows * (cell_h + PAD)),
+                      BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    draw.text((PAD, PAD), _fit(draw, font, title, sheet.width - 2 * PAD), fill=INK, font=font)
+    line_h = size + 4
+    for i, (tile_id, caption) in enumerate(tiles):
+        x, y = PAD + (i % cols) * (thumb + PAD), top + (i // cols) * (cell_h + PAD)
+        _panel(sheet, draw, _safe_thumbnail(store, store.tile(tile_id), thumb), (x, y), FAINT, 1)
+        _label(draw, font, list(caption), (x, y + thumb + 4), thumb, line_h, INK)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out, format="PNG")
     return out
 

@@ -2,6 +2,7 @@
 on every open, appended crash-safely; `check` reports damage, `warm` reads it into memory.
 The folder's format is described in docs/design.md."""
 
+from tilesearch.store.audits import AuditTile, StoredAudit
 from tilesearch.store.checkup import check
 from tilesearch.store.compared import AUGMENT_KEY, unit
 from tilesearch.store.diagnose import CheckReport
@@ -16,9 +17,11 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST",
     "PAGE",
+    "AuditTile",
     "CheckReport",
     "LabelSet",
     "Store",
+    "StoredAudit",
     "Warmer",
     "advise_random",
     "check",

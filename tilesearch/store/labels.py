@@ -58,6 +58,9 @@ class Labels:
     def _need_writable(self) -> None:
         raise NotImplementedError
 
+    def remove_audit(self, name: str) -> None:
+        raise NotImplementedError
+
     def _has_labels(self) -> bool:
         row = self.db.execute("SELECT 1 FROM sqlite_master WHERE name='labels'").fetchone()
         return row is not None
@@ -115,4 +118,5 @@ class Labels:
         with self.db:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM labels WHERE set_name=?", (name,))
+            self.remove_audit(name)
         return n

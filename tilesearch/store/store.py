@@ -17,6 +17,7 @@ from tilesearch.errors import ModelMismatchError, StoreError
 from tilesearch.models import ModelIdentity
 from tilesearch.options import GSD, MAX_INVALID, STRIDE, TILE_SIZE
 from tilesearch.records import ImageInfo, Tile
+from tilesearch.store.audits import Audits
 from tilesearch.store.compared import Compared
 from tilesearch.store.files import (
     FORMAT_VERSION,
@@ -42,7 +43,7 @@ from tilesearch.store.vectors import Vectors
 from tilesearch.tiling import read_scale, scaled_span
 
 
-class Store(Metadata, Vectors, Compared, Labels):
+class Store(Metadata, Vectors, Compared, Audits, Labels):
     """An open store. `Store.create` makes one, `Store.open` opens one (read-only by default)."""
 
     def __init__(self, path: Path, manifest: dict[str, Any], writable: bool) -> None:

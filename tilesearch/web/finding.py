@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -118,12 +118,20 @@ class FindCache:
 
     def find(self, state: StoreState, name: str, threshold: float,
              where: SearchFilter | None) -> FindResult:
-        """`api.find` of label set `name` at `threshold`, from the kept scores."""
+        """`api.find` of label set `name` at `threshold`, from the kept scores; the audited
+        count is read afresh (its answers come from outside the app)."""
         sc = self.scored(state, name)
         rkey = ("find", float(threshold), where)
         result = self._kept(sc, rkey)
-        if isinstance(result, FindResult):
-            return result
+        if not isinstance(result, FindResult):
+            result = self._find(state, sc, name, threshold, where, rkey)
+        audited, note = (None, "the audit counts the whole store, not an area or images"
+                         ) if where else api.audit_for(state.store(), sc.scores.labels,
+                                                       float(threshold), sc.scores.seed)
+        return replace(result, audit=audited, audit_note=note)
+
+    def _find(self, state: StoreState, sc: Scored, name: str, threshold: float,
+              where: SearchFilter | None, rkey: tuple[Any, ...]) -> FindResult:
         store = state.store()
         probabilities = sc.scores.probabilities
         windows, boxes = self.tables(state, len(probabilities))

@@ -193,6 +193,11 @@ class FindOut(BaseModel):
     recall: float | None
     precision_interval: tuple[float, float] | None
     recall_interval: tuple[float, float] | None
+    audited_count: dict[str, float] | None = Field(
+        None, description="from the label set's answered audit at this threshold "
+                          "(`tilesearch audit`): count, low, high (90 %) and what it rests on")
+    audit_note: str | None = Field(None, description="why there is no audited count, or "
+                                                     "what of the audit is left to answer")
     positives: int
     negatives: int
     outlines: dict[str, object] = Field(

@@ -179,6 +179,11 @@ function showFound(found) {
     const [e, lo, hi] = found.expected_count;
     text += ` · expected ${e.toFixed(1)} (${lo.toFixed(1)}–${hi.toFixed(1)})`;
   }
+  const audited = found.audited_count;
+  if (audited) {
+    text += ` · audited ${audited.count.toFixed(1)} (${audited.low.toFixed(1)}–` +
+      `${audited.high.toFixed(1)})`;
+  }
   if (!found.folds) text += " · too few labels to validate: mark more + and −";
   else {
     text += ` · precision ${found.precision === null ? "–" : pct(found.precision)}` +
