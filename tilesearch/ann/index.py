@@ -112,16 +112,68 @@ class AnnIndex:
         holding = math.ceil(4 * needed * self._nlist / max(self.count, 1))
         return min(max(scaled, holding), self._nlist)
 
+    def decode_range(self, first: int, stop: int) -> np.ndarray:
+        """Approximate unit fingerprints of the coded tiles ``first .. stop - 1``, in id order:
+        one FAISS call (the finer codes' `sa_decode`, else `reconstruct_n`), for scans that
+        visit every tile, as find-all scores a store whose full vectors were dropped."""
+        if not 0 <= first <= stop <= self.count:
+            raise ValueError(f"tiles {first}..{stop} are not all in the index of {self.count}")
+        if self.refiner is not None:
+            r = self.refiner
+            x = np.asarray(r.fine.sa_decode(np.ascontiguousarray(r.codes[first:stop])))
+        else:
+            self._need_direct_map()
+            x = np.asarray(self.index.reconstruct_n(first, stop - first))
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        return np.asarray(x / np.maximum(norms, 1e-12), np.float32)
+
+    def dots(self, w: np.ndarray, first: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """``x @ w`` and ``|x|^2`` of the decoded fingerprints x of tiles ``first .. stop - 1``
+        (unit where `decode_range` is). For an orthonormal PCA before the codes (the default
+        ``PCA256,L2norm,...``) they are computed in the codes' space, ``(y - b) @ (A w)`` and
+        ``|y - b|^2``, without expanding to the fingerprint's width: a few times faster."""
+        if not 0 <= first <= stop <= self.count:
+            raise ValueError(f"tiles {first}..{stop} are not all in the index of {self.count}")
+        pca = None if self.refiner is not None else _orthonormal_head(self.index)
+        if pca is None:
+            x = self.decode_range(first, stop)
+            return x @ np.asarray(w, np.float32), np.ones(len(x), np.float32)
+        a, b, inner = pca
+        self._need_direct_map()
+        y = np.asarray(inner.reconstruct_n(first, stop - first)) - b
+        return y @ (a @ np.asarray(w, np.float32)), np.einsum("ij,ij->i", y, y)
+
+    def _need_direct_map(self) -> None:
+        if self.spec.is_ivf and not getattr(self, "_direct_map", False):
+            _faiss().extract_index_ivf(self.index).make_direct_map()  # once: O(tiles)
+            self._direct_map = True
+
     def decode(self, ids: np.ndarray) -> np.ndarray:
         """Approximate (unit-length) fingerprints of coded tiles, from their codes."""
         ids = np.asarray(ids, dtype=np.int64)
         if self.refiner is not None:
             return self.refiner.decode(ids)
-        if self.spec.is_ivf and not getattr(self, "_direct_map", False):
-            _faiss().extract_index_ivf(self.index).make_direct_map()  # once: O(tiles)
-            self._direct_map = True
+        self._need_direct_map()
         return np.stack([self.index.reconstruct(int(i)) for i in ids]) if len(ids) else \
             np.zeros((0, self.index.d), np.float32)
+
+
+def _orthonormal_head(index: Any) -> tuple[np.ndarray, np.ndarray, Any] | None:
+    """(A, b, inner index) when `index` is an orthonormal linear transform (y = A x + b),
+    optionally followed by an L2 normalisation (whose reverse is the identity), in front of
+    its codes; else None."""
+    faiss = _faiss()
+    if not isinstance(index, faiss.IndexPreTransform):
+        return None
+    chain = [faiss.downcast_VectorTransform(index.chain.at(i)) for i in range(index.chain.size())]
+    head, rest = chain[0], chain[1:]
+    if not (isinstance(head, faiss.LinearTransform) and head.is_orthonormal) or not all(
+            isinstance(t, faiss.NormalizationTransform) for t in rest):
+        return None
+    a = faiss.vector_to_array(head.A).reshape(head.d_out, head.d_in).astype(np.float32)
+    b = (faiss.vector_to_array(head.b).astype(np.float32) if head.have_bias
+         else np.zeros(head.d_out, np.float32))
+    return a, b, faiss.downcast_index(index.index)
 
 
 def load(store: Store) -> AnnIndex | None:
