@@ -116,8 +116,7 @@ class AnnIndex:
         """Approximate unit fingerprints of the coded tiles ``first .. stop - 1``, in id order:
         one FAISS call (the finer codes' `sa_decode`, else `reconstruct_n`), for scans that
         visit every tile, as find-all scores a store whose full vectors were dropped."""
-        if not 0 <= first <= stop <= self.count:
-            raise ValueError(f"tiles {first}..{stop} are not all in the index of {self.count}")
+        self._check_range(first, stop)
         if self.refiner is not None:
             r = self.refiner
             x = np.asarray(r.fine.sa_decode(np.ascontiguousarray(r.codes[first:stop])))
@@ -132,8 +131,7 @@ class AnnIndex:
         (unit where `decode_range` is). For an orthonormal PCA before the codes (the default
         ``PCA256,L2norm,...``) they are computed in the codes' space, ``(y - b) @ (A w)`` and
         ``|y - b|^2``, without expanding to the fingerprint's width: a few times faster."""
-        if not 0 <= first <= stop <= self.count:
-            raise ValueError(f"tiles {first}..{stop} are not all in the index of {self.count}")
+        self._check_range(first, stop)
         pca = None if self.refiner is not None else _orthonormal_head(self.index)
         if pca is None:
             x = self.decode_range(first, stop)
@@ -142,6 +140,10 @@ class AnnIndex:
         self._need_direct_map()
         y = np.asarray(inner.reconstruct_n(first, stop - first)) - b
         return y @ (a @ np.asarray(w, np.float32)), np.einsum("ij,ij->i", y, y)
+
+    def _check_range(self, first: int, stop: int) -> None:
+        if not 0 <= first <= stop <= self.count:
+            raise ValueError(f"tiles {first}..{stop} are not all in the index of {self.count}")
 
     def _need_direct_map(self) -> None:
         if self.spec.is_ivf and not getattr(self, "_direct_map", False):

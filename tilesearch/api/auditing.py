@@ -21,6 +21,7 @@ from tilesearch.detect import (
     lattice,
 )
 from tilesearch.errors import OptionError
+from tilesearch.retrieval import SearchFilter
 from tilesearch.store import LabelSet, Store, StoredAudit
 
 
@@ -55,13 +56,16 @@ def answer_audit(store: str | Path, name: str, *, present: Sequence[int] = (),
         return s.answer_audit(name, present, absent)
 
 
-def audit_for(store: Store, labels: LabelSet, threshold: float, seed: int
-              ) -> tuple[AuditCount | None, str | None]:
+def audit_for(store: Store, labels: LabelSet, threshold: float, seed: int,
+              where: SearchFilter | None = None) -> tuple[AuditCount | None, str | None]:
     """The audited count of `labels` at `threshold` from the store's audit, or None and a
-    note saying why not (no audit: no note)."""
+    note saying why not (no audit: no note; an audit counts the whole store, never the area
+    or images of `where`)."""
     got = store.audit(labels.name)
     if got is None:
         return None, None
+    if where:
+        return None, "the audit counts the whole store, not an area or images"
     draw_hint = f"tilesearch audit {store.path} {labels.name} --draw {AUDIT_DRAW}"
     if got.threshold != threshold:
         return None, (f"the audit was drawn at threshold {got.threshold:g}: find at it, or "

@@ -27,8 +27,7 @@ def find(store: str | Path | Store, name: str, *, threshold: float = 0.5, seed: 
     try:
         sc = scored if scored is not None else scores(s, name, seed=seed)
         ids = sc.above(threshold, allowed_mask(s, where) if where else None)
-        audited, note = (None, "the audit counts the whole store, not an area or images"
-                         ) if where else audit_for(s, sc.labels, threshold, sc.seed)
+        audited, note = audit_for(s, sc.labels, threshold, sc.seed, where)
         return FindResult(name, threshold, len(ids), detections(s, ids, sc.probabilities),
                           validation(sc.fitted, threshold), audited, note)
     finally:

@@ -125,9 +125,8 @@ class FindCache:
         result = self._kept(sc, rkey)
         if not isinstance(result, FindResult):
             result = self._find(state, sc, name, threshold, where, rkey)
-        audited, note = (None, "the audit counts the whole store, not an area or images"
-                         ) if where else api.audit_for(state.store(), sc.scores.labels,
-                                                       float(threshold), sc.scores.seed)
+        audited, note = api.audit_for(state.store(), sc.scores.labels, float(threshold),
+                                      sc.scores.seed, where)
         return replace(result, audit=audited, audit_note=note)
 
     def _find(self, state: StoreState, sc: Scored, name: str, threshold: float,
