@@ -266,3 +266,37 @@ def test_the_routes_are_in_the_api_document(client):
             "/api/labels/{name}/detections"} <= set(paths)
     assert set(paths["/api/labels/{name}"]) == {"get", "post", "delete"}
     assert json.dumps(paths)  # serialisable
+
+
+def test_audit_drawn_answered_and_counted_through_the_app(client):
+    """Drawn, answered and counted over HTTP; labels off the non-overlapping lattice (tiles 0,
+    2, 12, 14), so that the audit draws tiles below the threshold too."""
+    labelled = client
+    labelled.post("/api/labels/pools", json={"positives": [1, 3, 5], "negatives": [13, 15]})
+    one_line(labelled.get("/api/labels/pools/audit"), 404, "no audit", "pools")
+    drawn = labelled.post("/api/labels/pools/audit", json={"threshold": 0.5, "n": 3}).json()
+    assert drawn["label_set"] == "pools" and drawn["threshold"] == 0.5 and drawn["current"]
+    tiles = drawn["tiles"]
+    assert drawn["unanswered"] == len(tiles) > 0 and all(t["present"] is None for t in tiles)
+    assert {t["kind"] for t in tiles} == {"found", "missed"} and all(t["image"] for t in tiles)
+    found = [t["tile_id"] for t in tiles if t["kind"] == "found"]
+    missed = [t["tile_id"] for t in tiles if t["kind"] == "missed"]
+    assert len(found) == min(3, drawn["places"])
+    half = labelled.post("/api/labels/pools/audit/answers", json={"present": found[:1]}).json()
+    assert half["unanswered"] == len(tiles) - 1
+    note = labelled.get("/api/labels/pools/find", params={"threshold": 0.5}).json()
+    assert f"{len(tiles) - 1} of {len(tiles)} audit tiles unanswered" in note["audit_note"]
+    done = labelled.post("/api/labels/pools/audit/answers",
+                         json={"present": found, "absent": missed}).json()
+    assert done["unanswered"] == 0 and labelled.get("/api/labels/pools/audit").json() == done
+    counted = labelled.get("/api/labels/pools/find", params={"threshold": 0.5}).json()
+    assert counted["audited_count"]["count"] == counted["count"] == drawn["places"]
+    assert counted["audited_count"]["missed_answered"] > 0 and counted["audit_note"] is None
+    # a new mark makes the audit stale; bad answers and draws get one-line errors
+    labelled.post("/api/labels/pools", json={"negatives": [18]})
+    assert labelled.get("/api/labels/pools/audit").json()["current"] is False
+    one_line(labelled.post("/api/labels/pools/audit/answers", json={"present": [23]}), 400,
+             "tile 23", "not in the audit")
+    one_line(labelled.post("/api/labels/pools/audit", json={"n": 0}), 422, "n")
+    one_line(labelled.post("/api/labels/pools/audit", json={"threshold": 2}), 422, "threshold")
+    one_line(labelled.post("/api/labels/lakes/audit", json={}), 404, "lakes")

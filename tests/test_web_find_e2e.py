@@ -1,7 +1,8 @@
 """Label mode and "Find all" end to end in headless Chromium (as tests/test_web_e2e.py): name a
 label set, click tiles on the map to mark them + and -, reload the page and see them still
 marked, press Find all, move the threshold slider and see the count change, download the
-places as GeoJSON, answer a suggestion. No request may leave the server. Screenshot:
+places as GeoJSON, answer a suggestion, audit the count (every card answered, the count
+audited, still so after a reload). No request may leave the server. Screenshot:
 tests/artifacts/web-find-e2e-{map,pixels}.png. On GeoTIFFs (the geographic map) and on
 PNGs (each image in its pixels)."""
 
@@ -122,9 +123,24 @@ def test_label_reload_find_slide_and_export(server, tmp_path):
                             ).to_have_count(1)
             sync_api.expect(page.locator("#label-counts")).to_have_text("pools: 4 + · 2 −")
 
+            page.click("#audit")  # at the slider's 0.20: answer every card, see it counted
+            cards = page.locator("#audit-tiles .suggestion")
+            audit = page.locator("#audit-state")
+            sync_api.expect(audit).to_contain_text("Audit at ≥ 0.20: 0 of")
+            n = cards.count()
+            assert n > 0
+            for left in range(n - 1, -1, -1):
+                cards.first.locator(".no").click()
+                sync_api.expect(cards).to_have_count(left)
+            sync_api.expect(audit).to_contain_text(f"{n} of {n} answered · done")
+            sync_api.expect(count).to_contain_text("audited 0.0")
+
             assert page.locator("#message.error").count() == 0
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / f"web-find-e2e-{view}.png"))
+            page.reload()  # the answers are in the store
+            open_label_mode(page, server)
+            sync_api.expect(audit).to_contain_text(f"{n} of {n} answered · done")
             assert not outside, f"the page fetched from elsewhere: {outside[:3]}"
         finally:
             browser.close()

@@ -15,7 +15,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tilesearch.errors import TilesearchError
-from tilesearch.web import routes_images, routes_labels, routes_map, routes_search
+from tilesearch.web import (
+    routes_audit,
+    routes_images,
+    routes_labels,
+    routes_map,
+    routes_search,
+)
 from tilesearch.web.errors import body, error_headers, error_status
 from tilesearch.web.finding import FindCache
 from tilesearch.web.gate import SearchGate
@@ -81,6 +87,7 @@ def create_app(store_path: str | Path, *, max_upload: int = MAX_UPLOAD, warm: bo
     app.include_router(routes_map.router)
     app.include_router(routes_search.router)
     app.include_router(routes_labels.router)
+    app.include_router(routes_audit.router)
     _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tilesearch.detect import AUDIT_DRAW
 from tilesearch.options import GSD_RANGE, METRIC, K, SearchOptions
 
 MAX_EXAMPLES = 1_000
@@ -217,3 +218,44 @@ class SuggestionOut(TileOut):
 class SuggestionsOut(BaseModel):
     label_set: str
     suggestions: list[SuggestionOut]
+
+
+MAX_AUDIT_DRAW = 100
+"""Places found and tiles below the threshold one audit draws at most in the web app."""
+
+
+class AuditRequest(BaseModel):
+    """Draw a new audit of a label set (replacing its last one)."""
+
+    threshold: float = Field(0.5, ge=0.0, le=1.0, description="the threshold to count at")
+    n: int = Field(AUDIT_DRAW, ge=1, le=MAX_AUDIT_DRAW,
+                   description="places found and tiles below the threshold to draw, each")
+
+
+class AuditAnswers(BaseModel):
+    """Answers about tiles of a label set's audit (a tile answered again takes the new one)."""
+
+    present: list[int] = Field(default_factory=list, max_length=2 * MAX_AUDIT_DRAW,
+                               description="tiles (for a place found: the place) that hold "
+                                           "what the label set marks")
+    absent: list[int] = Field(default_factory=list, max_length=2 * MAX_AUDIT_DRAW,
+                              description="tiles that do not")
+
+
+class AuditTileOut(TileOut):
+    kind: Literal["found", "missed"] = Field(
+        description="found: the best tile of a place found; missed: a tile below the "
+                    "threshold")
+    present: bool | None = Field(description="the answer, None while unanswered")
+
+
+class AuditOut(BaseModel):
+    """A label set's audit: what it was drawn for and its tiles to review."""
+
+    label_set: str
+    threshold: float = Field(description="the threshold it was drawn at")
+    places: int = Field(description="places found at that threshold when it was drawn")
+    current: bool = Field(description="drawn for today's labels and store (else stale: "
+                                      "draw a new one)")
+    unanswered: int
+    tiles: list[AuditTileOut]

@@ -1,5 +1,6 @@
 // tilesearch web page, label mode: mark tiles + or − in a named label set (kept in the store),
-// "Find all" with a live threshold, a score heatmap, exports and suggested tiles to label.
+// "Find all" with a live threshold, a score heatmap, exports, suggested tiles to label and an
+// audit of the count (yes/no cards of random places found and tiles below the threshold).
 // Uses app.js's globals: $, state, map, mapMade, call, message, tileShape, windowBounds,
 // toLatLng, lonLatRing, jumpTo.
 "use strict";
@@ -14,6 +15,7 @@ const labels = {
   timer: null,
 };
 const LAST_SET = "tilesearch.labelSet";
+const AUDIT_DRAW = 20;  // places found and tiles below the threshold an audit draws, each
 let marksLayer = null;
 let placesLayer = null;
 let heatLayer = null;
@@ -65,6 +67,7 @@ async function chooseSet(name) {
   labels.finding = false;
   clearPlaces();
   $("suggestions").replaceChildren();
+  loadAudit().catch((err) => message(err.message, true));
   if (!name) { takeSet({ positives: [], negatives: [], tiles: [] }); return; }
   localStorage.setItem(LAST_SET, name);
   try {
@@ -101,6 +104,7 @@ function renderMarks() {
   $("label-counts").textContent = labels.name ? `${labels.name}: ${pos} + · ${neg} −` : "";
   $("find-all").disabled = !pos;
   $("suggest").disabled = !pos;
+  $("audit").disabled = !pos;
   const list = $("label-list");
   list.replaceChildren();
   const ids = [...labels.marks.keys()].sort((a, b) => a - b);
@@ -184,6 +188,7 @@ function showFound(found) {
     text += ` · audited ${audited.count.toFixed(1)} (${audited.low.toFixed(1)}–` +
       `${audited.high.toFixed(1)})`;
   }
+  if (found.audit_note) text += ` · ${found.audit_note}`;
   if (!found.folds) text += " · too few labels to validate: mark more + and −";
   else {
     text += ` · precision ${found.precision === null ? "–" : pct(found.precision)}` +
@@ -242,26 +247,76 @@ async function suggest() {
   } catch (err) { message(err.message, true); }
 }
 
-function suggestionCard(tile) {
+function card(tile, caption, answer) {  // a yes/no card: answer(true | false)
   const li = document.createElement("li");
   li.className = "hit suggestion";
   li.dataset.tile = tile.tile_id;
   li.innerHTML = `<img loading="lazy" alt="tile ${tile.tile_id}" src="/api/tiles/${tile.tile_id}/thumbnail.png?size=160">
-    <div class="meta"><b>tile ${tile.tile_id}</b><span>p ${tile.probability.toFixed(2)}</span></div>
+    <div class="meta"><b>tile ${tile.tile_id}</b><span></span></div>
     <div class="src"></div>
-    <div class="marks"><button class="yes" title="it is what I look for: mark +">yes</button>
-    <button class="no" title="it is not: mark −">no</button></div>`;
+    <div class="marks"><button class="yes">yes</button><button class="no">no</button></div>`;
+  li.querySelector(".meta span").textContent = caption;
   li.querySelector(".src").textContent = li.querySelector(".src").title = tile.image;
   li.querySelector("img").addEventListener("click", () => jumpTo(tile));
-  const answer = async (body) => {
+  const [yes, no] = li.querySelectorAll(".marks button");
+  yes.title = "it is what I look for";
+  no.title = "it is not";
+  yes.addEventListener("click", () => answer(true));
+  no.addEventListener("click", () => answer(false));
+  return li;
+}
+
+function suggestionCard(tile) {
+  const li = card(tile, `p ${tile.probability.toFixed(2)}`, async (yes) => {
     try {
-      await changeMarks(body);
+      await changeMarks(yes ? { positives: [tile.tile_id] } : { negatives: [tile.tile_id] });
       li.remove();
       if (!$("suggestions").children.length) suggest();  // all answered: ask again
     } catch (err) { message(err.message, true); }
-  };
-  li.querySelector(".yes").addEventListener("click", () => answer({ positives: [tile.tile_id] }));
-  li.querySelector(".no").addEventListener("click", () => answer({ negatives: [tile.tile_id] }));
+  });
+  return li;
+}
+
+async function drawAudit() {  // random places found and tiles below the slider's threshold
+  try {
+    const body = json({ threshold: threshold(), n: AUDIT_DRAW });
+    showAudit(await (await call(setUrl("/audit"), body)).json());
+    if (!labels.finding) scheduleFind(0);
+  } catch (err) { message(err.message, true); }
+}
+
+async function loadAudit() {  // the set's last audit, if it has one
+  $("audit-state").textContent = "";
+  $("audit-tiles").replaceChildren();
+  if (!labels.name) return;
+  const resp = await fetch(setUrl("/audit"));
+  if (resp.ok) showAudit(await resp.json());
+}
+
+function showAudit(audit) {
+  const done = audit.tiles.length - audit.unanswered;
+  let text = `Audit at ≥ ${audit.threshold.toFixed(2)}: ${done} of ${audit.tiles.length} ` +
+    "answered";
+  if (!audit.current) text += " · stale (the labels or the store changed): draw a new one";
+  else if (!audit.unanswered) {
+    text += ` · done: Find all at ≥ ${audit.threshold.toFixed(2)} shows the audited count`;
+  }
+  $("audit-state").textContent = text;
+  $("audit-tiles").replaceChildren(...audit.tiles.filter((t) => t.present === null)
+    .map(auditCard));
+}
+
+function auditCard(tile) {
+  const what = tile.kind === "found" ? "place found" : "below threshold";
+  const li = card(tile, what, async (yes) => {
+    try {
+      const body = yes ? { present: [tile.tile_id] } : { absent: [tile.tile_id] };
+      const audit = await (await call(setUrl("/audit/answers"), json(body))).json();
+      li.remove();
+      showAudit(audit);
+      if (labels.finding) scheduleFind(0);  // the count takes the answer
+    } catch (err) { message(err.message, true); }
+  });
   return li;
 }
 
@@ -279,6 +334,7 @@ $("threshold").addEventListener("input", () => {
 });
 $("show-heatmap").addEventListener("change", () => { if (labels.finding) scheduleFind(0); });
 $("suggest").addEventListener("click", suggest);
+$("audit").addEventListener("click", drawAudit);
 listSets();
 const last = localStorage.getItem(LAST_SET);
 if (last) chooseSet(last);
