@@ -1,7 +1,8 @@
 """Find all and count: how good, how sure and how fast is `tilesearch find`?
 
-    python -m benchmarks.targets.find [--part quality|speed|all] [--quick]
+    python -m benchmarks.targets.find [--part quality|speed|index|all] [--quick]
                                       [--seeds 5] [--sizes 180000,1000000]
+                                      [--index-tiles 10000000]
 
 Quality (UC Merced, the default model's fingerprints, cached): for every class and seed, P
 positives drawn from the class and P negatives from the others, as a user labels; the store's
@@ -28,7 +29,12 @@ fit a classifier on 300 labels (+ 200 background, with its 5-fold cross-fit), an
 and threshold every tile with `detect.score_store` (a chunked matrix-vector scan of the
 memory-mapped vectors) against the baseline GeoVibes and Earth-Index-style tools run:
 scikit-learn's `predict_proba` over the unit fingerprints held in memory (float32) and a
-threshold. The two are timed interleaved, 5 rounds, medians; both warm.
+threshold. The two are timed interleaved, 5 rounds, medians; both warm. Each store is then
+built with `--drop-full` and scored from the search index's codes.
+
+Through the index (`--part index`): 10 million tiles scored from the default index's codes
+alone (`classifier.score_codes`, what `find` runs on a `--drop-full` store), codes of 200,000
+encoded synthetic fingerprints repeated to 10 M; 3 rounds, median, after a first warm scan.
 """
 
 from __future__ import annotations
@@ -367,6 +373,52 @@ def time_codes(path: Path, clf: clf_mod.Classifier, repeats: int) -> dict[str, A
     return res
 
 
+def through_index(n: int, pool: int = 200_000, repeats: int = 3) -> dict[str, Any]:
+    """Seconds to score and threshold `n` tiles through the default search index alone, as
+    `score_store` scores a `--drop-full` store (`classifier.score_codes`): the index for `n`
+    tiles (`ann.choose_spec`) is trained on `pool` synthetic fingerprints, whose codes are
+    repeated to `n` tiles (the scan's time does not depend on the codes' values; encoding
+    10 M fingerprints of 1,904-d would take hours here)."""
+    import faiss
+
+    spec = ann.choose_spec(n)
+    vecs = unit(synthetic(pool, seed=2))
+    index = ann.new_index(DIM, spec)
+    t0 = time.perf_counter()
+    ann.train(index, vecs[:100_000])
+    trained = time.perf_counter() - t0
+    codes = index.sa_encode(vecs)
+    inner = faiss.downcast_index(index.index)
+    for lo in range(0, n, pool):
+        m = min(pool, n - lo)
+        inner.add_sa_codes(codes[:m], np.arange(lo, lo + m, dtype=np.int64))
+    index.ntotal = inner.ntotal
+    coded = ann.AnnIndex(index, spec, n, Path("synthetic"))
+    rng = np.random.default_rng(1)
+    ids = rng.choice(pool, 500, replace=False)
+    clf, _, _ = clf_mod.fit_vectors(vecs[ids], np.r_[np.ones(60), np.zeros(440)],
+                                    np.r_[np.ones(300), np.full(200, clf_mod.BACKGROUND_WEIGHT)])
+    t0 = time.perf_counter()
+    clf_mod.score_codes(coded, clf, n)  # warm: the IVF's direct map (once per loaded index)
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        got = clf_mod.score_codes(coded, clf, n)
+        hits = np.flatnonzero(got >= THRESHOLD)
+        times.append(time.perf_counter() - t0)
+    assert np.array_equal(got[:pool], got[n - pool:n]), "repeated codes, other scores"
+    res = {"tiles": n, "index": spec.factory, "code_bytes": coded.code_bytes,
+           "codes_gb": round(n * coded.code_bytes / 1e9, 2), "train_s": round(trained, 1),
+           "first_scan_s": round(first, 2), "score_threshold_s": round(statistics.median(times), 2),
+           "hits": len(hits), "repeats": repeats,
+           "score_correlation_with_full": round(float(np.corrcoef(
+               got[:pool], clf.probabilities(vecs))[0, 1]), 4)}
+    print(f"n={n:>10,} through {spec.factory}: score+threshold {res['score_threshold_s']:.2f} s "
+          f"(first, with the direct map: {res['first_scan_s']:.2f} s)")
+    return res
+
+
 def time_scoring(path: Path, repeats: int) -> tuple[dict[str, Any], clf_mod.Classifier]:
     with Store.open(path) as store:
         n = store.count
@@ -414,7 +466,9 @@ def time_scoring(path: Path, repeats: int) -> tuple[dict[str, Any], clf_mod.Clas
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("quality", "speed", "all"), default="all")
+    ap.add_argument("--part", choices=("quality", "speed", "index", "all"), default="all",
+                    help="index: --index-tiles scored through the search index's codes alone")
+    ap.add_argument("--index-tiles", type=int, default=10_000_000)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--sizes", default="180000,1000000")
     ap.add_argument("--quick", action="store_true", help="2 seeds, P 5 and 10, 20,000 tiles")
@@ -435,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.part in ("speed", "all"):
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         res["speed"] = speed(sizes)
+    if args.part in ("index", "all"):
+        res["through_index"] = through_index(200_000 if args.quick else args.index_tiles,
+                                             pool=20_000 if args.quick else 200_000)
     save(res, args.out)
     return 0
 

@@ -175,11 +175,21 @@ def score_store(store: Store, clf: Classifier) -> np.ndarray:
             raise StoreError(f"{store.path}: tiles below {store.full_from} have neither full "
                              "fingerprints nor a search index; rebuild it with 'tilesearch "
                              f"build-index {store.path} --rebuild'")
-        for lo in range(0, store.full_from, CHUNK):
-            dots, sq = index.dots(clf.weights, lo, min(lo + CHUNK, store.full_from))
-            out[lo:lo + len(dots)] = clf.from_dots(dots, sq)
+        score_codes(index, clf, store.full_from, out)
     for first, vecs, sq in store.search_segments(store.full_from, store.count):
         for lo in range(0, len(vecs), CHUNK):
             out[first + lo:first + lo + CHUNK] = clf.probabilities(
                 vecs[lo:lo + CHUNK], sq[lo:lo + CHUNK])
+    return out
+
+
+def score_codes(index: ann.AnnIndex, clf: Classifier, stop: int,
+                out: np.ndarray | None = None) -> np.ndarray:
+    """The probabilities of the coded tiles ``0 .. stop - 1`` from `index`'s codes, a chunk at
+    a time (`AnnIndex.dots`), written into `out[:stop]` when given."""
+    if out is None:
+        out = np.zeros(stop, np.float32)
+    for lo in range(0, stop, CHUNK):
+        dots, sq = index.dots(clf.weights, lo, min(lo + CHUNK, stop))
+        out[lo:lo + len(dots)] = clf.from_dots(dots, sq)
     return out
