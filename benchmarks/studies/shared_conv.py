@@ -21,7 +21,12 @@ torch: block fingerprints (each of the 4 turns of the block, pooled per tile and
 then averaged, as the recipe averages a tile's turns) against the per-tile fingerprints of
 the cached real store (benchmarks/results/orthos.tiles, as benchmarks.targets.ann makes it). A 1 x 1
 block is a tile, so ``--check N`` blocks of R = 1 must agree (cosine 1.000): the check of the
-block code. Prints cosines, and how many of each tile's 10 nearest neighbours stay the same.
+block code. Prints cosines, and how many of each tile's 10 nearest neighbours stay the same,
+and the label-free check (100 tiles' turned, mirrored, toned, JPEG and 32 px shifted copies,
+fingerprinted tile by tile as image queries are, finding their source at rank 1) against the
+per-tile and the block fingerprints of the same tiles. ``--speed`` times the block graph
+against the per-tile model on OpenVINO, both in float32 (OpenVINO's default on a CPU with AMX
+is bf16, twice as fast and not what the store runs), interleaved.
 
 ``--ucm random|same-class`` checks retrieval quality, which the orthos (no labels) cannot: UC
 Merced scenes are laid side by side in mosaics, each 8 x 8 block holding 16 scenes as the
@@ -45,6 +50,7 @@ import numpy as np
 from benchmarks.common.data import REAL_STORE, UCMERCED, real_fingerprints, ucm_fingerprints
 from benchmarks.common.measure import tiles_per_second
 from benchmarks.common.results import RESULTS_DIR, save
+from tilesearch.models.runtime import openvino_config
 from tilesearch.raster import open_image
 from tilesearch.store import Store
 from tilesearch.tiling import Window
@@ -152,9 +158,10 @@ def block_module(shared: int | None = None) -> Any:
     return BlockNet().eval()
 
 
-def measured_speedup(shared: int | None, r: int) -> dict[str, float]:
+def measured_speedup(shared: int | None, r: int, rounds: int = 5) -> dict[str, Any]:
     """Tiles/s of the block graph and of the default per-tile model, both on OpenVINO
-    (2 threads; one block of r x r tiles a call against batches of 64 tiles; medians of 5)."""
+    (2 threads, float32; one block of r x r tiles a call against batches of 64), interleaved
+    (A B, B A, ...) for `rounds` pairs: medians, and the median of the pairs' ratios."""
     import openvino as ov
     import torch
 
@@ -166,14 +173,23 @@ def measured_speedup(shared: int | None, r: int) -> dict[str, float]:
     with torch.no_grad():
         model = ov.convert_model(block_module(shared),
                                  example_input=torch.from_numpy(block))
-    request = ov.Core().compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": 2,
-                                                      "PERFORMANCE_HINT": "LATENCY"}
-                                      ).create_infer_request()
-    blocks_per_s = tiles_per_second(lambda b: request.infer({0: b}), block)
+    # the per-tile model's settings: float32 (OpenVINO's default is bf16 on CPUs with AMX)
+    request = ov.Core().compile_model(model, "CPU", openvino_config(2)).create_infer_request()
     tiles = rng.integers(0, 256, (64, 256, 256, 3), np.uint8)
-    per_tile = tiles_per_second(load_model(runtime="openvino").embed, tiles)
-    return {"block_tiles_per_s": blocks_per_s * r * r, "per_tile_tiles_per_s": per_tile,
-            "measured_speedup": blocks_per_s * r * r / per_tile}
+    embed = load_model(runtime="openvino").embed
+    blocks, per_tile = [], []
+    for i in range(rounds):
+        for who in ("block", "tile") if i % 2 == 0 else ("tile", "block"):
+            if who == "block":
+                blocks.append(tiles_per_second(lambda b: request.infer({0: b}), block, 3)
+                              * r * r)
+            else:
+                per_tile.append(tiles_per_second(embed, tiles, 3))
+    ratios = [b / t for b, t in zip(blocks, per_tile, strict=True)]
+    return {"block_tiles_per_s": statistics.median(blocks),
+            "per_tile_tiles_per_s": statistics.median(per_tile),
+            "pair_ratios": [round(x, 3) for x in ratios],
+            "measured_speedup": statistics.median(ratios)}
 
 
 def shared_time_share(shared: int) -> float:
@@ -202,8 +218,7 @@ def shared_time_share(shared: int) -> float:
     for blocks in (cut, len(net._blocks)):
         with torch.no_grad():
             model = ov.convert_model(Part(blocks).eval(), example_input=torch.from_numpy(x))
-        request = ov.Core().compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": 2,
-                                                          "PERFORMANCE_HINT": "LATENCY"}
+        request = ov.Core().compile_model(model, "CPU", openvino_config(2)
                                           ).create_infer_request()
         request.infer({0: x})
         laps = []
@@ -330,6 +345,30 @@ def compare(ref: np.ndarray, got: np.ndarray) -> dict[str, float]:
     return res
 
 
+def label_free(store: Store, ref: np.ndarray, got: np.ndarray, samples: int = 100,
+               seed: int = 0) -> dict[str, float]:
+    """The label-free check (`quality.robustness`'s copies: turns, mirrors, tone, JPEG, the
+    window shifted 32 px) of `samples` tiles that have block fingerprints, the copies
+    fingerprinted tile by tile as image queries are: how often the source comes back at rank
+    1 among the per-tile and among the block fingerprints of the same tiles, per copy."""
+    from tilesearch.models import load_model
+    from tilesearch.quality import TRANSFORMS, embed_all
+    from tilesearch.quality.transforms import _copies
+
+    ok = np.flatnonzero(~np.isnan(got[:, 0]))
+    ids = np.sort(np.random.default_rng(seed).choice(ok, min(samples, len(ok)), replace=False))
+    names = [*TRANSFORMS, "shift32"]
+    q = unit(embed_all(load_model(runtime="openvino"), np.stack(_copies(store, ids))))
+    out: dict[str, float] = {}
+    for kind, base in (("per_tile", ref), ("blocks", got)):
+        found = np.argmax(q @ unit(base[ok]).T, axis=1) == np.repeat(
+            np.searchsorted(ok, ids), len(names))
+        per = found.reshape(len(ids), len(names)).mean(0)
+        out |= {f"{kind}_{n}": float(v) for n, v in zip(names, per, strict=True)}
+        out[f"{kind}_min"] = float(per.min())
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiles-per-side", type=int, default=8, help="R: tiles per block side")
@@ -363,6 +402,7 @@ def main(argv: list[str] | None = None) -> None:
         t1 = time.perf_counter()
         got, blocks = block_fingerprints(store, a.tiles_per_side, shared=a.shared_stages)
         t2 = time.perf_counter()
+        free = label_free(store, ref, got)
     r = a.tiles_per_side
     share = 1.0 if a.shared_stages is None else shared_time_share(a.shared_stages)
     block_cost = (r + 1) ** 2 / (4 * r * r)
@@ -370,7 +410,7 @@ def main(argv: list[str] | None = None) -> None:
            "shared_time_share": share,
            "compute_per_tile_vs_tile_by_tile": share * block_cost + 1 - share,
            "check_1x1": compare(ref, check), "blocks_vs_tiles": compare(ref, got),
-           "check_s": t1 - t0, "blocks_s": t2 - t1}
+           "label_free_rank1": free, "check_s": t1 - t0, "blocks_s": t2 - t1}
     c, g = res["check_1x1"], res["blocks_vs_tiles"]
     print(f"1 x 1 blocks (the check): {c['tiles']} tiles, cosine median {c['cosine_median']:.4f}"
           f", min {c['cosine_min']:.4f}")
@@ -382,10 +422,14 @@ def main(argv: list[str] | None = None) -> None:
           f"{g['cosine_median']:.3f}, 5th percentile {g['cosine_p5']:.3f}; same 10 nearest "
           f"neighbours {g['same_neighbours_at_10']:.3f}; a per-tile query finds the tile's "
           f"block fingerprint at rank 1: {g['per_tile_query_finds_block_tile_at_1']:.3f}")
+    print(f"label-free check, rank 1 of the source among these tiles (worst copy): per tile "
+          f"{free['per_tile_min']:.2f}, blocks {free['blocks_min']:.2f}; shift32 "
+          f"{free['per_tile_shift32']:.2f} / {free['blocks_shift32']:.2f}")
     if a.speed:
         res |= measured_speedup(a.shared_stages, r)
         print(f"OpenVINO: blocks {res['block_tiles_per_s']:.1f} tiles/s, per tile "
-              f"{res['per_tile_tiles_per_s']:.1f} tiles/s: {res['measured_speedup']:.2f}x")
+              f"{res['per_tile_tiles_per_s']:.1f} tiles/s (medians); pairs {res['pair_ratios']}: "
+              f"{res['measured_speedup']:.2f}x")
     tag = "" if a.shared_stages is None else f"-{a.shared_stages}"
     save(res, RESULTS_DIR / f"shared_conv{tag}.json")
 

@@ -15,7 +15,6 @@ const labels = {
   timer: null,
 };
 const LAST_SET = "tilesearch.labelSet";
-const AUDIT_DRAW = 20;  // places found and tiles below the threshold an audit draws, each
 let marksLayer = null;
 let placesLayer = null;
 let heatLayer = null;
@@ -279,7 +278,7 @@ function suggestionCard(tile) {
 
 async function drawAudit() {  // random places found and tiles below the slider's threshold
   try {
-    const body = json({ threshold: threshold(), n: AUDIT_DRAW });
+    const body = json({ threshold: threshold() });  // n: the server's default (20 + 20)
     showAudit(await (await call(setUrl("/audit"), body)).json());
     if (!labels.finding) scheduleFind(0);
   } catch (err) { message(err.message, true); }
