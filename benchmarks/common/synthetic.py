@@ -121,6 +121,23 @@ def build_store(path: Path, vectors: np.ndarray, chunk: int = 20000) -> Store:
     return store
 
 
+def served_store(n: int) -> Path:
+    """The cached synthetic store of n tiles the web benchmarks serve
+    (benchmarks/results/serve-store-N.tiles, built on first use)."""
+    import time
+
+    from benchmarks.common.results import RESULTS_DIR
+
+    path = RESULTS_DIR / f"serve-store-{n}.tiles"
+    if (path / "manifest.json").exists():
+        return path
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    build_store(path, make_fingerprints(n)).close()
+    print(f"built {path} in {time.perf_counter() - t0:.0f} s", flush=True)
+    return path
+
+
 # ----- the prototype's method -------------------------------------------------------------------
 def prototype_search(
     index: dict[str, Any], query: np.ndarray, k: int = K

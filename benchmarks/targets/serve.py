@@ -30,22 +30,10 @@ import httpx
 
 from benchmarks.common.results import RESULTS_DIR as RESULTS
 from benchmarks.common.results import save
-from benchmarks.common.synthetic import build_store, make_fingerprints
+from benchmarks.common.synthetic import served_store as ensure_store
 from benchmarks.common.web import free_port, start_server
 
 DEFAULT_OUT = RESULTS / "serve.json"
-
-
-def ensure_store(n: int) -> Path:
-    """The cached synthetic store of n tiles (built on first use)."""
-    path = RESULTS / f"serve-store-{n}.tiles"
-    if (path / "manifest.json").exists():
-        return path
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    build_store(path, make_fingerprints(n)).close()
-    print(f"built {path} in {time.perf_counter() - t0:.0f} s", flush=True)
-    return path
 
 
 def set_index(path: Path, wanted: bool) -> None:

@@ -65,24 +65,34 @@ def groups(windows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
     n = len(windows)
     img, col, row, w, h = (windows[:, i].astype(np.float64) for i in range(5))
-    px = shapely.box(col + img * SHIFT, row, col + w + img * SHIFT, row + h)
+    corners = np.stack([col + img * SHIFT, row, col + w + img * SHIFT, row + h], axis=1)
+    px = shapely.box(*corners.T)
     a, b = shapely.STRtree(px).query(px, predicate="intersects")
-    keep = (a < b) & (shapely.area(shapely.intersection(px[a], px[b])) > 0)
+    keep = (a < b) & (_overlap(corners[a], corners[b]) > 0)
     pairs = [(a[keep], b[keep])]
     known = np.flatnonzero(~np.isnan(boxes).any(axis=1))
     if len(known) and len(np.unique(img[known])) > 1:
-        geo = shapely.box(*boxes[known].T)
+        kb = boxes[known]
+        geo = shapely.box(*kb.T)
         ga, gb = shapely.STRtree(geo).query(geo, predicate="intersects")
         ga, gb = ga[ga < gb], gb[ga < gb]
         ga, gb = ga[img[known][ga] != img[known][gb]], gb[img[known][ga] != img[known][gb]]
-        common = shapely.area(shapely.intersection(geo[ga], geo[gb]))
-        smaller = np.minimum(shapely.area(geo[ga]), shapely.area(geo[gb]))
+        common = _overlap(kb[ga], kb[gb])
+        smaller = np.minimum(_overlap(kb[ga], kb[ga]), _overlap(kb[gb], kb[gb]))
         over = common > ACROSS * smaller
         pairs.append((known[ga[over]], known[gb[over]]))
     i = np.concatenate([p[0] for p in pairs])
     j = np.concatenate([p[1] for p in pairs])
     graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
     return np.asarray(connected_components(graph, directed=False)[1])
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Areas of the intersections of axis-aligned boxes `a[i]` and `b[i]` (min x, min y,
+    max x, max y): arithmetic, where shapely's intersections took most of a slider step."""
+    w = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
+    h = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
+    return np.asarray(np.clip(w, 0, None) * np.clip(h, 0, None))
 
 
 def _detection(tiles: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> Detection:
