@@ -285,7 +285,8 @@ def test_audit_drawn_answered_and_counted_through_the_app(client):
     half = labelled.post("/api/labels/pools/audit/answers", json={"present": found[:1]}).json()
     assert half["unanswered"] == len(tiles) - 1
     note = labelled.get("/api/labels/pools/find", params={"threshold": 0.5}).json()
-    assert f"{len(tiles) - 1} of {len(tiles)} audit tiles unanswered" in note["audit_note"]
+    assert note["audit_note"] == f"{len(tiles) - 1} of {len(tiles)} audit tiles unanswered"
+    assert str(client.app.state.store.path) not in note["audit_note"]  # no path, no CLI
     done = labelled.post("/api/labels/pools/audit/answers",
                          json={"present": found, "absent": missed}).json()
     assert done["unanswered"] == 0 and labelled.get("/api/labels/pools/audit").json() == done

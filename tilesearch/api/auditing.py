@@ -57,28 +57,33 @@ def answer_audit(store: str | Path, name: str, *, present: Sequence[int] = (),
 
 
 def audit_for(store: Store, labels: LabelSet, threshold: float, seed: int,
-              where: SearchFilter | None = None) -> tuple[AuditCount | None, str | None]:
+              where: SearchFilter | None = None, *, commands: bool = True
+              ) -> tuple[AuditCount | None, str | None]:
     """The audited count of `labels` at `threshold` from the store's audit, or None and a
     note saying why not (no audit: no note; an audit counts the whole store, never the area
-    or images of `where`)."""
+    or images of `where`). The notes end with the CLI commands to run unless not `commands`
+    (the web app, whose page has buttons, and never shows the store's path)."""
     got = store.audit(labels.name)
     if got is None:
         return None, None
     if where:
         return None, "the audit counts the whole store, not an area or images"
-    draw_hint = f"tilesearch audit {store.path} {labels.name} --draw {AUDIT_DRAW}"
+    draw_hint = f": tilesearch audit {store.path} {labels.name} --draw {AUDIT_DRAW}" \
+        if commands else ""
     if got.threshold != threshold:
+        again = f"{draw_hint} --threshold {threshold:g}" if commands else ""
         return None, (f"the audit was drawn at threshold {got.threshold:g}: find at it, or "
-                      f"draw one at {threshold:g}: {draw_hint} --threshold {threshold:g}")
+                      f"draw one at {threshold:g}{again}")
     if got.version != audit_version(labels, store.count, threshold, seed):
-        return None, ("the labels or the store changed since the audit was drawn; draw a "
-                      f"new one: {draw_hint}")
+        return None, ("the labels or the store changed since the audit was drawn; draw a new "
+                      f"one{draw_hint}")
     found = [bool(t.present) for t in got.of("found") if t.present is not None]
     missed = [(bool(t.present), t.weight) for t in got.of("missed") if t.present is not None
               for _ in range(t.draws)]
     count = audited_count(got.places, found, missed, below=bool(got.of("missed")),
                           seed=seed)
     left = len(got.unanswered)
-    note = (f"{left} of {len(got.tiles)} audit tiles unanswered: tilesearch audit "
-            f"{store.path} {labels.name} --yes TILE --no TILE") if left else None
+    answer = (f": tilesearch audit {store.path} {labels.name} --yes TILE --no TILE"
+              if commands else "")
+    note = f"{left} of {len(got.tiles)} audit tiles unanswered{answer}" if left else None
     return count, note

@@ -126,7 +126,7 @@ class FindCache:
         if not isinstance(result, FindResult):
             result = self._find(state, sc, name, threshold, where, rkey)
         audited, note = api.audit_for(state.store(), sc.scores.labels, float(threshold),
-                                      sc.scores.seed, where)
+                                      sc.scores.seed, where, commands=False)
         return replace(result, audit=audited, audit_note=note)
 
     def _find(self, state: StoreState, sc: Scored, name: str, threshold: float,
