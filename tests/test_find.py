@@ -192,3 +192,20 @@ def test_the_cli_suggests_tiles_to_label(closed_store, capsys, monkeypatch):
     assert code == 0 and "label these next (3)" in out
     picked = [int(line.split()[1]) for line in out.splitlines() if line.startswith("  tile ")]
     assert len(picked) == 3 and not set(picked) & {0, 1, 12, 13}
+
+
+def test_box_overlaps_are_shapelys_intersection_areas():
+    import shapely
+
+    from tilesearch.detect.places import _overlap
+
+    rng = np.random.default_rng(0)
+    lo = rng.integers(0, 8, (400, 2)).astype(np.float64)
+    boxes = np.concatenate([lo, lo + rng.integers(0, 4, (400, 2))], axis=1)  # some flat
+    a, b = boxes[:200], boxes[200:]
+    touching = np.array([[0, 0, 2, 2], [0, 0, 2, 2], [1, 1, 3, 3]], np.float64)
+    beside = np.array([[2, 0, 4, 2], [0.5, 0.5, 1, 1], [5, 5, 6, 6]], np.float64)
+    a, b = np.concatenate([a, touching]), np.concatenate([b, beside])
+    want = shapely.area(shapely.intersection(shapely.box(*a.T), shapely.box(*b.T)))
+    np.testing.assert_allclose(_overlap(a, b), want)
+    assert _overlap(touching, beside).tolist() == [0.0, 0.25, 0.0]  # edge, inside, apart

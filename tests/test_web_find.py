@@ -263,7 +263,9 @@ def test_the_routes_are_in_the_api_document(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/labels", "/api/labels/{name}", "/api/labels/{name}/find",
             "/api/labels/{name}/heatmap/{image_id}.png", "/api/labels/{name}/suggestions",
-            "/api/labels/{name}/detections"} <= set(paths)
+            "/api/labels/{name}/detections", "/api/labels/{name}/audit",
+            "/api/labels/{name}/audit/answers"} <= set(paths)
+    assert set(paths["/api/labels/{name}/audit"]) == {"get", "post"}
     assert set(paths["/api/labels/{name}"]) == {"get", "post", "delete"}
     assert json.dumps(paths)  # serialisable
 
@@ -298,6 +300,23 @@ def test_audit_drawn_answered_and_counted_through_the_app(client):
     assert labelled.get("/api/labels/pools/audit").json()["current"] is False
     one_line(labelled.post("/api/labels/pools/audit/answers", json={"present": [23]}), 400,
              "tile 23", "not in the audit")
-    one_line(labelled.post("/api/labels/pools/audit", json={"n": 0}), 422, "n")
+    one_line(labelled.post("/api/labels/pools/audit/answers",
+                           json={"present": [found[0]], "absent": [found[0]]}), 400,
+             f"tile {found[0]}", "both yes and no")
+    one_line(labelled.post("/api/labels/pools/audit", json={"n": 0}), 422, "greater than")
+    one_line(labelled.post("/api/labels/pools/audit", json={"n": 101}), 422, "less than")
     one_line(labelled.post("/api/labels/pools/audit", json={"threshold": 2}), 422, "threshold")
     one_line(labelled.post("/api/labels/lakes/audit", json={}), 404, "lakes")
+    # with every + unmarked the set cannot be scored, yet its audit is still read and answered
+    labelled.post("/api/labels/pools", json={"unlabel": [1, 3, 5]})
+    left = labelled.post("/api/labels/pools/audit/answers", json={"absent": missed[:1]})
+    assert left.status_code == 200 and left.json()["current"] is False
+
+
+def test_answers_need_an_audit_and_draws_are_bounded_as_finds(labelled, monkeypatch):
+    one_line(labelled.post("/api/labels/pools/audit/answers", json={"present": [1]}), 404,
+             "no audit yet", "pools")
+    monkeypatch.setattr(finding, "MAX_MERGED", 2)  # as a find at that threshold
+    one_line(labelled.post("/api/labels/pools/audit", json={"threshold": 0.0}), 400,
+             "raise the threshold")
+    one_line(labelled.get("/api/labels/pools/audit"), 404, "no audit yet")  # nothing drawn

@@ -407,7 +407,10 @@ def through_index(n: int, pool: int = 200_000, repeats: int = 3) -> dict[str, An
         got = clf_mod.score_codes(coded, clf, n)
         hits = np.flatnonzero(got >= THRESHOLD)
         times.append(time.perf_counter() - t0)
-    assert np.array_equal(got[:pool], got[n - pool:n]), "repeated codes, other scores"
+    last = (n // pool - 1) * pool  # the last full repeat of the codes
+    same = float(np.abs(got[:pool] - got[last:last + pool]).max())
+    assert same < 1e-5, f"repeated codes, scores {same} apart"  # float rounding only
+    print(f"    repeated codes: scores at most {same:.1e} apart")
     res = {"tiles": n, "index": spec.factory, "code_bytes": coded.code_bytes,
            "codes_gb": round(n * coded.code_bytes / 1e9, 2), "train_s": round(trained, 1),
            "first_scan_s": round(first, 2), "score_threshold_s": round(statistics.median(times), 2),
@@ -467,7 +470,8 @@ def time_scoring(path: Path, repeats: int) -> tuple[dict[str, Any], clf_mod.Clas
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--part", choices=("quality", "speed", "index", "all"), default="all",
-                    help="index: --index-tiles scored through the search index's codes alone")
+                    help="index (not in all): --index-tiles scored through the search "
+                         "index's codes alone")
     ap.add_argument("--index-tiles", type=int, default=10_000_000)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--sizes", default="180000,1000000")
@@ -489,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.part in ("speed", "all"):
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         res["speed"] = speed(sizes)
-    if args.part in ("index", "all"):
+    if args.part == "index":  # not in "all": 5 min and 3.5 GB more
         res["through_index"] = through_index(200_000 if args.quick else args.index_tiles,
                                              pool=20_000 if args.quick else 200_000)
     save(res, args.out)

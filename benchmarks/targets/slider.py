@@ -21,6 +21,7 @@ import argparse
 import os
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,7 +36,7 @@ STEPS = [round(0.95 - 0.05 * i, 3) for i in range(19)]
 """The slider's thresholds in one drag, high to low."""
 
 
-def label_tiles(path: Any, seed: int = 0) -> tuple[list[int], list[int]]:
+def label_tiles(path: Path, seed: int = 0) -> tuple[list[int], list[int]]:
     """A random tile and its 19 nearest neighbours (cosine) as +, 20 other random tiles as -."""
     rng = np.random.default_rng(seed)
     with Store.open(path) as s:
@@ -61,9 +62,10 @@ def drag(c: httpx.Client, shift: float) -> list[dict[str, Any]]:
     for t in STEPS:
         t = round(t + shift, 4)
         find_s, r = timed_get(c, f"/api/labels/bench/find?threshold={t}&image=1")
-        heat_s, _ = timed_get(c, r.json()["heatmap"]["url"])
+        found = r.json()
+        heat_s, _ = timed_get(c, found["heatmap"]["url"])
         out.append({"threshold": t, "find_s": find_s, "heatmap_s": heat_s,
-                    "places": r.json()["count"], "tiles": r.json()["tiles"]})
+                    "places": found["count"], "tiles": found["tiles"]})
     return out
 
 

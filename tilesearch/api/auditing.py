@@ -14,6 +14,7 @@ from tilesearch.api.scoring import Scores, check_threshold, scores
 from tilesearch.detect import (
     AUDIT_DRAW,
     AuditCount,
+    Detection,
     audit_version,
     audited_count,
     detections,
@@ -26,18 +27,21 @@ from tilesearch.store import LabelSet, Store, StoredAudit
 
 
 def audit(store: str | Path, name: str, n: int = AUDIT_DRAW, *, threshold: float = 0.5,
-          seed: int = 0, scored: Scores | None = None) -> StoredAudit:
+          seed: int = 0, scored: Scores | None = None,
+          places: Sequence[Detection] | None = None) -> StoredAudit:
     """Draw a new audit of the label set `name` at `threshold` (replacing any earlier one):
     `n` places found, at random, and `n` draws among the unlabelled tiles below the
     threshold on the store's non-overlapping lattice, by their probability. Returns it with
-    the tiles to review; answer them with `answer_audit`."""
+    the tiles to review; answer them with `answer_audit`. `scored` and `places` (the places
+    at `threshold` from those scores) spare the work when the caller has them."""
     check_threshold(threshold)
     if not isinstance(n, int) or not 1 <= n <= 1000:
         raise OptionError(f"an audit draws from 1 to 1000 tiles of each kind, not {n!r}")
     with Store.open(store, writable=True) as s:
         sc = scored if scored is not None else scores(s, name, seed=seed)
         p = sc.probabilities
-        places = detections(s, sc.above(threshold), p)
+        if places is None:
+            places = detections(s, sc.above(threshold), p)
         below = np.flatnonzero((p >= 0) & (p < threshold) & lattice(s.windows()))
         d = draw_audit(places, below, p, threshold, n, seed=sc.seed)
         weight = dict(zip(d.missed, d.weights, strict=True))

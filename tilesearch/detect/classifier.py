@@ -166,8 +166,8 @@ def fit(store: Store, labels: LabelSet, *, background: int = BACKGROUND,
 def score_store(store: Store, clf: Classifier) -> np.ndarray:
     """Every tile's probability, a chunked scan: one matrix-vector product per chunk of the
     memory-mapped vectors, divided by the stored norms; tiles whose full vectors were dropped
-    (``build-index --drop-full``) are scored from the search index's codes, decoded a chunk
-    at a time (docs/benchmarks/find.md: the same mAP on UC Merced)."""
+    (``build-index --drop-full``) are scored from the search index's codes (`score_codes`;
+    docs/benchmarks/find.md: the same mAP on UC Merced)."""
     out = np.zeros(store.count, np.float32)
     if store.full_from:
         index = ann.cached(store)

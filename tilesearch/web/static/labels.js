@@ -12,6 +12,7 @@ const labels = {
   version: 0,          // bumped on every change of the marks: heatmap URLs change with it
   finding: false,      // whether "Find all" is on (the slider then re-thresholds live)
   seq: 0,              // the latest find request: older answers are dropped
+  auditSeq: 0,         // the latest audit request: likewise
   timer: null,
 };
 const LAST_SET = "tilesearch.labelSet";
@@ -86,6 +87,7 @@ async function changeMarks(body) {
   takeSet(await (await call(setUrl(), json(body))).json());
   listSets();
   if (labels.finding) scheduleFind(0);
+  loadAudit().catch((err) => message(err.message, true));  // new marks: the audit is stale
 }
 
 async function toggleMark(tile) {  // called by app.js for a click on the map in label mode
@@ -279,20 +281,27 @@ function suggestionCard(tile) {
 async function drawAudit() {  // random places found and tiles below the slider's threshold
   try {
     const body = json({ threshold: threshold() });  // n: the server's default (20 + 20)
-    showAudit(await (await call(setUrl("/audit"), body)).json());
-    if (!labels.finding) scheduleFind(0);
+    const seq = ++labels.auditSeq;
+    const audit = await (await call(setUrl("/audit"), body)).json();
+    if (seq === labels.auditSeq) showAudit(audit);
+    scheduleFind(0);  // the count line: with the new audit's note
   } catch (err) { message(err.message, true); }
 }
 
 async function loadAudit() {  // the set's last audit, if it has one
-  $("audit-state").textContent = "";
-  $("audit-tiles").replaceChildren();
-  if (!labels.name) return;
+  const seq = ++labels.auditSeq;
+  if (!labels.name) { showAudit(null); return; }
   const resp = await fetch(setUrl("/audit"));
-  if (resp.ok) showAudit(await resp.json());
+  const audit = resp.ok ? await resp.json() : null;
+  if (seq === labels.auditSeq) showAudit(audit);  // else another set's, or an older answer
 }
 
 function showAudit(audit) {
+  if (!audit) {
+    $("audit-state").textContent = "";
+    $("audit-tiles").replaceChildren();
+    return;
+  }
   const done = audit.tiles.length - audit.unanswered;
   let text = `Audit at ≥ ${audit.threshold.toFixed(2)}: ${done} of ${audit.tiles.length} ` +
     "answered";
@@ -301,8 +310,8 @@ function showAudit(audit) {
     text += ` · done: Find all at ≥ ${audit.threshold.toFixed(2)} shows the audited count`;
   }
   $("audit-state").textContent = text;
-  $("audit-tiles").replaceChildren(...audit.tiles.filter((t) => t.present === null)
-    .map(auditCard));
+  const open = audit.current ? audit.tiles.filter((t) => t.present === null) : [];
+  $("audit-tiles").replaceChildren(...open.map(auditCard));
 }
 
 function auditCard(tile) {
@@ -310,9 +319,10 @@ function auditCard(tile) {
   const li = card(tile, what, async (yes) => {
     try {
       const body = yes ? { present: [tile.tile_id] } : { absent: [tile.tile_id] };
+      const seq = ++labels.auditSeq;
       const audit = await (await call(setUrl("/audit/answers"), json(body))).json();
       li.remove();
-      showAudit(audit);
+      if (seq === labels.auditSeq) showAudit(audit);  // a later answer's state wins
       if (labels.finding) scheduleFind(0);  // the count takes the answer
     } catch (err) { message(err.message, true); }
   });
