@@ -348,6 +348,16 @@ def speed(sizes: list[int], repeats: int = 5) -> dict[str, Any]:
     return out
 
 
+def random_labels(rng: np.random.Generator, n: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """500 of `n` tiles as a user's labels for the speed parts: 60 +, 240 -, and 200 weak
+    background rows (their ids, classes and weights)."""
+    ids = rng.choice(n, 500, replace=False)
+    y = np.r_[np.ones(60), np.zeros(440)]
+    w = np.r_[np.ones(300), np.full(200, clf_mod.BACKGROUND_WEIGHT)]
+    return ids, y, w
+
+
 def time_codes(path: Path, clf: clf_mod.Classifier, repeats: int) -> dict[str, Any]:
     """Seconds to score and threshold every tile of the same store once its full vectors are
     dropped for the default search index (`build-index --drop-full`): decoded from the
@@ -377,8 +387,8 @@ def through_index(n: int, pool: int = 200_000, repeats: int = 3) -> dict[str, An
     """Seconds to score and threshold `n` tiles through the default search index alone, as
     `score_store` scores a `--drop-full` store (`classifier.score_codes`): the index for `n`
     tiles (`ann.choose_spec`) is trained on `pool` synthetic fingerprints, whose codes are
-    repeated to `n` tiles (the scan's time does not depend on the codes' values; encoding
-    10 M fingerprints of 1,904-d would take hours here)."""
+    repeated to `n` tiles (the scan's time does not depend on the codes' values, and
+    encoding is most of an index build)."""
     import faiss
 
     spec = ann.choose_spec(n)
@@ -394,10 +404,8 @@ def through_index(n: int, pool: int = 200_000, repeats: int = 3) -> dict[str, An
         inner.add_sa_codes(codes[:m], np.arange(lo, lo + m, dtype=np.int64))
     index.ntotal = inner.ntotal
     coded = ann.AnnIndex(index, spec, n, Path("synthetic"))
-    rng = np.random.default_rng(1)
-    ids = rng.choice(pool, 500, replace=False)
-    clf, _, _ = clf_mod.fit_vectors(vecs[ids], np.r_[np.ones(60), np.zeros(440)],
-                                    np.r_[np.ones(300), np.full(200, clf_mod.BACKGROUND_WEIGHT)])
+    ids, y, w = random_labels(np.random.default_rng(1), pool)
+    clf, _, _ = clf_mod.fit_vectors(vecs[ids], y, w)
     t0 = time.perf_counter()
     clf_mod.score_codes(coded, clf, n)  # warm: the IVF's direct map (once per loaded index)
     first = time.perf_counter() - t0
@@ -426,9 +434,7 @@ def time_scoring(path: Path, repeats: int) -> tuple[dict[str, Any], clf_mod.Clas
     with Store.open(path) as store:
         n = store.count
         rng = np.random.default_rng(1)
-        ids = rng.choice(n, 500, replace=False)
-        y = np.r_[np.ones(60), np.zeros(440)]
-        w = np.r_[np.ones(300), np.full(200, clf_mod.BACKGROUND_WEIGHT)]
+        ids, y, w = random_labels(rng, n)
         x = store.search_rows(np.sort(ids))
         fits = []
         for _ in range(repeats):

@@ -23,6 +23,8 @@ from tilesearch.web.errors import NotFound
 from tilesearch.web.imagery import encode_png
 from tilesearch.web.state import StoreState
 
+SEED = 0
+"""The seed of the web app's scores (fits and audits): an audit drawn for another is stale."""
 KEPT_SETS = 4
 """Label sets whose scores are kept (one float per tile each)."""
 KEPT_RESULTS = 16
@@ -89,7 +91,7 @@ class FindCache:
             hit = self._get(name, key)
             if hit is not None:
                 return hit
-            scores = api.scores(store, name)
+            scores = api.scores(store, name, seed=SEED)
             made = Scored((key[0], scores.labels), scores)
             with self._lock:
                 self._sets[name] = made

@@ -15,7 +15,7 @@ from tilesearch import api
 from tilesearch.detect import audit_version
 from tilesearch.store import StoredAudit
 from tilesearch.web.errors import NotFound
-from tilesearch.web.finding import label_set
+from tilesearch.web.finding import SEED, label_set
 from tilesearch.web.routes_images import State, tile_outs
 from tilesearch.web.routes_labels import cache, writing
 from tilesearch.web.routes_search import gate
@@ -23,9 +23,6 @@ from tilesearch.web.schemas import AuditAnswers, AuditOut, AuditRequest
 from tilesearch.web.state import StoreState
 
 router = APIRouter(prefix="/api")
-SEED = 0
-"""The seed the web app's scores are made with (`api.scores`' default): an audit drawn for
-another seed is stale here."""
 
 
 def audit_out(state: StoreState, got: StoredAudit) -> dict[str, Any]:
