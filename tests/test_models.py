@@ -421,9 +421,12 @@ def test_openvino_pins_threads_only_when_it_uses_every_core(
 
 
 def test_openvino_streams_split_a_batch_and_keep_its_order() -> None:
-    """A batch of at least STREAM_MIN_BATCH tiles runs split over one stream a thread; its
-    fingerprints are those of the same tiles run a few at a time on the single request."""
-    from tilesearch.models.runtime import STREAM_MIN_BATCH
+    """A batch of at least STREAM_MIN_BATCH tiles runs split over one stream a thread, in
+    more chunks than streams; its fingerprints are those of the same tiles run a few at a time
+    on the single request, in order."""
+    from tilesearch.models.runtime import STREAM_CHUNK, STREAM_MIN_BATCH
+
+    assert STREAM_MIN_BATCH + 5 > 2 * STREAM_CHUNK  # more chunks than the 2 streams
 
     fp = load_model("efficientnet-lite0", runtime="openvino", threads=2)
     rng = np.random.default_rng(3)

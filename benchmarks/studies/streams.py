@@ -1,15 +1,20 @@
 """OpenVINO streams: one inference request using every thread (the LATENCY hint) against one
-stream a thread (THROUGHPUT), end to end and model only, interleaved in one run.
+stream a thread (THROUGHPUT), a batch split in halves or in small chunks; end to end and model
+only, interleaved in one run.
 
     python -m benchmarks.studies.streams [--image ORTHO] [--rounds 3] [--crop PX]
 
 With one request on all threads, every layer is a parallel loop whose threads meet at a
 barrier: when the reading thread (decoding the next tiles) takes a core, the other inference
 thread waits too. With one stream a thread, a batch is split over independent requests and a
-busy core slows only its own stream. Each round runs, for both settings, `api.index` on the
-image into a new store (seconds from the call to its return) and the model alone on the same
-tiles in memory; prints each round and the medians. The setting taken is in
-`tilesearch.models.runtime` (`STREAM_MIN_BATCH`).
+busy core slows only its own stream; but split in halves, the stream that finishes first waits
+for the other at the end of each batch. Split in chunks of a few tiles taken by whichever stream
+is free, the slowed stream just takes fewer chunks. Each round runs, for every setting (in
+turn, the order reversed every other round), `api.index` on the image into a new store
+(seconds from the call to its return) and the model alone on the same tiles in memory; prints
+each round, the medians, and per round the end-to-end / model-only ratio and the end-to-end
+speed against halves. The setting taken is in `tilesearch.models.runtime`
+(`STREAM_MIN_BATCH`, `STREAM_CHUNK`).
 """
 
 from __future__ import annotations
@@ -26,24 +31,36 @@ from tilesearch import load_fingerprinter
 from tilesearch.models import runtime
 from tilesearch.options import CPU_BATCH
 
-SETTINGS = {"one request, all threads": 10 ** 9, "one stream a thread": runtime.STREAM_MIN_BATCH}
-"""Setting -> the smallest batch split over streams (a huge one: never split)."""
+NEVER = 10 ** 9
+SETTINGS = {
+    "one request, all threads": (NEVER, NEVER),
+    "one stream a thread, halves": (runtime.STREAM_MIN_BATCH, NEVER),
+    "one stream a thread, chunks of 4": (runtime.STREAM_MIN_BATCH, 4),
+    "one stream a thread, chunks of 8": (runtime.STREAM_MIN_BATCH, 8),
+}
+"""Setting -> (the smallest batch split over streams, the most tiles a chunk); NEVER: never
+split, or split in one part a stream."""
+BASELINE = "one stream a thread, halves"
 
 
 def run(image: Path, rounds: int) -> dict[str, Any]:
     tiles = kept_tiles(image)
     res: dict[str, Any] = {name: {"end_to_end": [], "model_only": []} for name in SETTINGS}
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(rounds):
-            for name, min_batch in SETTINGS.items():
-                runtime.STREAM_MIN_BATCH = min_batch
+        for i in range(rounds):
+            order = list(SETTINGS.items())
+            for name, (min_batch, chunk) in order if i % 2 == 0 else order[::-1]:
+                runtime.STREAM_MIN_BATCH, runtime.STREAM_CHUNK = min_batch, chunk
                 fp = load_fingerprinter(None, runtime="openvino")
                 fp.embed(tiles[:CPU_BATCH])
                 res[name]["model_only"].append(ceiling(fp, tiles, CPU_BATCH))
                 res[name]["end_to_end"].append(end_to_end(image, "openvino", Path(tmp))[0])
+    base = res[BASELINE]["end_to_end"]
     for r in res.values():
-        r["median"] = {k: statistics.median(r[k]) for k in ("end_to_end", "model_only")}
-        r["median"]["ratio"] = r["median"]["end_to_end"] / r["median"]["model_only"]
+        r["ratio"] = [e / m for e, m in zip(r["end_to_end"], r["model_only"], strict=True)]
+        r["vs_halves"] = [e / b for e, b in zip(r["end_to_end"], base, strict=True)]
+        r["median"] = {k: statistics.median(r[k]) for k in (
+            "end_to_end", "model_only", "ratio", "vs_halves")}
     return {"image": str(image), "tiles": len(tiles), "rounds": rounds, "settings": res}
 
 
@@ -59,10 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         res = run(image, args.rounds)
     print(f"{Path(res['image']).name}: {res['tiles']} tiles, {res['rounds']} rounds")
     for name, r in res["settings"].items():
-        print(f"  {name:26s} end to end {' '.join(f'{v:6.1f}' for v in r['end_to_end'])}"
+        m = r["median"]
+        print(f"  {name:34s} end to end {' '.join(f'{v:6.1f}' for v in r['end_to_end'])}"
               f" | model only {' '.join(f'{v:6.1f}' for v in r['model_only'])} | medians "
-              f"{r['median']['end_to_end']:.1f} / {r['median']['model_only']:.1f} tiles/s, "
-              f"ratio {r['median']['ratio']:.3f}")
+              f"{m['end_to_end']:.1f} / {m['model_only']:.1f} tiles/s; end to end / model "
+              f"only in the same round, median {m['ratio']:.3f}; end to end against halves "
+              f"in the same round, median {m['vs_halves']:.2f}x")
     save(res, "streams.json")
     return 0
 

@@ -184,31 +184,49 @@ STREAM_MIN_BATCH = 16
 """Batches of at least this many tiles run split over one stream a thread; smaller ones (a
 query) on one request using every thread. Why: docs/benchmarks/indexing.md#openvino-streams."""
 
+STREAM_CHUNK = 8
+"""A streamed batch goes to the streams in chunks of this many tiles, each taken by the first
+stream that is free, so a stream slowed by the reading thread takes fewer chunks instead of
+holding the others at the end of the batch. Why: docs/benchmarks/indexing.md#openvino-streams."""
+
 
 def _openvino_runner(path: Path, threads: int) -> Runner:
     import openvino as ov
 
     core = ov.Core()
     model = core.read_model(str(path))
-    one = core.compile_model(model, "CPU", openvino_config(threads)).create_infer_request()
-    many: list[Any] = []  # one request a stream, compiled at the first large batch
+    compiled: dict[str, Any] = {}  # each compiled at its first use: indexing needs one only
     lock = threading.Lock()  # each infer request runs one batch at a time ("is busy" otherwise)
+
+    def one(batch: np.ndarray) -> np.ndarray:
+        if "one" not in compiled:
+            config = openvino_config(threads)
+            compiled["one"] = core.compile_model(model, "CPU", config).create_infer_request()
+        result = compiled["one"].infer({0: batch}, share_inputs=True, share_outputs=False)
+        return np.asarray(result[0], dtype=np.float32)
+
+    def streamed(batch: np.ndarray) -> np.ndarray:
+        if "queue" not in compiled:
+            net = core.compile_model(model, "CPU", openvino_config(threads, threads))
+            compiled["queue"] = ov.AsyncInferQueue(net, threads)
+        queue = compiled["queue"]
+        step = min(STREAM_CHUNK, -(-len(batch) // threads))
+        starts = range(0, len(batch), step)
+        out: list[np.ndarray | None] = [None] * len(starts)
+
+        def done(request: Any, i: int) -> None:
+            out[i] = np.asarray(request.get_output_tensor(0).data, np.float32).copy()
+
+        queue.set_callback(done)
+        for i, s in enumerate(starts):
+            queue.start_async({0: np.ascontiguousarray(batch[s:s + step])}, i)
+        queue.wait_all()
+        return np.concatenate(out)  # type: ignore[arg-type]
 
     def run(batch: np.ndarray) -> np.ndarray:
         with lock:
-            if threads == 1 or len(batch) < STREAM_MIN_BATCH:
-                result = one.infer({0: batch}, share_inputs=True, share_outputs=False)
-                return np.asarray(result[0], dtype=np.float32)
-            if not many:
-                streamed = core.compile_model(model, "CPU", openvino_config(threads, threads))
-                many.extend(streamed.create_infer_request() for _ in range(threads))
-            parts = np.array_split(batch, len(many))
-            for request, part in zip(many, parts, strict=True):
-                request.start_async({0: np.ascontiguousarray(part)}, share_inputs=False)
-            for request in many:
-                request.wait()
-            return np.concatenate([np.asarray(r.get_output_tensor(0).data, np.float32).copy()
-                                   for r in many])
+            small = threads == 1 or len(batch) < STREAM_MIN_BATCH
+            return one(batch) if small else streamed(batch)
 
     return run
 
