@@ -158,3 +158,38 @@ def test_several_reader_threads_give_the_same_store(tmp_path, make_geotiff):
                            np.asarray(store.vectors()).copy()))
     assert stores[0][0] == stores[1][0] and len(stores[0][0]) > 50
     np.testing.assert_array_equal(stores[0][1], stores[1][1])
+
+
+class ReadAheadModel(FakeModel):
+    """Takes the next batch before giving a batch's fingerprints, as OpenVINO's stream does."""
+
+    def embed_batches(self, batches):
+        held = []
+        for batch in batches:
+            held.append(batch)
+            if len(held) > 1:
+                yield self.embed(held.pop(0))
+        for batch in held:
+            yield self.embed(batch)
+
+
+def test_a_model_running_a_batch_ahead_stores_the_same_tiles(tmp_path, make_geotiff):
+    """Indexing through `embed_batches` gives the store `embed` gives, also for an image that
+    breaks part-way: the batches read before the broken one are stored, as they are without
+    reading ahead."""
+    good = make_geotiff(tmp_path / "good.tif", 900, 800, crs="EPSG:32633", alpha=True)
+    whole = make_geotiff(tmp_path / "whole.tif", 1600, 1600, crs="EPSG:3857", seed=2)
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    stores = []
+    for model in (FakeModel(), ReadAheadModel()):
+        with _store(tmp_path / f"{type(model).__name__}.tiles") as store:
+            report = index_images([good, cut], store, model, batch_size=6)
+            metas = store.tiles(range(store.count))
+            stores.append(([(m.source, m.window) for m in metas],
+                           np.asarray(store.vectors()).copy(), report.partial, report.failed))
+    (windows, vectors, partial, failed), (windows2, vectors2, partial2, failed2) = stores
+    assert windows == windows2 and len(windows) > 50
+    np.testing.assert_array_equal(vectors, vectors2)
+    assert failed == failed2 and [Path(p).name for p, _ in failed] == ["cut.tif"]
+    assert partial == partial2 and partial[0][1] > 0  # the cut image's first rows are kept

