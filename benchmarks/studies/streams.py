@@ -9,12 +9,14 @@ barrier: when the reading thread (decoding the next tiles) takes a core, the oth
 thread waits too. With one stream a thread, a batch is split over independent requests and a
 busy core slows only its own stream; but split in halves, the stream that finishes first waits
 for the other at the end of each batch. Split in chunks of a few tiles taken by whichever stream
-is free, the slowed stream just takes fewer chunks. Each round runs, for every setting (in
+is free, the slowed stream just takes fewer chunks; and with the next batch's chunks started
+while the last ones of a batch run (`Fingerprinter.embed_batches`), no stream waits at a
+batch's end and a batch is stored while the next one runs. Each round runs, for every setting (in
 turn, the order reversed every other round), `api.index` on the image into a new store
 (seconds from the call to its return) and the model alone on the same tiles in memory; prints
 each round, the medians, and per round the end-to-end / model-only ratio and the end-to-end
 speed against halves. The setting taken is in `tilesearch.models.runtime`
-(`STREAM_MIN_BATCH`, `STREAM_CHUNK`).
+(`STREAM_MIN_BATCH`, `STREAM_CHUNK`, `embed_batches`).
 """
 
 from __future__ import annotations
@@ -33,14 +35,24 @@ from tilesearch.options import CPU_BATCH
 
 NEVER = 10 ** 9
 SETTINGS = {
-    "one request, all threads": (NEVER, NEVER),
-    "one stream a thread, halves": (runtime.STREAM_MIN_BATCH, NEVER),
-    "one stream a thread, chunks of 4": (runtime.STREAM_MIN_BATCH, 4),
-    "one stream a thread, chunks of 8": (runtime.STREAM_MIN_BATCH, 8),
+    "one request, all threads": (NEVER, NEVER, False),
+    "one stream a thread, halves": (runtime.STREAM_MIN_BATCH, NEVER, False),
+    "chunks of 8, a batch at a time": (runtime.STREAM_MIN_BATCH, 8, False),
+    "chunks of 8, the next batch ahead": (runtime.STREAM_MIN_BATCH, 8, True),
 }
-"""Setting -> (the smallest batch split over streams, the most tiles a chunk); NEVER: never
-split, or split in one part a stream."""
+"""Setting -> (the smallest batch split over streams, the most tiles a chunk, whether the next
+batch starts before the last one ends); NEVER: never split, or split in one part a stream."""
 BASELINE = "one stream a thread, halves"
+
+
+_STREAMED = runtime.CompiledFingerprinter.embed_batches
+
+
+def _run_ahead(ahead: bool) -> None:
+    """Indexing and the ceiling feed the model through `embed_batches` only where the
+    fingerprinter has one: without it, a batch at a time (`embed`)."""
+    cls: Any = runtime.CompiledFingerprinter
+    cls.embed_batches = _STREAMED if ahead else None
 
 
 def run(image: Path, rounds: int) -> dict[str, Any]:
@@ -49,12 +61,14 @@ def run(image: Path, rounds: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(rounds):
             order = list(SETTINGS.items())
-            for name, (min_batch, chunk) in order if i % 2 == 0 else order[::-1]:
+            for name, (min_batch, chunk, ahead) in order if i % 2 == 0 else order[::-1]:
                 runtime.STREAM_MIN_BATCH, runtime.STREAM_CHUNK = min_batch, chunk
+                _run_ahead(ahead)
                 fp = load_fingerprinter(None, runtime="openvino")
                 fp.embed(tiles[:CPU_BATCH])
                 res[name]["model_only"].append(ceiling(fp, tiles, CPU_BATCH))
                 res[name]["end_to_end"].append(end_to_end(image, "openvino", Path(tmp))[0])
+    _run_ahead(True)
     base = res[BASELINE]["end_to_end"]
     for r in res.values():
         r["ratio"] = [e / m for e, m in zip(r["end_to_end"], r["model_only"], strict=True)]
@@ -77,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{Path(res['image']).name}: {res['tiles']} tiles, {res['rounds']} rounds")
     for name, r in res["settings"].items():
         m = r["median"]
-        print(f"  {name:34s} end to end {' '.join(f'{v:6.1f}' for v in r['end_to_end'])}"
+        print(f"  {name:33s} end to end {' '.join(f'{v:6.1f}' for v in r['end_to_end'])}"
               f" | model only {' '.join(f'{v:6.1f}' for v in r['model_only'])} | medians "
               f"{m['end_to_end']:.1f} / {m['model_only']:.1f} tiles/s; end to end / model "
               f"only in the same round, median {m['ratio']:.3f}; end to end against halves "

@@ -7,9 +7,10 @@ One image (default: the quarry orthomosaic of ../shared/data/orthos) is indexed 
 the prototype's pipeline as it ran (`benchmarks.common.prototype`: .npy tiles, torch eager,
 batch 1, a dict), then `tilesearch.api.index` as a user runs it (a new store, the model loaded,
 every tile written durably; seconds from the call to its return), then the model alone on the
-same tiles held in memory (the same fingerprinter, the same batch). The ceiling is measured
-before the first round and after each, so each end-to-end run sits between two ceilings; each
-round gives its ratios, and the medians are reported. Targets (issue 22): end to end at least
+same tiles held in memory (the same fingerprinter, the same batch, fed through
+`embed_batches` as indexing feeds it). The ceiling is measured before the first round and
+after each, so each end-to-end run sits between two ceilings; each round gives its ratios, and
+the medians are reported. Targets (issue 22): end to end at least
 6x the prototype and at least 90 % of the ceiling.
 
 Also: the share of the CPU's float32 peak each pipeline keeps busy (`benchmarks.common.cpu`),
