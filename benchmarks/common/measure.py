@@ -16,6 +16,17 @@ from typing import Any
 import numpy as np
 
 
+def default_openvino_xml() -> Path:
+    """The default model's per-tile OpenVINO IR, as the package exports and caches it."""
+    from tilesearch.models import load_model
+    from tilesearch.models.runtime import cache_dir
+
+    identity = load_model(runtime="openvino").identity
+    return sorted(cache_dir().glob(
+        f"{identity.name}-{identity.weights_sha256[:16]}-{identity.recipe}-256px-"
+        "openvino-*.xml"))[-1]
+
+
 # ----- time ---------------------------------------------------------------------------------------
 def timed(fn: Callable[..., Any], *args: Any, **kw: Any) -> tuple[float, Any]:
     """Seconds taken by ``fn(*args, **kw)``, and its result."""

@@ -3,17 +3,23 @@
     python -m benchmarks.studies.precision [--data ../shared/data/orthos] [--tiles 600]
 
 int8: the default model's OpenVINO graph quantized with NNCF (post-training, calibrated on
-300 real ortho tiles; skipped without nncf). bf16: the same float32 graph compiled with
-OpenVINO's bf16 inference precision, where the CPU has bf16 arithmetic (AVX512-BF16 or AMX;
-elsewhere OpenVINO would run it in f32, so it is skipped). On `--tiles` real tiles each
+300 real ortho tiles; skipped without nncf). bf16 and f16: the same float32 graph compiled
+with OpenVINO's bf16 or f16 inference precision, where the CPU has that arithmetic
+(AVX512-BF16 or AMX; AVX512-FP16; elsewhere OpenVINO would run it in f32, so it is skipped).
+"f32 to block K, bf16 after": the graph cut after EfficientNet block K into two compiled
+models, the first in float32 and the rest in bf16 (OpenVINO's CPU plugin keeps no single
+layer in f32 under a bf16 hint, so a split is the way to mix). "f32 to block K, int8 after":
+NNCF told to leave the operations up to block K's end unquantized. On `--tiles` real tiles each
 reports recall@10 of each tile's neighbours against its float32 neighbours (adoption needs
->= 0.99) and the model-only tiles/s, float32 measured in the same run.
+>= 0.99) and the model-only tiles/s (batches of 64, every variant timed in turn, the order
+reversed every other round, medians), float32 in the same rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -21,15 +27,68 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common.data import ORTHOS, real_tiles
-from benchmarks.common.measure import embed, recall_at_k, tiles_per_second
+from benchmarks.common.measure import default_openvino_xml, embed, recall_at_k
 from benchmarks.common.results import save
 from tilesearch.models import load_model
 
 DEFAULT_DATA = ORTHOS
 
 
-def rate(run: Any, tiles: np.ndarray, batch: int = 64, repeats: int = 5) -> float:
-    return tiles_per_second(run, np.ascontiguousarray(tiles[:batch]), repeats)
+SPLITS = (2, 5, 8)
+"""Blocks after which the graph is cut for the f32-then-bf16 variants."""
+
+
+def rates(runs: dict[str, Any], tiles: np.ndarray, batch: int = 64, rounds: int = 7
+          ) -> dict[str, float]:
+    """Tiles/s of each run on one batch: every run once a round, the order reversed every
+    other round; medians."""
+    b = np.ascontiguousarray(tiles[:batch])
+    laps: dict[str, list[float]] = {k: [] for k in runs}
+    for run in runs.values():
+        run(b)  # warm-up
+    for i in range(rounds):
+        for name in (list(runs) if i % 2 == 0 else list(runs)[::-1]):
+            t = time.perf_counter()
+            runs[name](b)
+            laps[name].append(time.perf_counter() - t)
+    return {k: batch / statistics.median(v) for k, v in laps.items()}
+
+
+def _last_op(model: Any, block: int) -> int:
+    """Where EfficientNet block `block` ends in the graph's order of operations."""
+    ops = model.get_ordered_ops()
+    return max(i for i, op in enumerate(ops) if f"._blocks.{block}." in op.get_friendly_name())
+
+
+def _front_names(model: Any, block: int) -> list[str]:
+    """The operations up to the end of block `block`, which NNCF is to leave in float32."""
+    return [op.get_friendly_name() for op in model.get_ordered_ops()[:_last_op(model, block) + 1]]
+
+
+def _infer(request: Any) -> Any:
+    return lambda b: np.asarray(request.infer({0: b})[0], np.float32)
+
+
+def split_run(core: Any, xml: Path, block: int, cfg: dict[str, Any]) -> Any:
+    """The graph cut after EfficientNet block `block`: the front compiled in f32, the rest in
+    bf16 (the rest also reads the tiles' shape, for the recipe's average over turns)."""
+    import openvino as ov
+
+    front_model, back_model = core.read_model(str(xml)), core.read_model(str(xml))
+
+    def cut(model: Any) -> Any:
+        return model.get_ordered_ops()[_last_op(model, block)]
+
+    front = ov.Model([cut(front_model).output(0)], front_model.get_parameters())
+    out = cut(back_model).output(0)
+    mid = ov.opset13.parameter(out.get_partial_shape(), out.get_element_type())
+    for target in list(out.get_target_inputs()):
+        target.replace_source_output(mid.output(0))
+    back = ov.Model(back_model.get_results(), [mid, *back_model.get_parameters()])
+    first = core.compile_model(front, "CPU", {**cfg, "INFERENCE_PRECISION_HINT": "f32"})
+    rest = core.compile_model(back, "CPU", {**cfg, "INFERENCE_PRECISION_HINT": "bf16"})
+    a, b = first.create_infer_request(), rest.create_infer_request()
+    return lambda x: np.asarray(b.infer({0: a.infer({0: x})[0], 1: x})[0], np.float32)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,12 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("skipped: needs openvino")
         return 0
-    from tilesearch.models.runtime import cache_dir
-
     fp = load_model(runtime="openvino")
-    xml = sorted(cache_dir().glob(
-        f"{fp.identity.name}-{fp.identity.weights_sha256[:16]}-{fp.identity.recipe}-256px-"
-        "openvino-*.xml"))[-1]
+    xml = default_openvino_xml()
     tiles = real_tiles(args.data, args.tiles)
     core = ov.Core()
     threads = len(os.sched_getaffinity(0))
@@ -68,17 +123,25 @@ def main(argv: list[str] | None = None) -> int:
         variants["int8"] = (nncf.quantize(model, nncf.Dataset(calib),
                                           subset_size=len(calib)), "f32")
         quant_s = round(time.perf_counter() - t0, 1)
-    if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-        variants["bf16"] = (model, "bf16")
-    else:
-        print("bf16 skipped: this CPU has no bf16 arithmetic")
+        for block in SPLITS:
+            front = nncf.IgnoredScope(names=_front_names(model, block), validate=False)
+            variants[f"f32 to block {block}, int8 after"] = (nncf.quantize(
+                model, nncf.Dataset(calib), subset_size=len(calib), ignored_scope=front), "f32")
+    caps = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    for precision, cap in (("bf16", "BF16"), ("f16", "FP16")):
+        if cap in caps:
+            variants[precision] = (model, precision)
+        else:
+            print(f"{precision} skipped: this CPU has no {precision} arithmetic")
     runs = {}
     for name, (m, precision) in variants.items():
         req = core.compile_model(m, "CPU", {**cfg, "INFERENCE_PRECISION_HINT": precision})
-        runs[name] = (lambda r: lambda b: np.asarray(r.infer({0: b})[0], np.float32))(
-            req.create_infer_request())
+        runs[name] = _infer(req.create_infer_request())
+    if "bf16" in variants:
+        for block in SPLITS:
+            runs[f"f32 to block {block}, bf16 after"] = split_run(core, xml, block, cfg)
     vecs = {name: embed(run, tiles) for name, run in runs.items()}
-    speeds = {name: rate(run, tiles) for name, run in runs.items()}
+    speeds = rates(runs, tiles)
     res = {
         "tiles": len(tiles), "model": fp.identity.name, "recipe": fp.identity.recipe,
         "recall_at_10_vs_f32": {k: round(recall_at_k(vecs["f32"], v), 4)

@@ -29,11 +29,12 @@ against the per-tile model on OpenVINO, both in float32 (OpenVINO's default on a
 is bf16, twice as fast and not what the store runs), interleaved.
 
 ``--ucm random|same-class`` checks retrieval quality, which the orthos (no labels) cannot: UC
-Merced scenes are laid side by side in mosaics, each 8 x 8 block holding 16 scenes as the
-tiles at even grid positions, their neighbours drawn at random (mostly other classes: a
-harsher context than a real orthomosaic's) or from the same class (a friendlier one); UC
-Merced mAP and P@10 from those block fingerprints are printed beside the per-tile ones
-(benchmarks/results/ucm-fingerprints.npz, as benchmarks.targets.codecs caches them).
+Merced scenes are laid side by side in mosaics, each R x R block (R even) holding (R / 2)^2
+scenes as the tiles at even grid positions (16 at R = 8), their neighbours drawn at random
+(mostly other classes: a harsher context than a real orthomosaic's) or from the same class
+(a friendlier one); UC Merced mAP and P@10 from those block fingerprints are printed beside
+the per-tile ones (benchmarks/results/ucm-fingerprints.npz, as benchmarks.targets.codecs
+caches them).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common.data import REAL_STORE, UCMERCED, real_fingerprints, ucm_fingerprints
-from benchmarks.common.measure import tiles_per_second
+from benchmarks.common.measure import default_openvino_xml, tiles_per_second
 from benchmarks.common.results import RESULTS_DIR, save
 from tilesearch.models.runtime import openvino_config
 from tilesearch.raster import open_image
@@ -67,12 +68,13 @@ def _network() -> tuple[Any, Any]:
     return net, eff.MultiLevel(net).taps
 
 
-def block_network(shared: int | None = None) -> Any:
+def block_network(shared: int | None = None, margin: int = 0) -> Any:
     """(N, B, B, 3) uint8 blocks -> (N, R, R, 1904) fingerprints of their grid of tiles;
-    `shared` stages (None: all) run over the block, the rest per tile."""
+    `shared` stages (None: all) run over the block, the rest per tile; the block's outer
+    `margin` px are context only."""
     import torch
 
-    module = block_module(shared)
+    module = block_module(shared, margin)
 
     @torch.inference_mode()
     def run(blocks: np.ndarray) -> np.ndarray:
@@ -91,8 +93,10 @@ def _turn(x: Any, k: int) -> Any:
     return x.transpose(2, 3).flip(3) if k == 3 else x
 
 
-def block_module(shared: int | None = None) -> Any:
+def block_module(shared: int | None = None, margin: int = 0) -> Any:
     """The torch module behind `block_network` (uint8 NHWC blocks in)."""
+    if margin % (STRIDE // 2):
+        raise SystemExit(f"--margin {margin}: must be a multiple of {STRIDE // 2} px")
     import torch
     import torch.nn.functional as F
 
@@ -128,8 +132,14 @@ def block_module(shared: int | None = None) -> Any:
         def forward(self, blocks: torch.Tensor) -> torch.Tensor:
             x = eff.normalise(blocks.float().permute(0, 3, 1, 2))
             x = F.avg_pool2d(x, 2)  # the recipe's 2x reduction: tile 128, stride 64
-            side, n = int(x.shape[-1]), int(x.shape[0])
+            full, n, pad = int(x.shape[-1]), int(x.shape[0]), margin // 2
+            side = full - 2 * pad
             r = side // (STRIDE // 2) - 1
+
+            def trim(m: torch.Tensor) -> torch.Tensor:
+                """A block's map without its margin."""
+                k = pad // (full // int(m.shape[-1]))
+                return m[:, :, k:int(m.shape[-2]) - k, k:int(m.shape[-1]) - k] if k else m
 
             def tiles_of(m: torch.Tensor) -> torch.Tensor:
                 """Each tile's window of a block's map, stacked (r * r * n, C, t, t)."""
@@ -142,7 +152,10 @@ def block_module(shared: int | None = None) -> Any:
             for k in range(4):
                 out, *tapped = self.front(_turn(x, k))
                 if cut == len(net._blocks):  # the whole network: pool the block's maps
-                    maps = [F.relu6(net._bn1(net._conv_head(out))), *tapped]
+                    out = F.relu6(net._bn1(net._conv_head(out)))
+                out, tapped = trim(out), [trim(m) for m in tapped]
+                if cut == len(net._blocks):
+                    maps = [out, *tapped]
                 else:  # the rest of the network per tile, on each tile's window
                     head, *later = self.back(tiles_of(out))
                     maps = [head, *[tiles_of(m) for m in tapped], *later]
@@ -158,25 +171,32 @@ def block_module(shared: int | None = None) -> Any:
     return BlockNet().eval()
 
 
-def measured_speedup(shared: int | None, r: int, rounds: int = 5) -> dict[str, Any]:
+def measured_speedup(shared: int | None, r: int, rounds: int = 5, margin: int = 0
+                     ) -> dict[str, Any]:
     """Tiles/s of the block graph and of the default per-tile model, both on OpenVINO
-    (2 threads, float32; one block of r x r tiles a call against batches of 64), interleaved
-    (A B, B A, ...) for `rounds` pairs: medians, and the median of the pairs' ratios."""
+    (2 threads, float32; blocks of r x r tiles, as many a call as make 64 tiles (at least
+    one), against batches of 64), interleaved (A B, B A, ...) for `rounds` pairs: medians,
+    and the median of the pairs' ratios."""
     import openvino as ov
     import torch
 
-    from tilesearch.models import load_model
-
-    side = STRIDE * (r + 1)
+    side = STRIDE * (r + 1) + 2 * margin
     rng = np.random.default_rng(0)
-    block = rng.integers(0, 256, (1, side, side, 3), np.uint8)
+    per_call = max(1, 64 // (r * r))
+    block = rng.integers(0, 256, (per_call, side, side, 3), np.uint8)
     with torch.no_grad():
-        model = ov.convert_model(block_module(shared),
+        model = ov.convert_model(block_module(shared, margin),
                                  example_input=torch.from_numpy(block))
-    # the per-tile model's settings: float32 (OpenVINO's default is bf16 on CPUs with AMX)
-    request = ov.Core().compile_model(model, "CPU", openvino_config(2)).create_infer_request()
+    # both on one request with the same settings, float32 (OpenVINO's default is bf16 on CPUs
+    # with AMX)
+    core = ov.Core()
+    request = core.compile_model(model, "CPU", openvino_config(2)).create_infer_request()
     tiles = rng.integers(0, 256, (64, 256, 256, 3), np.uint8)
-    embed = load_model(runtime="openvino").embed
+    per_tile_request = core.compile_model(str(default_openvino_xml()), "CPU",
+                                          openvino_config(2)).create_infer_request()
+
+    def embed(b: np.ndarray) -> Any:
+        return per_tile_request.infer({0: b})
     blocks, per_tile = [], []
     for i in range(rounds):
         for who in ("block", "tile") if i % 2 == 0 else ("tile", "block"):
@@ -230,11 +250,12 @@ def shared_time_share(shared: int) -> float:
     return times[0] / times[1]
 
 
-def block_fingerprints(store: Store, r: int, limit: int = 0, shared: int | None = None
-                       ) -> tuple[np.ndarray, int]:
-    """Fingerprints of the store's tiles on the 128 px grid from r x r blocks (NaN rows for
-    the others); and the number of blocks run (at most `limit` when given)."""
-    run = block_network(shared)
+def block_fingerprints(store: Store, r: int, limit: int = 0, shared: int | None = None,
+                       margin: int = 0) -> tuple[np.ndarray, int]:
+    """Fingerprints of the store's tiles on the 128 px grid from r x r blocks, each read with
+    `margin` px of context around it (NaN rows for the others); and the number of blocks run
+    (at most `limit` when given)."""
+    run = block_network(shared, margin)
     rows = store.db.execute("SELECT t.id, i.path, t.col_off, t.row_off FROM tiles t "
                             "JOIN images i ON i.id = t.image_id").fetchall()
     by_image: dict[str, dict[tuple[int, int], int]] = defaultdict(dict)
@@ -252,10 +273,13 @@ def block_fingerprints(store: Store, r: int, limit: int = 0, shared: int | None 
                             if c0 <= k[0] < c0 + step and r0 <= k[1] < r0 + step}
                     if not want or (limit and blocks >= limit):
                         continue
-                    px, _ = src.read_block(Window(c0, r0, min(side, width - c0),
-                                                  min(side, height - r0)))
-                    block = np.zeros((1, side, side, 3), np.uint8)
-                    block[0, :px.shape[0], :px.shape[1]] = px
+                    x0, y0 = max(c0 - margin, 0), max(r0 - margin, 0)
+                    px, _ = src.read_block(Window(
+                        x0, y0, min(c0 + side + margin, width) - x0,
+                        min(r0 + side + margin, height) - y0))
+                    block = np.zeros((1, side + 2 * margin, side + 2 * margin, 3), np.uint8)
+                    dy, dx = y0 - (r0 - margin), x0 - (c0 - margin)
+                    block[0, dy:dy + px.shape[0], dx:dx + px.shape[1]] = px
                     grid = run(block)[0]
                     blocks += 1
                     for (col, row), t in want.items():
@@ -263,57 +287,64 @@ def block_fingerprints(store: Store, r: int, limit: int = 0, shared: int | None 
     return out, blocks
 
 
-def _mosaic_groups(labels: list[str], same_class: bool, rng: np.random.Generator
+def _mosaic_groups(labels: list[str], same_class: bool, rng: np.random.Generator, size: int
                    ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Groups of 16 scenes for a block's core, each with its pool of context scenes: any
+    """Groups of `size` scenes for a block's core, each with its pool of context scenes: any
     scene, or (`same_class`) the scenes of the group's class."""
     lab = np.asarray(labels)
     if not same_class:
         order = rng.permutation(len(lab))
-        return [(order[i:i + 16], np.arange(len(lab))) for i in range(0, len(order), 16)]
+        return [(order[i:i + size], np.arange(len(lab))) for i in range(0, len(order), size)]
     groups = []
     for c in sorted(set(labels)):
         members = rng.permutation(np.flatnonzero(lab == c))
-        groups += [(members[i:i + 16], members) for i in range(0, len(members), 16)]
+        groups += [(members[i:i + size], members) for i in range(0, len(members), size)]
     return groups
 
 
-def ucm_mosaic_fingerprints(shared: int | None, same_class: bool = False, seed: int = 0
-                            ) -> tuple[np.ndarray, list[str]]:
-    """Fingerprints of every UC Merced scene from 8 x 8 blocks of a mosaic of scenes (see
-    ``--ucm``), and the scenes' labels."""
+def ucm_mosaic_fingerprints(shared: int | None, same_class: bool = False, seed: int = 0,
+                            r: int = 8, margin: int = 0) -> tuple[np.ndarray, list[str]]:
+    """Fingerprints of every UC Merced scene from r x r blocks (r even) of a mosaic of scenes
+    (see ``--ucm``), each with `margin` px of the mosaic around it, and the scenes' labels."""
     from tilesearch import quality
 
+    if r < 2 or r % 2:
+        raise SystemExit(f"--tiles-per-side {r}: the UC Merced mosaics need an even R >= 2")
+    if margin > 2 * STRIDE:
+        raise SystemExit(f"--margin {margin}: the UC Merced mosaics allow at most {2 * STRIDE}")
     paths, labels = quality.labelled_images(UCMERCED)
     scenes = quality.read_resized(paths, 2 * STRIDE)
-    run, rng = block_network(shared), np.random.default_rng(seed)
+    run, rng = block_network(shared, margin), np.random.default_rng(seed)
     out: np.ndarray | None = None
-    side = 2 * STRIDE
-    for targets, pool in _mosaic_groups(labels, same_class, rng):
-        core = np.concatenate([targets, rng.choice(pool, 16 - len(targets))])
-        grid = rng.choice(pool, (5, 5))  # the context
-        grid[:4, :4] = core.reshape(4, 4)
-        block = np.zeros((1, 9 * STRIDE, 9 * STRIDE, 3), np.uint8)
-        for a in range(5):
-            for b in range(5):
-                h, w = min(side, 9 * STRIDE - a * side), min(side, 9 * STRIDE - b * side)
-                block[0, a * side:a * side + h, b * side:b * side + w] = scenes[grid[a, b], :h, :w]
-        fps = run(block)[0]
+    side, width, core_side = 2 * STRIDE, STRIDE * (r + 1), r // 2
+    ring = 1 if margin else 0  # a ring of context scenes for the margin to show
+    n = core_side + 1 + 2 * ring
+    for targets, pool in _mosaic_groups(labels, same_class, rng, core_side ** 2):
+        core = np.concatenate([targets, rng.choice(pool, core_side ** 2 - len(targets))])
+        grid = rng.choice(pool, (n, n))  # the context
+        grid[ring:ring + core_side, ring:ring + core_side] = core.reshape(core_side, core_side)
+        canvas = np.zeros((n * side, n * side, 3), np.uint8)
+        for a in range(n):
+            for b in range(n):
+                canvas[a * side:(a + 1) * side, b * side:(b + 1) * side] = scenes[grid[a, b]]
+        o = ring * side - margin
+        fps = run(canvas[None, o:o + width + 2 * margin, o:o + width + 2 * margin])[0]
         if out is None:
             out = np.full((len(scenes), fps.shape[-1]), np.nan, np.float32)
         for i, scene in enumerate(targets):
-            out[scene] = fps[2 * (i // 4), 2 * (i % 4)]
+            out[scene] = fps[2 * (i // core_side), 2 * (i % core_side)]
     assert out is not None
     return out, labels
 
 
-def ucm_check(shared: int | None, same_class: bool) -> dict[str, Any]:
+def ucm_check(shared: int | None, same_class: bool, r: int = 8, margin: int = 0,
+              seed: int = 0) -> dict[str, Any]:
     """UC Merced mAP and P@10 from mosaic block fingerprints against per-tile ones."""
     from tilesearch import quality
 
     per_tile, labels = ucm_fingerprints()
-    block, _ = ucm_mosaic_fingerprints(shared, same_class)
-    res: dict[str, Any] = {}
+    block, _ = ucm_mosaic_fingerprints(shared, same_class, seed, r, margin)
+    res: dict[str, Any] = {"tiles_per_side": r, "margin": margin, "seed": seed}
     for name, x in (("per_tile", per_tile), ("blocks", block)):
         m = quality.retrieval_metrics(quality.pairwise_distances(x), labels).overall
         res[name] = {"mAP": m["mAP"], "P@10": m["P@10"]}
@@ -369,9 +400,19 @@ def label_free(store: Store, ref: np.ndarray, got: np.ndarray, samples: int = 10
     return out
 
 
+def _tag(a: argparse.Namespace) -> str:
+    """The results file's suffix: shared stages, then R and margin where not the defaults."""
+    return ("" if a.shared_stages is None else f"-{a.shared_stages}") + \
+        ("" if a.tiles_per_side == 8 else f"-r{a.tiles_per_side}") + \
+        ("" if not a.margin else f"-m{a.margin}") + ("" if not a.seed else f"-s{a.seed}")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiles-per-side", type=int, default=8, help="R: tiles per block side")
+    ap.add_argument("--margin", type=int, default=0,
+                    help="px of context read around each block (a multiple of 64)")
+    ap.add_argument("--seed", type=int, default=0, help="the UC Merced mosaics' draw")
     ap.add_argument("--check", type=int, default=40, help="1 x 1 blocks run as the check")
     ap.add_argument("--speed", action="store_true",
                     help="also time the block graph against the per-tile model on OpenVINO")
@@ -382,15 +423,16 @@ def main(argv: list[str] | None = None) -> None:
                          "among random scenes or among scenes of its class")
     a = ap.parse_args(argv)
     if a.ucm:
-        res = ucm_check(a.shared_stages, a.ucm == "same-class")
+        r = a.tiles_per_side
+        res = ucm_check(a.shared_stages, a.ucm == "same-class", r, a.margin, a.seed)
         what = "the whole network" if a.shared_stages is None else \
             f"stem + {a.shared_stages} stages"
-        print(f"UC Merced mosaics ({a.ucm} neighbours), blocks sharing {what}: "
+        print(f"UC Merced mosaics ({a.ucm} neighbours, seed {a.seed}), {r} x {r} blocks, "
+              f"margin {a.margin} px, sharing {what}: "
               f"mAP {res['blocks']['mAP']:.3f}, P@10 {res['blocks']['P@10']:.3f}; "
               f"per tile: mAP {res['per_tile']['mAP']:.3f}, "
               f"P@10 {res['per_tile']['P@10']:.3f}; cosine median {res['cosine_median']:.3f}")
-        tag = "" if a.shared_stages is None else f"-{a.shared_stages}"
-        save(res, RESULTS_DIR / f"shared_conv_ucm-{a.ucm}{tag}.json")
+        save(res, RESULTS_DIR / f"shared_conv_ucm-{a.ucm}{_tag(a)}.json")
         return
     real_fingerprints()  # makes the cached store when missing
     with Store.open(REAL_STORE) as store:
@@ -400,14 +442,15 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         check, _ = block_fingerprints(store, 1, a.check, a.shared_stages)
         t1 = time.perf_counter()
-        got, blocks = block_fingerprints(store, a.tiles_per_side, shared=a.shared_stages)
+        got, blocks = block_fingerprints(store, a.tiles_per_side, shared=a.shared_stages,
+                                         margin=a.margin)
         t2 = time.perf_counter()
         free = label_free(store, ref, got)
     r = a.tiles_per_side
     share = 1.0 if a.shared_stages is None else shared_time_share(a.shared_stages)
-    block_cost = (r + 1) ** 2 / (4 * r * r)
-    res = {"tiles_per_side": r, "blocks": blocks, "shared_stages": a.shared_stages,
-           "shared_time_share": share,
+    block_cost = (r + 1 + 2 * a.margin / STRIDE) ** 2 / (4 * r * r)
+    res = {"tiles_per_side": r, "margin": a.margin, "blocks": blocks,
+           "shared_stages": a.shared_stages, "shared_time_share": share,
            "compute_per_tile_vs_tile_by_tile": share * block_cost + 1 - share,
            "check_1x1": compare(ref, check), "blocks_vs_tiles": compare(ref, got),
            "label_free_rank1": free, "check_s": t1 - t0, "blocks_s": t2 - t1}
@@ -416,8 +459,9 @@ def main(argv: list[str] | None = None) -> None:
           f", min {c['cosine_min']:.4f}")
     what = "the whole network" if a.shared_stages is None else \
         f"stem + {a.shared_stages} stages, {share:.2f} of its time"
-    print(f"{r} x {r} blocks sharing {what} ({res['compute_per_tile_vs_tile_by_tile']:.2f} of "
-          f"the compute, {1 / res['compute_per_tile_vs_tile_by_tile']:.2f}x): "
+    print(f"{r} x {r} blocks, margin {a.margin} px, sharing {what} "
+          f"({res['compute_per_tile_vs_tile_by_tile']:.2f} of the compute, "
+          f"{1 / res['compute_per_tile_vs_tile_by_tile']:.2f}x): "
           f"{g['tiles']} tiles, cosine to the per-tile fingerprint median "
           f"{g['cosine_median']:.3f}, 5th percentile {g['cosine_p5']:.3f}; same 10 nearest "
           f"neighbours {g['same_neighbours_at_10']:.3f}; a per-tile query finds the tile's "
@@ -426,12 +470,11 @@ def main(argv: list[str] | None = None) -> None:
           f"{free['per_tile_min']:.2f}, blocks {free['blocks_min']:.2f}; shift32 "
           f"{free['per_tile_shift32']:.2f} / {free['blocks_shift32']:.2f}")
     if a.speed:
-        res |= measured_speedup(a.shared_stages, r)
+        res |= measured_speedup(a.shared_stages, r, margin=a.margin)
         print(f"OpenVINO: blocks {res['block_tiles_per_s']:.1f} tiles/s, per tile "
               f"{res['per_tile_tiles_per_s']:.1f} tiles/s (medians); pairs {res['pair_ratios']}: "
               f"{res['measured_speedup']:.2f}x")
-    tag = "" if a.shared_stages is None else f"-{a.shared_stages}"
-    save(res, RESULTS_DIR / f"shared_conv{tag}.json")
+    save(res, RESULTS_DIR / f"shared_conv{_tag(a)}.json")
 
 
 if __name__ == "__main__":
