@@ -1,6 +1,7 @@
 """Sharing convolutions across overlapping tiles: how far the fingerprints move.
 
     python -m benchmarks.studies.shared_conv [--tiles-per-side 8] [--check 40] [--shared-stages S]
+        [--margin M] [--speed] [--ucm random|same-class [--seed S]]
 
 At a 128 px stride every pixel lies in four 256 px tiles, so fingerprinting tile by tile
 runs the network over each pixel four times. Running it once over a block of R x R tiles
@@ -9,6 +10,9 @@ would cost about (R + 1)^2 / (4 R^2) of that (0.32 at R = 8). The pooling window
 with the per-tile ones exactly (tile and stride are multiples of the network's stride after
 the recipe's 2x reduction), so the only change is what the network sees around each tile:
 real neighbouring pixels instead of the "SAME" zero padding at the tile's edge.
+
+``--margin M`` reads M px of context around each block (the grid of tiles inside it), so that
+tiles at the block's edge see their neighbours too, at the cost of the margin's compute.
 
 ``--shared-stages S`` shares only the stem and the first S stages (whose receptive field is
 small) over the block, then crops each tile's window of their output and runs the rest of the
