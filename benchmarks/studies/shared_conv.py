@@ -136,7 +136,7 @@ def block_module(shared: int | None = None, margin: int = 0) -> Any:
         def forward(self, blocks: torch.Tensor) -> torch.Tensor:
             x = eff.normalise(blocks.float().permute(0, 3, 1, 2))
             x = F.avg_pool2d(x, 2)  # the recipe's 2x reduction: tile 128, stride 64
-            full, n, pad = int(x.shape[-1]), int(x.shape[0]), margin // 2
+            full, pad = int(x.shape[-1]), margin // 2  # any batch: the export's is dynamic
             side = full - 2 * pad
             r = side // (STRIDE // 2) - 1
 
@@ -163,7 +163,7 @@ def block_module(shared: int | None = None, margin: int = 0) -> Any:
                 else:  # the rest of the network per tile, on each tile's window
                     head, *later = self.back(tiles_of(out))
                     maps = [head, *[tiles_of(m) for m in tapped], *later]
-                grids = [m.mean(dim=(2, 3)).reshape(r, r, n, -1).permute(2, 3, 0, 1)
+                grids = [m.mean(dim=(2, 3)).reshape(r, r, -1, int(m.shape[1])).permute(2, 3, 0, 1)
                          if cut < len(net._blocks) else
                          F.avg_pool2d(m, STRIDE // (side // int(m.shape[-1])),
                                       STRIDE // 2 // (side // int(m.shape[-1])))
