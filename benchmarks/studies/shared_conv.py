@@ -177,10 +177,12 @@ def block_module(shared: int | None = None, margin: int = 0) -> Any:
 
 def measured_speedup(shared: int | None, r: int, rounds: int = 5, margin: int = 0
                      ) -> dict[str, Any]:
-    """Tiles/s of the block graph and of the default per-tile model, both on OpenVINO
-    (2 threads, float32; blocks of r x r tiles, as many a call as make 64 tiles (at least
-    one), against batches of 64), interleaved (A B, B A, ...) for `rounds` pairs: medians,
-    and the median of the pairs' ratios."""
+    """Tiles/s of the block graph and of the default per-tile model on OpenVINO, float32 on 2
+    threads, two ways: on one request (blocks of r x r tiles, as many a call as make 64 tiles
+    (at least one), against batches of 64), and as indexing runs the per-tile model (2
+    streams taking chunks of 8 tiles, or of as many blocks as hold 8 tiles, from one queue).
+    All four in turn for `rounds` rounds, the order reversed every other round: medians, and
+    the median of each round's block / per-tile ratio."""
     import openvino as ov
     import torch
 
@@ -188,32 +190,44 @@ def measured_speedup(shared: int | None, r: int, rounds: int = 5, margin: int = 
     rng = np.random.default_rng(0)
     per_call = max(1, 64 // (r * r))
     block = rng.integers(0, 256, (per_call, side, side, 3), np.uint8)
-    with torch.no_grad():
+    with torch.no_grad():  # any batch: the block graph's batch is dynamic
         model = ov.convert_model(block_module(shared, margin),
-                                 example_input=torch.from_numpy(block))
-    # both on one request with the same settings, float32 (OpenVINO's default is bf16 on CPUs
-    # with AMX)
-    core = ov.Core()
-    request = core.compile_model(model, "CPU", openvino_config(2)).create_infer_request()
+                                 example_input=torch.from_numpy(block[:1]),
+                                 input=[([-1, side, side, 3], ov.Type.u8)])
+    # float32 throughout (OpenVINO's default is bf16 on CPUs with AMX)
+    core, per_tile = ov.Core(), str(default_openvino_xml())
     tiles = rng.integers(0, 256, (64, 256, 256, 3), np.uint8)
-    per_tile_request = core.compile_model(str(default_openvino_xml()), "CPU",
-                                          openvino_config(2)).create_infer_request()
 
-    def embed(b: np.ndarray) -> Any:
-        return per_tile_request.infer({0: b})
-    blocks, per_tile = [], []
+    def one_request(graph: Any) -> Any:
+        request = core.compile_model(graph, "CPU", openvino_config(2)).create_infer_request()
+        return lambda b: request.infer({0: b})
+
+    def streamed(graph: Any, step: int) -> Any:
+        queue = ov.AsyncInferQueue(core.compile_model(graph, "CPU", openvino_config(2, 2)), 2)
+
+        def run(b: np.ndarray) -> None:
+            for k in range(0, len(b), step):
+                queue.start_async({0: b[k:k + step]})
+            queue.wait_all()
+        return run
+
+    runs = {"block": (one_request(model), block, r * r),
+            "tile": (one_request(per_tile), tiles, 1),
+            "block_streamed": (streamed(model, max(1, 8 // (r * r))), block, r * r),
+            "tile_streamed": (streamed(per_tile, 8), tiles, 1)}
+    rates: dict[str, list[float]] = {k: [] for k in runs}
     for i in range(rounds):
-        for who in ("block", "tile") if i % 2 == 0 else ("tile", "block"):
-            if who == "block":
-                blocks.append(tiles_per_second(lambda b: request.infer({0: b}), block, 3)
-                              * r * r)
-            else:
-                per_tile.append(tiles_per_second(embed, tiles, 3))
-    ratios = [b / t for b, t in zip(blocks, per_tile, strict=True)]
-    return {"block_tiles_per_s": statistics.median(blocks),
-            "per_tile_tiles_per_s": statistics.median(per_tile),
-            "pair_ratios": [round(x, 3) for x in ratios],
-            "measured_speedup": statistics.median(ratios)}
+        for name in list(runs) if i % 2 == 0 else list(runs)[::-1]:
+            run, batch, per_item = runs[name]
+            rates[name].append(tiles_per_second(run, batch, 3) * per_item)
+    res: dict[str, Any] = {}
+    for tag in ("", "_streamed"):
+        ratios = [b / t for b, t in zip(rates["block" + tag], rates["tile" + tag], strict=True)]
+        res |= {f"block{tag}_tiles_per_s": statistics.median(rates["block" + tag]),
+                f"per_tile{tag}_tiles_per_s": statistics.median(rates["tile" + tag]),
+                f"pair_ratios{tag}": [round(x, 3) for x in ratios],
+                f"measured_speedup{tag}": statistics.median(ratios)}
+    return res
 
 
 def shared_time_share(shared: int) -> float:
@@ -475,9 +489,10 @@ def main(argv: list[str] | None = None) -> None:
           f"{free['per_tile_shift32']:.2f} / {free['blocks_shift32']:.2f}")
     if a.speed:
         res |= measured_speedup(a.shared_stages, r, margin=a.margin)
-        print(f"OpenVINO: blocks {res['block_tiles_per_s']:.1f} tiles/s, per tile "
-              f"{res['per_tile_tiles_per_s']:.1f} tiles/s (medians); pairs {res['pair_ratios']}: "
-              f"{res['measured_speedup']:.2f}x")
+        for tag, how in (("", "one request"), ("_streamed", "2 streams, chunks of 8 tiles")):
+            print(f"OpenVINO, {how}: blocks {res[f'block{tag}_tiles_per_s']:.1f} tiles/s, per "
+                  f"tile {res[f'per_tile{tag}_tiles_per_s']:.1f} tiles/s (medians); rounds "
+                  f"{res[f'pair_ratios{tag}']}: {res[f'measured_speedup{tag}']:.2f}x")
     save(res, RESULTS_DIR / f"shared_conv{_tag(a)}.json")
 
 
