@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 
 
-def default_openvino_xml() -> Path:
-    """The default model's per-tile OpenVINO IR, as the package exports and caches it."""
+def default_openvino_xml(identity: Any = None) -> Path:
+    """The per-tile OpenVINO IR of the model with `identity` (default: the default model,
+    loaded here so that it is exported), as the package exports and caches it."""
     from tilesearch.models import load_model
     from tilesearch.models.runtime import cache_dir
 
-    identity = load_model(runtime="openvino").identity
+    identity = identity or load_model(runtime="openvino").identity
     return sorted(cache_dir().glob(
         f"{identity.name}-{identity.weights_sha256[:16]}-{identity.recipe}-256px-"
         "openvino-*.xml"))[-1]
@@ -45,6 +46,18 @@ def tiles_per_second(run: Callable[[Any], Any], tiles: Any, repeats: int = 5) ->
         run(tiles)
         times.append(time.perf_counter() - t)
     return len(tiles) / statistics.median(times)
+
+
+def interleaved(measures: dict[str, Callable[[], float]], rounds: int
+                ) -> dict[str, list[float]]:
+    """Every round's figure of each measure: each taken once a round, in turn, the order
+    reversed every other round, so that a shared machine's drift falls on all of them alike."""
+    out: dict[str, list[float]] = {name: [] for name in measures}
+    names = list(measures)
+    for i in range(rounds):
+        for name in names if i % 2 == 0 else names[::-1]:
+            out[name].append(measures[name]())
+    return out
 
 
 def model_ceiling(fingerprinter: Any, batch: int = 64, repeats: int = 5) -> float:

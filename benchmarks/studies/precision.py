@@ -21,13 +21,20 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.common.data import ORTHOS, real_tiles
-from benchmarks.common.measure import default_openvino_xml, embed, recall_at_k
+from benchmarks.common.measure import (
+    default_openvino_xml,
+    embed,
+    interleaved,
+    recall_at_k,
+    timed,
+)
 from benchmarks.common.results import save
 from tilesearch.models import load_model
 
@@ -43,14 +50,13 @@ def rates(runs: dict[str, Any], tiles: np.ndarray, batch: int = 64, rounds: int 
     """Tiles/s of each run on one batch: every run once a round, the order reversed every
     other round; medians."""
     b = np.ascontiguousarray(tiles[:batch])
-    laps: dict[str, list[float]] = {k: [] for k in runs}
     for run in runs.values():
         run(b)  # warm-up
-    for i in range(rounds):
-        for name in (list(runs) if i % 2 == 0 else list(runs)[::-1]):
-            t = time.perf_counter()
-            runs[name](b)
-            laps[name].append(time.perf_counter() - t)
+
+    def lap(run: Any) -> Callable[[], float]:
+        return lambda: timed(run, b)[0]
+
+    laps = interleaved({k: lap(run) for k, run in runs.items()}, rounds)
     return {k: batch / statistics.median(v) for k, v in laps.items()}
 
 
@@ -105,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         print("skipped: needs openvino")
         return 0
     fp = load_model(runtime="openvino")
-    xml = default_openvino_xml()
+    xml = default_openvino_xml(fp.identity)
     tiles = real_tiles(args.data, args.tiles)
     core = ov.Core()
     threads = len(os.sched_getaffinity(0))

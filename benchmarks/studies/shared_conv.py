@@ -48,12 +48,13 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from benchmarks.common.data import REAL_STORE, UCMERCED, real_fingerprints, ucm_fingerprints
-from benchmarks.common.measure import default_openvino_xml, tiles_per_second
+from benchmarks.common.measure import default_openvino_xml, interleaved, tiles_per_second
 from benchmarks.common.results import RESULTS_DIR, save
 from tilesearch.models.runtime import openvino_config
 from tilesearch.raster import open_image
@@ -215,11 +216,11 @@ def measured_speedup(shared: int | None, r: int, rounds: int = 5, margin: int = 
             "tile": (one_request(per_tile), tiles, 1),
             "block_streamed": (streamed(model, max(1, 8 // (r * r))), block, r * r),
             "tile_streamed": (streamed(per_tile, 8), tiles, 1)}
-    rates: dict[str, list[float]] = {k: [] for k in runs}
-    for i in range(rounds):
-        for name in list(runs) if i % 2 == 0 else list(runs)[::-1]:
-            run, batch, per_item = runs[name]
-            rates[name].append(tiles_per_second(run, batch, 3) * per_item)
+
+    def rate(run: Any, batch: np.ndarray, per_item: int) -> Callable[[], float]:
+        return lambda: tiles_per_second(run, batch, 3) * per_item
+
+    rates = interleaved({name: rate(*spec) for name, spec in runs.items()}, rounds)
     res: dict[str, Any] = {}
     for tag in ("", "_streamed"):
         ratios = [b / t for b, t in zip(rates["block" + tag], rates["tile" + tag], strict=True)]

@@ -11,7 +11,7 @@ busy core slows only its own stream; but split in halves, the stream that finish
 for the other at the end of each batch. Split in chunks of a few tiles taken by whichever stream
 is free, the slowed stream just takes fewer chunks; and with the next batch's chunks started
 while the last ones of a batch run (`Fingerprinter.embed_batches`), no stream waits at a
-batch's end and a batch is stored while the next one runs. Each round runs, for every setting (in
+batch's end. Each round runs, for every setting (in
 turn, the order reversed every other round), `api.index` on the image into a new store
 (seconds from the call to its return) and the model alone on the same tiles in memory; prints
 each round, the medians, and per round the end-to-end / model-only ratio and the end-to-end
@@ -58,17 +58,22 @@ def _run_ahead(ahead: bool) -> None:
 def run(image: Path, rounds: int) -> dict[str, Any]:
     tiles = kept_tiles(image)
     res: dict[str, Any] = {name: {"end_to_end": [], "model_only": []} for name in SETTINGS}
+    taken = runtime.STREAM_MIN_BATCH, runtime.STREAM_CHUNK
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(rounds):
-            order = list(SETTINGS.items())
-            for name, (min_batch, chunk, ahead) in order if i % 2 == 0 else order[::-1]:
-                runtime.STREAM_MIN_BATCH, runtime.STREAM_CHUNK = min_batch, chunk
-                _run_ahead(ahead)
-                fp = load_fingerprinter(None, runtime="openvino")
-                fp.embed(tiles[:CPU_BATCH])
-                res[name]["model_only"].append(ceiling(fp, tiles, CPU_BATCH))
-                res[name]["end_to_end"].append(end_to_end(image, "openvino", Path(tmp))[0])
-    _run_ahead(True)
+        try:
+            for i in range(rounds):
+                order = list(SETTINGS.items())
+                for name, (min_batch, chunk, ahead) in order if i % 2 == 0 else order[::-1]:
+                    runtime.STREAM_MIN_BATCH, runtime.STREAM_CHUNK = min_batch, chunk
+                    _run_ahead(ahead)
+                    fp = load_fingerprinter(None, runtime="openvino")
+                    fp.embed(tiles[:CPU_BATCH])
+                    res[name]["model_only"].append(ceiling(fp, tiles, CPU_BATCH))
+                    res[name]["end_to_end"].append(
+                        end_to_end(image, "openvino", Path(tmp))[0])
+        finally:  # the settings taken, as the package has them
+            runtime.STREAM_MIN_BATCH, runtime.STREAM_CHUNK = taken
+            _run_ahead(True)
     base = res[BASELINE]["end_to_end"]
     for r in res.values():
         r["ratio"] = [e / m for e, m in zip(r["end_to_end"], r["model_only"], strict=True)]

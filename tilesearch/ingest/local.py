@@ -104,8 +104,9 @@ Batch = tuple[int, list[Tile], np.ndarray]
 def fingerprinted(model: Fingerprinter, batches: Iterable[Batch]
                   ) -> Iterator[tuple[Batch, np.ndarray]]:
     """Each batch with its fingerprints, in order. A model with `embed_batches` (OpenVINO)
-    takes the next batch before giving the last one's fingerprints, so it runs while they are
-    stored; an error reading a batch is raised after every batch before it is given."""
+    takes the next batch before giving the last one's fingerprints, so that its streams never
+    wait at a batch's end; an error reading a batch is raised after every batch before it is
+    given."""
     stream = getattr(model, "embed_batches", None)
     if stream is None:
         for batch in batches:

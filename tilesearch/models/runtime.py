@@ -243,9 +243,11 @@ class _OpenVINO:
 
     def stream(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Fingerprints of each batch in turn. The next batch's chunks go in while the last
-        ones of the batch before run, so no stream waits at a batch's end, and the caller
-        stores a batch while the next one runs. Calls from other threads wait until the
-        stream ends (and one from the consuming thread itself would never return)."""
+        ones of the batch before run, so no stream waits at a batch's end. Waiting for a batch
+        waits for every request in flight (which is how a failed one's error surfaces), so
+        the model is idle while the batches given then are stored. Calls from other threads
+        wait until the stream ends (and one from the consuming thread itself would never
+        return)."""
         if self.threads == 1:
             yield from (self(b) if len(b) else np.empty((0, 0), np.float32) for b in batches)
             return
