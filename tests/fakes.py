@@ -37,6 +37,34 @@ class FakeModel:
         return np.concatenate([x.mean(axis=(1, 2)), x.std(axis=(1, 2)), grey], axis=1)
 
 
+class FakeBlockModel(FakeModel):
+    """`FakeModel`'s fingerprints under a block recipe: the indexer hands `for_blocks(stride)`
+    blocks of 2 x 2 tiles, and each tile's fingerprint is `FakeModel`'s of its crop of the
+    block, so a store indexed in blocks must hold what a per-tile one holds."""
+
+    identity = ModelIdentity("fake", "f" * 64, 22, "x/255", recipe="rot4-128-blocks")
+
+    def for_blocks(self, stride: int) -> FakeBlocks:
+        return FakeBlocks(self, stride)
+
+
+class FakeBlocks:
+    """The block graph of `FakeBlockModel`: (N, side, side, 3) blocks -> (4 N, 22)."""
+
+    def __init__(self, model: FakeBlockModel, stride: int) -> None:
+        self.model, self.stride = model, stride
+        self.identity, self.runtime = model.identity, model.runtime
+        self.blocks_seen = 0
+
+    def embed(self, blocks: np.ndarray) -> np.ndarray:
+        n, side = blocks.shape[:2]
+        t, s = side - self.stride, self.stride
+        self.blocks_seen += n
+        crops = np.stack([blocks[:, i * s:i * s + t, j * s:j * s + t]
+                          for i in range(2) for j in range(2)], axis=1)
+        return self.model.embed(crops.reshape(-1, t, t, 3))
+
+
 def run_cli(args, capsys, monkeypatch, *, fake_model: bool = False):
     """Run `tilesearch ARGS` in this process (with `FakeModel` for every model load when
     `fake_model`); returns (exit code, stdout, stderr)."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import FakeModel
+from fakes import FakeBlockModel, FakeModel
 
 from tilesearch.errors import MissingDependencyError
 from tilesearch.ingest import index_images, open_or_create_store
@@ -114,6 +114,26 @@ def test_ray_store_equals_local_store_and_resumes(ray_cluster, images, tmp_path,
             ("c.tif", False), ("d.tif", False), ("cut.tif", True)]
         assert "cut.tif" in {Path(p).name for p, _ in store.failures()}
         assert store.count >= len(expected)  # blocks before the cut may be readable
+
+
+@pytest.mark.slow
+def test_ray_cuts_the_blocks_local_indexing_cuts(ray_cluster, images, tmp_path):
+    """A block recipe on Ray: shards that cut a block read it whole and keep their own tiles,
+    so the store is the local one, tile ids included."""
+    model = FakeBlockModel()
+
+    def store(path):
+        return open_or_create_store(path, model, tile_size=None, stride=None,
+                                    max_invalid=None)
+
+    with store(tmp_path / "local.tiles") as local:
+        index_images([images], local, model, batch_size=4)
+        expected, expected_vecs = _rows(local)
+    with store(tmp_path / "ray.tiles") as s:
+        index_on_ray([images], s, FakeBlockModel, batch_size=4, workers=2, shard_size=5)
+        got, vecs = _rows(s)
+    assert got == expected and len(got) > 30
+    np.testing.assert_allclose(vecs, expected_vecs, rtol=1e-6, atol=1e-6)
 
 
 def test_shards_cut_each_image_in_order():

@@ -64,6 +64,48 @@ def tile_grid(width: int, height: int, size: int, stride: int) -> list[Window]:
     ]
 
 
+@dataclass(frozen=True)
+class Block:
+    """Tiles fingerprinted together (block recipes): the block's window, which may reach
+    past the image's edge, and its tiles as (place, window), place counting row by row
+    across the block's `per_side` x `per_side` slots."""
+
+    window: Window
+    tiles: tuple[tuple[int, Window], ...]
+
+
+def block_places(length: int, size: int, stride: int, per_side: int) -> dict[int, tuple[int, int]]:
+    """Each tile offset along one axis (`offsets`) -> (its block's first offset, its place in
+    the block). Runs of `per_side` offsets `stride` apart form a block from the first one;
+    the last offset, flush with the edge and off the stride, starts a block of its own. A
+    tile's block depends on the image and the tiling only, never on which tiles are read."""
+    places: dict[int, tuple[int, int]] = {}
+    starts = offsets(length, size, stride)
+    i = 0
+    while i < len(starts):
+        first = starts[i]
+        k = 0
+        while k < per_side and i < len(starts) and starts[i] == first + k * stride:
+            places[starts[i]] = (first, k)
+            i, k = i + 1, k + 1
+    return places
+
+
+def group_blocks(windows: list[Window], width: int, height: int, size: int, stride: int,
+                 per_side: int) -> list[Block]:
+    """`windows` (tiles of the `tile_grid` of a width x height image) grouped into blocks of
+    `per_side` x `per_side` tiles, in the order of each block's first tile."""
+    cols = block_places(width, size, stride, per_side)
+    rows = block_places(height, size, stride, per_side)
+    side = size + (per_side - 1) * stride
+    groups: dict[tuple[int, int], list[tuple[int, Window]]] = {}
+    for w in windows:
+        (col, j), (row, i) = cols[w.col_off], rows[w.row_off]
+        groups.setdefault((col, row), []).append((i * per_side + j, w))
+    return [Block(Window(col, row, side, side), tuple(tiles))
+            for (col, row), tiles in groups.items()]
+
+
 def batched(windows: list[Window], batch: int) -> Iterator[list[Window]]:
     """Consecutive groups of at most `batch` windows."""
     for i in range(0, len(windows), batch):

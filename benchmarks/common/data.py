@@ -67,6 +67,31 @@ def ucm_fingerprints() -> tuple[np.ndarray, list[str]]:
     return x, labels
 
 
+def real_blocks(data: Path, n: int, per_side: int = 2) -> np.ndarray:
+    """Up to `n` blocks of `per_side` x `per_side` valid tiles (as a block recipe's model
+    takes them) spread evenly over the images under `data`."""
+    from tilesearch.options import STRIDE, TILE_SIZE
+    from tilesearch.raster import find_images, open_image
+    from tilesearch.tiling import group_blocks, tile_grid
+
+    files, _ = find_images([data])
+    out = []
+    side = TILE_SIZE + (per_side - 1) * STRIDE
+    for f in files:
+        with open_image(f) as src:
+            info = src.info
+            grid = tile_grid(info.width, info.height, TILE_SIZE, STRIDE)
+            blocks = [b for b in group_blocks(grid, info.width, info.height, TILE_SIZE, STRIDE,
+                                              per_side) if len(b.tiles) == per_side ** 2]
+            for b in blocks[:: max(1, len(blocks) // (n // len(files) * 2))]:
+                pixels, valid = src.read_padded(b.window, side)
+                if valid.mean() >= 0.99:
+                    out.append(pixels)
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(out), size=min(n, len(out)), replace=False)
+    return np.stack([out[i] for i in sorted(idx)])
+
+
 def real_tiles(data: Path, n: int) -> np.ndarray:
     """Up to `n` valid tiles spread evenly over the grids of the images under `data`."""
     from tilesearch.options import STRIDE, TILE_SIZE

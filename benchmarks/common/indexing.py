@@ -15,8 +15,8 @@ import numpy as np
 from benchmarks.common.data import ORTHOS
 from benchmarks.common.measure import store_size
 from tilesearch import api
-from tilesearch.ingest import index_images
-from tilesearch.models import ModelIdentity
+from tilesearch.ingest import index_images, layout_of, model_for, read_batches
+from tilesearch.models import ModelIdentity, block_tiles
 from tilesearch.options import CPU_BATCH, MAX_INVALID, STRIDE, TILE_SIZE
 from tilesearch.raster import open_image
 from tilesearch.store import Store
@@ -26,14 +26,19 @@ DEFAULT_IMAGE = ORTHOS / "quarry_callas_france_cog_jpeg.tif"
 
 
 class NullModel:
-    """Returns zeros at once: indexing with it measures reading, tiling and storing alone."""
+    """Returns zeros at once: indexing with it measures reading, tiling and storing alone
+    (in blocks of `per_input` tiles for a block recipe, as indexing reads them)."""
 
-    def __init__(self, identity: ModelIdentity) -> None:
+    def __init__(self, identity: ModelIdentity, per_input: int = 1) -> None:
         self.identity = identity
         self.runtime = "none"
+        self.per_input = per_input
 
     def embed(self, tiles: np.ndarray) -> np.ndarray:
-        return np.zeros((len(tiles), self.identity.dim), np.float32)
+        return np.zeros((len(tiles) * self.per_input, self.identity.dim), np.float32)
+
+    def for_blocks(self, stride: int) -> NullModel:
+        return NullModel(self.identity, block_tiles(self.identity.recipe) ** 2)
 
 
 def crop(image: Path, size: int, folder: Path) -> Path:
@@ -66,24 +71,27 @@ def image_for(image: Path, crop_px: int) -> Iterator[Path | None]:
         yield crop(image, crop_px, Path(tmp)) if crop_px else image
 
 
-def kept_tiles(image: Path) -> np.ndarray:
-    """The tiles tilesearch keeps of `image` (native pixels, 128 px grid), in memory."""
+def model_batches(image: Path, fp: Any) -> tuple[Any, list[np.ndarray], int]:
+    """What indexing `image` runs with `fp` (a fresh store's tiling, native pixels): the
+    model as it runs (a block recipe's block graph), its inputs in the batches indexing reads
+    (tiles, or blocks of tiles), and how many kept tiles they hold."""
     with open_image(image) as src:
-        grid = tile_grid(src.info.width, src.info.height, TILE_SIZE, STRIDE)
-        tiles = [t.pixels for t in src.read_tiles(grid) if t.valid_fraction >= 1 - MAX_INVALID]
-    return np.stack(tiles)
+        info = src.info
+    grid = tile_grid(info.width, info.height, TILE_SIZE, STRIDE)
+    layout = layout_of(fp, TILE_SIZE, STRIDE, STRIDE)
+    batches = [b for b in read_batches(info, grid, layout, CPU_BATCH, 1 - MAX_INVALID) if b[1]]
+    return model_for(fp, STRIDE), [b[2] for b in batches], sum(len(b[1]) for b in batches)
 
 
-def ceiling(fp: Any, tiles: np.ndarray, batch: int) -> float:
-    """Tiles/s of the fingerprinter alone over `tiles`, in batches of `batch`, fed as
-    indexing feeds it (`embed_batches`, the next batch started before the last ends, where
+def ceiling(run: Any, batches: list[np.ndarray], tiles: int) -> float:
+    """Tiles/s of the model alone over `batches` holding `tiles` tiles (`model_batches`), fed
+    as indexing feeds it (`embed_batches`, the next batch started before the last ends, where
     the fingerprinter has it)."""
-    batches = (tiles[i:i + batch] for i in range(0, len(tiles), batch))
-    stream = getattr(fp, "embed_batches", None)
+    stream = getattr(run, "embed_batches", None)
     start = time.perf_counter()
-    for _ in stream(batches) if stream else map(fp.embed, batches):
+    for _ in stream(iter(batches)) if stream else map(run.embed, batches):
         pass
-    return len(tiles) / (time.perf_counter() - start)
+    return tiles / (time.perf_counter() - start)
 
 
 def end_to_end(image: Path, runtime: str, folder: Path) -> tuple[float, int, dict[str, Any]]:
@@ -99,17 +107,25 @@ def end_to_end(image: Path, runtime: str, folder: Path) -> tuple[float, int, dic
 
 def read_ceiling(image: Path, identity: ModelIdentity, folder: Path) -> float:
     """Tiles/s of the pipeline with a model that costs nothing."""
-    store = Store.create(folder / "null.tiles", identity)
+    store = Store.create(folder / f"null-{time.monotonic_ns()}.tiles", identity)
     report = index_images([image], store, NullModel(identity), batch_size=CPU_BATCH)
     store.close()
     return report.tiles_per_second
 
 
-def network_module() -> Any:
-    """The default fingerprint's torch graph (uint8 NHWC tiles in): what the MACs count."""
-    from tilesearch.models import DEFAULT_MODEL, DEFAULT_RECIPE
+def network_module(blocks: bool = True) -> tuple[Any, int, int]:
+    """The default fingerprint's torch graph as indexing runs it (uint8 NHWC in), the side of
+    its input and the tiles an input holds: the block graph over 2 x 2 blocks for a block
+    recipe (`blocks` False: the per-tile graph, as image queries run), what the MACs count."""
+    from tilesearch.models import DEFAULT_MODEL, DEFAULT_RECIPE, block_tiles
+    from tilesearch.models.blocks import block_module, block_side
     from tilesearch.models.recipes import apply_recipe
     from tilesearch.models.registry import _REGISTRY
 
     entry = _REGISTRY[DEFAULT_MODEL]
-    return apply_recipe(entry.build(entry.locate(None)), DEFAULT_RECIPE)
+    net = entry.build(entry.locate(None))
+    r = block_tiles(DEFAULT_RECIPE)
+    if r == 1 or not blocks:
+        return apply_recipe(net, DEFAULT_RECIPE), TILE_SIZE, 1
+    return (block_module(net, DEFAULT_RECIPE, TILE_SIZE, STRIDE),
+            block_side(TILE_SIZE, STRIDE, r), r * r)

@@ -33,9 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common.data import ORTHOS, real_tiles
+from benchmarks.common.data import ORTHOS, real_blocks, real_tiles
 from benchmarks.common.indexing import network_module
 from benchmarks.common.measure import embed, recall_at_k
+from tilesearch.models import block_tiles
+from tilesearch.options import STRIDE
 
 DEFAULT_DATA = ORTHOS
 
@@ -75,12 +77,16 @@ def synthetic_ortho(path: Path, side: int, seed: int = 0) -> Path:
     return path
 
 
-def model_rate(run: Any, batch: int, device: str, repeats: int = 10) -> float:
-    """Tiles/s of `run` on one batch of random tiles (median of `repeats`, after 2 warm-ups)."""
+def model_rate(run: Any, batch: int, device: str, side: int = 256, per_input: int = 1,
+               repeats: int = 10) -> float:
+    """Tiles/s of `run` on one batch of `batch` tiles of random pixels, as inputs of `side`
+    px holding `per_input` tiles each (median of `repeats`, after 2 warm-ups)."""
     import torch
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    x = np.random.default_rng(0).integers(0, 256, (batch, 256, 256, 3), dtype=np.uint8)
+    n = max(1, batch // per_input)
+    x = np.random.default_rng(0).integers(0, 256, (n, side, side, 3), dtype=np.uint8)
+    batch = n * per_input
     run(x)
     run(x)
     times = []
@@ -93,20 +99,28 @@ def model_rate(run: Any, batch: int, device: str, repeats: int = 10) -> float:
     return batch / statistics.median(times)
 
 
-def runner(device: str, dtype: str) -> Any:
+def runner(device: str, dtype: str) -> tuple[Any, int, int]:
+    """The default model's graph as indexing runs it (the block graph for a block recipe) on
+    `device` at `dtype`, its input side and the tiles an input holds."""
     import torch
 
     from tilesearch.models.device import cuda_runner
 
+    net, side, per_input = network_module()
     if device == "cuda":
-        return cuda_runner(network_module(), dtype)
-    net = network_module()
+        return cuda_runner(net, dtype), side, per_input
 
     def run(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return net(torch.from_numpy(batch)).numpy()
 
-    return run
+    return run, side, per_input
+
+
+def _with(graph: tuple[Any, int, int], batch: int, device: str) -> tuple[Any, ...]:
+    """`model_rate`'s arguments for a `runner` result."""
+    run, side, per_input = graph
+    return run, batch, device, side, per_input
 
 
 def cpu_reference() -> Any:
@@ -128,7 +142,7 @@ def run(data: Path, device: str, batch: int, readers: int, n_recall: int) -> dic
         "batch": batch, "readers": readers, "torch": torch.__version__,
         "cpu_cores": os.cpu_count(), "data": str(data)}
     res["model_only_tiles_per_s"] = {
-        dtype: round(model_rate(runner(device, dtype), batch, device), 1)
+        dtype: round(model_rate(*_with(runner(device, dtype), batch, device)), 1)
         for dtype in (("float16", "bfloat16", "float32") if device == "cuda" else ("float32",))}
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -140,10 +154,17 @@ def run(data: Path, device: str, batch: int, readers: int, n_recall: int) -> dic
     res["end_to_end_tiles_per_s"] = round(report.tiles_added / seconds, 1)
     res["indexing_only_tiles_per_s"] = round(report.tiles_per_second, 1)
     tiles = real_tiles(data, n_recall)
-    got = embed(load_model(device=device).embed, tiles, batch)
-    ref = embed(cpu_reference().embed, tiles)
-    res["recall_at_10_vs_cpu"] = round(recall_at_k(ref, got), 4)
+    gpu_model, cpu_model = load_model(device=device), cpu_reference()
+    got = embed(gpu_model.embed, tiles, batch)
+    ref = embed(cpu_model.embed, tiles)
+    res["recall_at_10_vs_cpu"] = round(recall_at_k(ref, got), 4)  # image queries: tile by tile
     res["recall_tiles"] = len(tiles)
+    if block_tiles(gpu_model.identity.recipe) > 1:  # what the store holds: block fingerprints
+        blocks = real_blocks(data, n_recall // 4)
+        got = embed(gpu_model.for_blocks(STRIDE).embed, blocks, max(1, batch // 4))
+        ref = embed(cpu_model.for_blocks(STRIDE).embed, blocks, 16)
+        res["recall_at_10_vs_cpu_blocks"] = round(recall_at_k(ref, got), 4)
+        res["recall_blocks"] = len(blocks)
     res["targets"] = {"end_to_end_tiles_per_s": 5000, "recall_at_10_vs_cpu": 0.99}
     return res
 

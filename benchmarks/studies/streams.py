@@ -27,11 +27,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common.indexing import DEFAULT_IMAGE, ceiling, end_to_end, image_for, kept_tiles
+from benchmarks.common.indexing import (
+    DEFAULT_IMAGE,
+    ceiling,
+    end_to_end,
+    image_for,
+    model_batches,
+)
 from benchmarks.common.results import save
 from tilesearch import load_fingerprinter
 from tilesearch.models import runtime
-from tilesearch.options import CPU_BATCH
 
 NEVER = 10 ** 9
 SETTINGS = {
@@ -56,7 +61,6 @@ def _run_ahead(ahead: bool) -> None:
 
 
 def run(image: Path, rounds: int) -> dict[str, Any]:
-    tiles = kept_tiles(image)
     res: dict[str, Any] = {name: {"end_to_end": [], "model_only": []} for name in SETTINGS}
     taken = runtime.STREAM_MIN_BATCH, runtime.STREAM_CHUNK
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,8 +71,9 @@ def run(image: Path, rounds: int) -> dict[str, Any]:
                     runtime.STREAM_MIN_BATCH, runtime.STREAM_CHUNK = min_batch, chunk
                     _run_ahead(ahead)
                     fp = load_fingerprinter(None, runtime="openvino")
-                    fp.embed(tiles[:CPU_BATCH])
-                    res[name]["model_only"].append(ceiling(fp, tiles, CPU_BATCH))
+                    model, batches, tiles = model_batches(image, fp)
+                    model.embed(batches[0])
+                    res[name]["model_only"].append(ceiling(model, batches, tiles))
                     res[name]["end_to_end"].append(
                         end_to_end(image, "openvino", Path(tmp))[0])
         finally:  # the settings taken, as the package has them

@@ -99,12 +99,12 @@ def load_fingerprinter(model: str | None = None, *, weights: str | Path | None =
                        runtime: str = "auto", tile_size: int = TILE_SIZE,
                        threads: int | None = None, recipe: str | None = None,
                        device: str = "auto") -> Fingerprinter:
-    """A fingerprint model from the registry (default: `models.DEFAULT_MODEL`, default recipe)."""
-    from tilesearch.models import DEFAULT_MODEL, DEFAULT_RECIPE, load_model
+    """A fingerprint model from the registry (default: `models.DEFAULT_MODEL`, with the
+    model's default recipe, `models.default_recipe`)."""
+    from tilesearch.models import DEFAULT_MODEL, load_model
 
     return load_model(model or DEFAULT_MODEL, weights=weights, runtime=runtime,
-                      tile_size=tile_size, threads=threads, recipe=recipe or DEFAULT_RECIPE,
-                      device=device)
+                      tile_size=tile_size, threads=threads, recipe=recipe, device=device)
 
 
 def store_fingerprinter(store: str | Path | Store, *, weights: str | Path | None = None,
@@ -156,10 +156,12 @@ def index(paths: str | Path | Iterable[str | Path], store: str | Path,
 
 
 def _store_defaults(opts: IndexOptions, store: str | Path) -> IndexOptions:
-    """`opts` with the model, recipe and tile size of the existing store where unset."""
+    """`opts` with the model, recipe and tile size of the existing store where unset (the
+    recipe only for the store's model: another one is refused by name, not by recipe)."""
     with Store.open(store) as s:
-        return with_changes(opts, {"model": opts.model or s.identity.name,
-                                   "recipe": opts.recipe or s.identity.recipe,
+        model = opts.model or s.identity.name
+        recipe = opts.recipe or (s.identity.recipe if model == s.identity.name else None)
+        return with_changes(opts, {"model": model, "recipe": recipe,
                                    "tile_size": opts.tile_size or s.tile_size})
 
 

@@ -13,6 +13,7 @@ from tilesearch.cli.options import (
     raw_weight_option,
     write_text,
 )
+from tilesearch.models import RECIPES
 from tilesearch.retrieval import DEFAULT_METRIC
 
 
@@ -25,7 +26,9 @@ from tilesearch.retrieval import DEFAULT_METRIC
               show_default=True)
 @click.option("--expand", type=click.IntRange(min=0), default=0, show_default=True,
               help="Alpha query expansion over this many neighbours (0: off).")
-@click.option("--recipe", default=None, help="plain, rot4-128 or d4-128 [default: the default].")
+@click.option("--recipe", default=None,
+              help=f"{', '.join(RECIPES)} [default: the model's default; a block recipe "
+                   "fingerprints each labelled image as one tile].")
 @click.option("--augment", type=click.IntRange(min=0), default=0, show_default=True,
               metavar="K", help="Database-side augmentation over K neighbours (0: off), "
                                 "as 'build-index --augment K'.")

@@ -8,7 +8,7 @@ import click
 
 from tilesearch import api
 from tilesearch.cli.options import parse_bands
-from tilesearch.models import DEFAULT_MODEL, DEFAULT_RECIPE, GPU_BATCH
+from tilesearch.models import DEFAULT_MODEL, DEFAULT_RECIPE, GPU_BATCH, RECIPES, TILE_RECIPE
 from tilesearch.options import (
     CLUSTERS,
     CPU_BATCH,
@@ -41,8 +41,8 @@ from tilesearch.raster import read_list
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True,
               help="Inference runtime.")
 @click.option("--recipe", default=None,
-              help="How tiles meet the model: plain, rot4-128 or d4-128 [default: the "
-                   f"store's, else {DEFAULT_RECIPE}].")
+              help=f"How tiles meet the model: {', '.join(RECIPES)} [default: the store's, "
+                   f"else {DEFAULT_RECIPE} for a model that can be split, else {TILE_RECIPE}].")
 @click.option("--tile-size", type=click.IntRange(32, 4096), default=None,
               help=f"Tile size in px [default: the store's, else {TILE_SIZE}].")
 @click.option("--stride", type=click.IntRange(min=1), default=None,

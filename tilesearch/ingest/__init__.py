@@ -12,15 +12,20 @@ from tilesearch.ingest.plan import (
     record_failures,
 )
 from tilesearch.ingest.ray import import_ray, index_on_ray, use_cluster
+from tilesearch.ingest.reading import Batch, Layout, layout_of, model_for
 
 __all__ = [
     "COARSE_CELLS",
+    "Batch",
     "IndexReport",
+    "Layout",
     "Progress",
     "Scaling",
     "import_ray",
     "index_images",
     "index_on_ray",
+    "layout_of",
+    "model_for",
     "open_or_create_store",
     "plan_images",
     "prefetch",

@@ -23,11 +23,12 @@ from tilesearch.ingest.plan import (
     plan_images,
     record_failures,
 )
-from tilesearch.models import Fingerprinter
+from tilesearch.ingest.reading import Batch, Layout, batches_of, layout_of, model_for, read_batch
+from tilesearch.models import Fingerprinter, check_tiling
 from tilesearch.raster import RasterSource, find_images, open_image
-from tilesearch.records import ImageInfo, Tile
+from tilesearch.records import ImageInfo
 from tilesearch.store import Store
-from tilesearch.tiling import Window, batched
+from tilesearch.tiling import Window
 
 T = TypeVar("T")
 
@@ -53,6 +54,7 @@ def index_images(paths: Iterable[str | Path], store: Store, model: Fingerprinter
     for err in bad_paths:
         report.failed.append((err.path, err.reason))
     given = len(report.failed)
+    check_tiling(model.identity.recipe, store.tile_size, store.stride)
     plans = plan_images(files, store, bands, report, items, scaling)
     tick = progress(sum(len(p.windows) for p in plans)) if progress else None
     for plan in plans:
@@ -66,14 +68,16 @@ def _index_one(plan: _Plan, store: Store, model: Fingerprinter, batch_size: int,
                tick: Progress | None, report: IndexReport, readers: int = 1) -> None:
     """Index one image into `store`, adding what happened to `report`. The image is
     registered with its first tiles: one failing before any tile changes nothing."""
+    runner = model_for(model, store.stride)
     info = plan.info
     row = store.image(info.path)
     image_id = None
     added = 0
     try:
-        batches = read_batches(info, plan.windows, batch_size, 1.0 - store.max_invalid,
-                               readers, store.tile_size)
-        for (n_windows, kept, _), fingerprints in fingerprinted(model, batches):
+        layout = layout_of(model, store.tile_size, store.stride, store.tile_span(info)[1])
+        batches = read_batches(info, plan.windows, layout, batch_size,
+                               1.0 - store.max_invalid, readers)
+        for (n_windows, kept, _, _), fingerprints in fingerprinted(runner, batches):
             if kept:
                 image_id = store.begin_image(info) if image_id is None else image_id
                 added += len(store.append(image_id, kept, fingerprints))
@@ -98,15 +102,17 @@ def _index_one(plan: _Plan, store: Store, model: Fingerprinter, batch_size: int,
     report.tiles_added += added
 
 
-Batch = tuple[int, list[Tile], np.ndarray]
-
-
 def fingerprinted(model: Fingerprinter, batches: Iterable[Batch]
                   ) -> Iterator[tuple[Batch, np.ndarray]]:
-    """Each batch with its fingerprints, in order. A model with `embed_batches` (OpenVINO)
-    takes the next batch before giving the last one's fingerprints, so that its streams never
-    wait at a batch's end; an error reading a batch is raised after every batch before it is
-    given."""
+    """Each batch with its kept tiles' fingerprints, in order. A model with `embed_batches`
+    (OpenVINO) takes the next batch before giving the last one's fingerprints, so that its
+    streams never wait at a batch's end; an error reading a batch is raised after every batch
+    before it is given."""
+    for batch, out in _run(model, batches):
+        yield batch, out if batch[3] is None or not len(out) else out[batch[3]]
+
+
+def _run(model: Fingerprinter, batches: Iterable[Batch]) -> Iterator[tuple[Batch, np.ndarray]]:
     stream = getattr(model, "embed_batches", None)
     if stream is None:
         for batch in batches:
@@ -129,28 +135,29 @@ def fingerprinted(model: Fingerprinter, batches: Iterable[Batch]
         raise failed[0]
 
 
-def read_batches(info: ImageInfo, windows: list[Window], batch_size: int, keep_from: float,
-                 readers: int = 1, size: int | None = None) -> Iterator[Batch]:
-    """(windows read, tiles kept, their stacked pixels) per batch, in order, read ahead by
-    one background thread (`readers` 1) or a pool of `readers` threads; windows of another
-    side than `size` are read resampled to it."""
+def read_batches(info: ImageInfo, windows: list[Window], layout: Layout, batch_size: int,
+                 keep_from: float, readers: int = 1) -> Iterator[Batch]:
+    """The batches of `windows` (`reading.Batch`) as `layout` says the model takes them, in
+    order, read ahead by one background thread (`readers` 1) or a pool of `readers`
+    threads."""
+    units = list(batches_of(info, windows, layout, batch_size))
     if readers <= 1:
         with open_image(info.path, bands=info.bands, stretch=info.stretch) as src:
-            yield from prefetch(_read(src, windows, batch_size, keep_from, size))
+            yield from prefetch(read_batch(src, batch, layout, keep_from) for batch in units)
         return
     local = threading.local()
     opened: list[RasterSource] = []
 
-    def read(batch: list[Window]) -> Batch:
+    def read(batch: list[Any]) -> Batch:
         if not hasattr(local, "src"):
             local.src = open_image(info.path, bands=info.bands, stretch=info.stretch)
             opened.append(local.src)
-        return next(_read(local.src, batch, len(batch), keep_from, size))
+        return read_batch(local.src, batch, layout, keep_from)
 
     pending: deque[Future[Batch]] = deque()
     pool = ThreadPoolExecutor(readers, thread_name_prefix="tilesearch-reader")
     try:
-        for batch in batched(windows, batch_size):
+        for batch in units:
             pending.append(pool.submit(read, batch))
             if len(pending) > readers:  # bounded: at most readers + 1 batches in memory
                 yield pending.popleft().result()
@@ -162,16 +169,6 @@ def read_batches(info: ImageInfo, windows: list[Window], batch_size: int, keep_f
         pool.shutdown(wait=True)
         for src in opened:
             src.close()
-
-
-def _read(src: RasterSource, windows: list[Window], batch_size: int, keep_from: float,
-          size: int | None = None) -> Iterator[tuple[int, list[Tile], np.ndarray]]:
-    """Batches of (windows read, tiles kept, their stacked pixels); runs in the reader thread."""
-    for batch in batched(windows, batch_size):
-        tiles = src.read_tiles(batch, size)
-        kept = [t for t in tiles if t.valid_fraction >= keep_from - 1e-9]
-        pixels = np.stack([t.pixels for t in kept]) if kept else np.empty((0, 0, 0, 3), np.uint8)
-        yield len(batch), kept, pixels
 
 
 def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tilesearch.errors import InputError, StoreError
-from tilesearch.models import Fingerprinter
+from tilesearch.models import Fingerprinter, block_tiles, check_tiling
 from tilesearch.options import GSD, MAX_INVALID, MAX_UPSAMPLE, STRIDE, TILE_SIZE
 from tilesearch.raster import RasterSource, open_image
 from tilesearch.records import ImageInfo
@@ -17,6 +17,7 @@ from tilesearch.tiling import (
     SCALE_TOLERANCE,
     Window,
     coarse_fractions,
+    group_blocks,
     read_scale,
     tile_grid,
 )
@@ -86,6 +87,7 @@ def open_or_create_store(path: str | Path, model: Fingerprinter, *, tile_size: i
             store.close()
             raise
         return store
+    check_tiling(model.identity.recipe, tile_size or TILE_SIZE, stride or STRIDE)
     return Store.create(p, model.identity, tile_size=tile_size or TILE_SIZE,
                         stride=stride or STRIDE,
                         max_invalid=MAX_INVALID if max_invalid is None else max_invalid,
@@ -114,7 +116,9 @@ def plan_images(files: list[str | Path], store: Store, bands: Sequence[int] | No
     used are listed as failures (recorded in the store at the end of a run that indexed
     something), images already done listed in the report. `items` names the STAC item of
     an image, by the path it is recorded under. Windows are in each image's own pixels,
-    sized so that every tile covers the store's ground size (`Store.tile_span`)."""
+    sized so that every tile covers the store's ground size (`Store.tile_span`), row by row,
+    or for a block recipe block by block (`tiling.group_blocks`): local and cluster runs
+    then cut the same blocks and give the same tile ids."""
     plans = []
     for f in files:
         try:
@@ -152,6 +156,9 @@ def _plan_one(path: str | Path, store: Store, bands: Sequence[int] | None,
         done = store.done_windows(row["id"]) if row else set()
         windows = [w for w in tile_grid(info.width, info.height, span, step)
                    if (w.col_off, w.row_off) not in done]
+        if (per_side := block_tiles(store.identity.recipe)) > 1:  # each block's tiles together
+            windows = [w for b in group_blocks(windows, info.width, info.height, span, step,
+                                               per_side) for _, w in b.tiles]
         windows = _drop_empty(src, windows, span, 1.0 - store.max_invalid)
     if not windows and not done:
         raise InputError(path, f"no tile has at least {1.0 - store.max_invalid:.0%} valid "

@@ -43,6 +43,7 @@ from tilesearch.ingest.plan import (
     plan_images,
     record_failures,
 )
+from tilesearch.ingest.reading import batches_of, layout_of, model_for, read_batch
 from tilesearch.models import Fingerprinter
 from tilesearch.raster import RasterSource, find_images, locate_tiles, open_image
 from tilesearch.records import ImageInfo, Tile
@@ -81,20 +82,26 @@ class Shard:
     number: int
     info: ImageInfo
     windows: list[Window]
+    step: int = 0
+    """Image px between the image's tiles (what blocks of tiles are cut by)."""
 
     def to_row(self) -> dict[str, Any]:
         offsets = np.asarray([(w.col_off, w.row_off) for w in self.windows], np.int64)
         return {"shard": self.number, "info": json.dumps(self.info.to_dict()),
-                "offsets": offsets.tobytes(), "span": self.windows[0].width}
+                "offsets": offsets.tobytes(), "span": self.windows[0].width,
+                "step": self.step or self.windows[0].width // 2}
 
 
 def make_shards(infos_windows: Sequence[tuple[ImageInfo, list[Window]]],
-                size: int = SHARD_SIZE) -> list[Shard]:
-    """Each image's windows in runs of at most `size`, in plan order."""
+                size: int = SHARD_SIZE, step_of: Callable[[ImageInfo], int] | None = None
+                ) -> list[Shard]:
+    """Each image's windows in runs of at most `size`, in plan order; `step_of` gives the
+    image px between an image's tiles (default: half a tile)."""
     shards: list[Shard] = []
     for info, windows in infos_windows:
+        step = step_of(info) if step_of else 0
         for i in range(0, len(windows), size):
-            shards.append(Shard(len(shards), info, windows[i:i + size]))
+            shards.append(Shard(len(shards), info, windows[i:i + size], step))
     return shards
 
 
@@ -102,29 +109,33 @@ class ShardFingerprinter:
     """The Ray Data callable class: one model per actor, kept warm across shards."""
 
     def __init__(self, make_model: Callable[[], Fingerprinter], identity_dict: dict[str, Any],
-                 tile_size: int, keep_from: float, batch_size: int) -> None:
+                 tile_size: int, keep_from: float, batch_size: int, stride: int = 128) -> None:
         self.model = make_model()
         if self.model.identity.to_dict() != identity_dict:
             raise ModelError(f"worker model {self.model.identity} differs from the store's "
                              f"{identity_dict}")
+        self.runner = model_for(self.model, stride)
         self.tile_size = tile_size
+        self.stride = stride
         self.keep_from = keep_from
         self.batch_size = batch_size
         self._src: RasterSource | None = None
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rows = [self._one(int(n), str(info), bytes(off), int(span)) for n, info, off, span in
+        rows = [self._one(int(n), str(info), bytes(off), int(span), int(step))
+                for n, info, off, span, step in
                 zip(batch["shard"], batch["info"], batch["offsets"], batch["span"],
-                    strict=True)]
+                    batch["step"], strict=True)]
         return {key: np.asarray([r[key] for r in rows], dtype=object if key != "shard"
                                 else np.int64) for key in rows[0]}
 
-    def _one(self, number: int, info_json: str, offsets: bytes, span: int) -> dict[str, Any]:
+    def _one(self, number: int, info_json: str, offsets: bytes, span: int, step: int
+             ) -> dict[str, Any]:
         info = ImageInfo.from_dict(json.loads(info_json))
         windows = [Window(int(c), int(r), span, span)
                    for c, r in np.frombuffer(offsets, np.int64).reshape(-1, 2)]
         try:
-            kept, vectors = self._fingerprint(info, windows)
+            kept, vectors = self._fingerprint(info, windows, step)
         except Exception as exc:  # reported per image; the driver records the failure
             reason = exc.reason if isinstance(exc, InputError) else f"worker error: {exc}"
             return {"shard": number, "offsets": b"", "valid": b"", "vectors": b"",
@@ -134,16 +145,19 @@ class ShardFingerprinter:
         return {"shard": number, "offsets": offs.tobytes(), "valid": valid.tobytes(),
                 "vectors": np.ascontiguousarray(vectors, np.float32).tobytes(), "error": ""}
 
-    def _fingerprint(self, info: ImageInfo, windows: list[Window]) -> tuple[list[Tile],
-                                                                           np.ndarray]:
+    def _fingerprint(self, info: ImageInfo, windows: list[Window], step: int
+                     ) -> tuple[list[Tile], np.ndarray]:
+        """The shard's kept tiles and fingerprints, read as local indexing reads them (a
+        block cut by the shard's end is read whole; only this shard's tiles are kept)."""
         src = self._open(info)
+        layout = layout_of(self.model, self.tile_size, self.stride, step)
         kept: list[Tile] = []
         parts = []
-        for i in range(0, len(windows), self.batch_size):
-            tiles = [t for t in src.read_tiles(windows[i:i + self.batch_size], self.tile_size)
-                     if t.valid_fraction >= self.keep_from - 1e-9]
+        for batch in batches_of(info, windows, layout, self.batch_size):
+            _, tiles, pixels, take = read_batch(src, batch, layout, self.keep_from)
             if tiles:
-                parts.append(self.model.embed(np.stack([t.pixels for t in tiles])))
+                out = self.runner.embed(pixels)
+                parts.append(out if take is None else out[take])
                 kept.extend(tiles)
         dim = self.model.identity.dim
         return kept, np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
@@ -202,7 +216,8 @@ def index_on_ray(paths: Sequence[str | Path], store: Store,
         return report
     if not ray.is_initialized():
         ray.init(address=address or os.environ.get("RAY_ADDRESS"), log_to_driver=False)
-    shards = make_shards([(p.info, p.windows) for p in plans], shard_size)
+    shards = make_shards([(p.info, p.windows) for p in plans], shard_size,
+                         lambda info: store.tile_span(info)[1])
     ids = {p.info.path: store.begin_image(p.info) for p in plans}
     left = {p.info.path: 0 for p in plans}
     for s in shards:
@@ -229,7 +244,7 @@ def _run(ray: Any, shards: list[Shard], make_model: Callable[[], Fingerprinter],
         ShardFingerprinter, batch_size=1, batch_format="numpy",
         compute=ActorPoolStrategy(size=size), num_cpus=0 if num_gpus else 1, num_gpus=num_gpus,
         fn_constructor_args=(make_model, store.identity.to_dict(), store.tile_size,
-                             1.0 - store.max_invalid, batch_size),
+                             1.0 - store.max_invalid, batch_size, store.stride),
     )  # Ray Data's actors restart when they die and retry their calls (its defaults)
     return out.iter_rows()
 

@@ -159,10 +159,28 @@ class MultiLevel(nn.Module):
         self.taps = frozenset(ends[-TAPPED_STAGES:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.back(self.front(x, 0), 0)
+
+    def cut(self, stages: int) -> int:
+        """The index of the first block after the stem and the first `stages` stages."""
+        if not 0 <= stages < len(self.net.stages) - TAPPED_STAGES + 1:
+            raise ModelError(f"cannot split the network after {stages} stages: the last "
+                             f"{TAPPED_STAGES} are tapped")
+        return sum(stage[3] for stage in self.net.stages[:stages])
+
+    def front(self, x: torch.Tensor, cut: int) -> torch.Tensor:
+        """The feature map after the stem and the blocks before `cut` (no tap lies there)."""
         n = self.net
         x = F.relu6(n._bn0(n._conv_stem(x)))
+        for block in n._blocks[:cut]:
+            x = block(x)
+        return x
+
+    def back(self, x: torch.Tensor, cut: int) -> torch.Tensor:
+        """The fingerprint from the map `front(., cut)` gives: the blocks from `cut` on."""
+        n = self.net
         pools = []
-        for i, block in enumerate(n._blocks):
+        for i, block in enumerate(n._blocks[cut:], start=cut):
             x = block(x)
             if i in self.taps:
                 pools.append(x.mean(dim=(2, 3)))

@@ -7,12 +7,20 @@
   of the pixels).
 - ``d4-128``: as ``rot4-128`` with each turn also mirrored (all 8 orientations of the dihedral
   group): exactly invariant to turns and mirrors, about twice the cost.
+- ``rot4-128-blocks`` (the default): ``rot4-128`` with the work that overlapping tiles share
+  done once. The indexer reads 2 x 2 blocks of tiles (384 px at the default tiling); the stem
+  and first 3 stages run over each block's 4 turns, and each tile's window of that map goes
+  through the rest of the network (`models.blocks`). Tiles inside a block see their
+  neighbours' pixels instead of zero padding at the edges they share. A single tile (an image
+  query) is fingerprinted as ``rot4-128`` does. Why: docs/decisions/
+  2026-12-04-shared-stem-over-blocks.md.
 
 A recipe is part of the model identity: a store never mixes fingerprints of two recipes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tilesearch.errors import ModelError
@@ -20,8 +28,28 @@ from tilesearch.errors import ModelError
 if TYPE_CHECKING:
     import torch
 
-RECIPES = {"plain": (1, 1), "rot4-128": (2, 4), "d4-128": (2, 8)}
+RECIPES = {"plain": (1, 1), "rot4-128": (2, 4), "d4-128": (2, 8), "rot4-128-blocks": (2, 4)}
 """Recipe name -> (downsampling factor of the tile, number of orientations averaged)."""
+
+
+@dataclass(frozen=True)
+class BlockSharing:
+    """How a recipe shares work over blocks of tiles: `per_side` x `per_side` tiles a block,
+    the stem and the first `stages` stages run once over the block, single tiles (queries)
+    fingerprinted by recipe `tile_recipe`."""
+
+    per_side: int
+    stages: int
+    tile_recipe: str
+
+
+BLOCK_RECIPES = {"rot4-128-blocks": BlockSharing(per_side=2, stages=3, tile_recipe="rot4-128")}
+
+
+def block_tiles(recipe: str) -> int:
+    """Tiles a side of the blocks `recipe` fingerprints together (1: tile by tile)."""
+    sharing = BLOCK_RECIPES.get(recipe)
+    return sharing.per_side if sharing else 1
 
 
 def check_recipe(recipe: str) -> None:
@@ -29,9 +57,17 @@ def check_recipe(recipe: str) -> None:
         raise ModelError(f"unknown recipe {recipe!r}; choose one of: {', '.join(RECIPES)}")
 
 
+def tile_recipe(recipe: str) -> str:
+    """The recipe a single tile of `recipe` is fingerprinted with."""
+    sharing = BLOCK_RECIPES.get(recipe)
+    return sharing.tile_recipe if sharing else recipe
+
+
 def apply_recipe(tile_net: torch.nn.Module, recipe: str) -> torch.nn.Module:
-    """Wrap a module taking uint8-valued NHWC tiles so that it follows `recipe`."""
+    """Wrap a module taking uint8-valued NHWC tiles so that it follows `recipe` (for a block
+    recipe: as a single tile is fingerprinted)."""
     check_recipe(recipe)
+    recipe = tile_recipe(recipe)
     if recipe == "plain":
         return tile_net
     import torch

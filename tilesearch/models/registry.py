@@ -20,16 +20,23 @@ from tilesearch.models.base import Fingerprinter, ModelIdentity
 from tilesearch.options import TILE_SIZE
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
+
+    from tilesearch.models.runtime import NetworkSpec
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "efficientnet-lite0-multilevel"
 """EfficientNet-Lite0's head and last three stages, pooled (1904-d): better retrieval than the
 head alone at the same speed (docs/quality.md)."""
-DEFAULT_RECIPE = "rot4-128"
-"""Chosen by measurement: better retrieval and invariant to turns, for a small share of the
-indexing speed (docs/quality.md)."""
+DEFAULT_RECIPE = "rot4-128-blocks"
+"""The recipe of models whose network can be split (the default model): ``rot4-128`` with the
+stem and first 3 stages shared over 2 x 2 blocks of tiles, chosen by measurement
+(docs/decisions/2026-12-04-shared-stem-over-blocks.md)."""
+TILE_RECIPE = "rot4-128"
+"""The recipe of the other models: better retrieval than a plain pass and invariant to turns,
+for a small share of the indexing speed (docs/quality.md)."""
 RESNET18_FILE = "resnet18-f37072fd.pth"
 
 
@@ -39,11 +46,19 @@ class _Entry:
     normalisation: str
     locate: Callable[[Path | None], tuple[Path, ...]]  # weights files; may download
     build: Callable[[tuple[Path, ...]], torch.nn.Module]  # uint8 NHWC tiles -> features
+    splittable: bool = False  # its network has front/back (block recipes, `models.blocks`)
 
 
 def available_models() -> list[str]:
     """Names :func:`load_model` accepts."""
     return list(_REGISTRY)
+
+
+def default_recipe(name: str) -> str:
+    """The recipe model `name` is loaded with unless told: `DEFAULT_RECIPE` where its network
+    can be split, else `TILE_RECIPE`."""
+    entry = _REGISTRY.get(name)
+    return DEFAULT_RECIPE if entry is not None and entry.splittable else TILE_RECIPE
 
 
 def available_runtimes() -> list[str]:
@@ -60,25 +75,27 @@ def load_model(
     runtime: str = "auto",
     tile_size: int = TILE_SIZE,
     threads: int | None = None,
-    recipe: str = DEFAULT_RECIPE,
+    recipe: str | None = None,
     device: str = "auto",
 ) -> Fingerprinter:
     """A fingerprinter for model `name` on `runtime` ("auto" picks the fastest installed).
 
     `weights` overrides the model's default ImageNet weights file; `threads` defaults to all
-    cores; `recipe` (see `models.recipes`) sets how tiles are shown to the network. Raises
+    cores; `recipe` (see `models.recipes`; default `default_recipe(name)`) sets how tiles
+    are shown to the network. Raises
     ModelError for an unknown model, runtime or recipe, or unusable weights, and
     MissingDependencyError when the runtime's package is missing. `device` is "cpu", "cuda"
     (torch on a GPU, see `models.device`) or "auto" (cuda when torch sees one).
     """
     from tilesearch.models import device as dv
     from tilesearch.models import runtime as rt
-    from tilesearch.models.recipes import apply_recipe, check_recipe
+    from tilesearch.models.recipes import BLOCK_RECIPES, apply_recipe, check_recipe, tile_recipe
 
-    check_recipe(recipe)
     entry = _REGISTRY.get(name)
     if entry is None:
         raise ModelError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+    recipe = recipe or default_recipe(name)
+    check_recipe(recipe)
     if runtime != "auto":
         rt.check_runtime(runtime)
     if tile_size < 32:
@@ -86,25 +103,66 @@ def load_model(
     paths = entry.locate(Path(weights) if weights is not None else None)
     identity = ModelIdentity(name, _weights_sha256(paths), entry.dim, entry.normalisation,
                              recipe)
+    tile_net = _memo(lambda: entry.build(paths))
     spec = rt.NetworkSpec(identity, tile_size,
-                          _memo(lambda: apply_recipe(entry.build(paths), recipe)))
-    if dv.resolve_device(device) == "cuda":
+                          _memo(lambda: apply_recipe(tile_net(), recipe)),
+                          graph=tile_recipe(recipe))
+    sharing = BLOCK_RECIPES.get(recipe)
+    if sharing is not None and not entry.splittable:
+        splittable = [n for n, e in _REGISTRY.items() if e.splittable]
+        raise ModelError(f"recipe {recipe} needs a model that can be split after its first "
+                         f"stages ({', '.join(splittable)}); use --recipe "
+                         f"{sharing.tile_recipe} with {name}")
+    on_gpu = dv.resolve_device(device) == "cuda"
+    if on_gpu:
         dv.check_cuda_runtime(runtime)
-        return rt.CompiledFingerprinter(identity, "torch", dv.cuda_runner(spec.make_module()),
-                                        tile_size, max_batch=dv.GPU_BATCH, device="cuda")
     nthreads = threads or rt.default_threads()
+    choice, runner = _open(spec, "cuda" if on_gpu else runtime, nthreads, 1)
+    blocks = None
+    if sharing is not None:
+        tiles = sharing.per_side ** 2
+
+        def blocks(stride: int) -> rt.CompiledFingerprinter:
+            from tilesearch.models.blocks import block_module, block_side, check_geometry
+
+            check_geometry(recipe, tile_size, stride)
+            side = block_side(tile_size, stride, sharing.per_side)
+            block_spec = rt.NetworkSpec(
+                identity, tile_size, _memo(lambda: block_module(tile_net(), recipe,
+                                                                tile_size, stride)),
+                input_size=side, graph=f"{recipe}-s{stride}")
+            _, block_runner = _open(block_spec, "cuda" if on_gpu else choice, nthreads, tiles)
+            return rt.CompiledFingerprinter(
+                identity, choice, block_runner, side, dv.GPU_BATCH if on_gpu else None,
+                "cuda" if on_gpu else "cpu", per_input=tiles)
+
+    return rt.CompiledFingerprinter(identity, choice, runner, tile_size,
+                                    dv.GPU_BATCH if on_gpu else None,
+                                    "cuda" if on_gpu else "cpu", blocks=blocks,
+                                    block_tiles=sharing.per_side if sharing else 1)
+
+
+def _open(spec: NetworkSpec, runtime: str, threads: int, per_input: int
+          ) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
+    """(runtime chosen, runner) of `spec` on `runtime`: "cuda" (torch on the GPU), "auto"
+    (the first installed runtime that opens) or one runtime."""
+    from tilesearch.models import device as dv
+    from tilesearch.models import runtime as rt
+
+    if runtime == "cuda":
+        return "torch", dv.cuda_runner(spec.make_module())
     for choice in rt.installed_runtimes() if runtime == "auto" else [runtime]:
         try:
-            runner = rt.open_runner(spec, choice, nthreads)
+            return choice, rt.open_runner(spec, choice, threads, per_input)
         except ModelError:
             raise  # the weights or the request are wrong: another runtime will not help
         except Exception as exc:
             if runtime != "auto" or choice == "torch":
                 raise
-            log.warning("runtime %s failed for %s (%s); trying the next", choice, name, exc)
-            continue
-        return rt.CompiledFingerprinter(identity, choice, runner, tile_size)
-    raise ModelError(f"no runtime available for {name}; install openvino or torch")
+            log.warning("runtime %s failed for %s (%s); trying the next", choice,
+                        spec.identity.name, exc)
+    raise ModelError(f"no runtime available for {spec.identity.name}; install openvino or "
+                     "torch")
 
 
 def _memo(make: Callable[[], torch.nn.Module]) -> Callable[[], torch.nn.Module]:
@@ -234,7 +292,7 @@ _REGISTRY: dict[str, _Entry] = {
         1280, "(x/255-0.5)/0.5", _locate_efficientnet, _build_efficientnet
     ),
     "efficientnet-lite0-multilevel": _Entry(
-        1904, "(x/255-0.5)/0.5", _locate_efficientnet, _build_efficientnet_multilevel
+        1904, "(x/255-0.5)/0.5", _locate_efficientnet, _build_efficientnet_multilevel, True
     ),
     # Lite0's and Lite2's multi-level fingerprints side by side (1904 + 1960): the best
     # retrieval measured, at about half the default's indexing speed (docs/quality.md); the

@@ -55,13 +55,21 @@ Runner = Callable[[np.ndarray], np.ndarray]
 class NetworkSpec:
     """What a runtime needs: an identity, a tile size and a way to build the torch module.
 
-    ``make_module`` returns an eval-mode torch module mapping uint8 NHWC tiles to features;
-    it is called only when no cached export exists (or for the torch runtime).
+    ``make_module`` returns an eval-mode torch module mapping uint8 NHWC tiles (or blocks of
+    `input_size` px) to features; it is called only when no cached export exists (or for the
+    torch runtime). `graph` names the graph in the cache (default: the identity's recipe).
     """
 
     identity: ModelIdentity
     tile_size: int
     make_module: Callable[[], torch.nn.Module]
+    input_size: int | None = None
+    graph: str | None = None
+
+    @property
+    def side(self) -> int:
+        """Pixels a side of the graph's input."""
+        return self.input_size or self.tile_size
 
 
 def cache_dir() -> Path:
@@ -96,26 +104,33 @@ def check_runtime(runtime: str) -> None:
 def cached_export(spec: NetworkSpec, runtime: str) -> Path:
     """Path of the cached export of `spec` for `runtime` (which may not exist yet)."""
     ident = spec.identity
-    recipe = "" if ident.recipe == "plain" else f"-{ident.recipe}"
-    stem = f"{ident.name}-{ident.weights_sha256[:16]}{recipe}-{spec.tile_size}px-{runtime}"
+    graph = spec.graph or ident.recipe
+    recipe = "" if graph == "plain" else f"-{graph}"
+    stem = f"{ident.name}-{ident.weights_sha256[:16]}{recipe}-{spec.side}px-{runtime}"
     return cache_dir() / f"{stem}-v{CACHE_FORMAT}{_SUFFIX[runtime]}"
 
 
-def open_runner(spec: NetworkSpec, runtime: str, threads: int) -> Runner:
-    """A function running `spec` on uint8 NHWC batches with `runtime` (not ``auto``)."""
+def open_runner(spec: NetworkSpec, runtime: str, threads: int, per_input: int = 1) -> Runner:
+    """A function running `spec` on uint8 NHWC batches with `runtime` (not ``auto``); each
+    input holds `per_input` tiles (a block), which sizes OpenVINO's chunks."""
     check_runtime(runtime)
     if runtime == "torch":
         return _torch_runner(spec.make_module(), threads)
     path = cached_export(spec, runtime)
-    load = _openvino_runner if runtime == "openvino" else _onnxruntime_runner
+
+    def load(p: Path) -> Runner:
+        if runtime == "openvino":
+            return _OpenVINO(p, threads, per_input)
+        return _onnxruntime_runner(p, threads)
+
     if path.is_file():
         try:
-            return load(path, threads)
+            return load(path)
         except Exception as exc:  # a damaged or foreign cache file: export it again
             log.warning("cannot load cached %s (%s); exporting again", path, exc)
             path.unlink(missing_ok=True)
     _export(spec, runtime, path)
-    return load(path, threads)
+    return load(path)
 
 
 def _export(spec: NetworkSpec, runtime: str, path: Path) -> None:
@@ -126,7 +141,7 @@ def _export(spec: NetworkSpec, runtime: str, path: Path) -> None:
     import torch
 
     module = spec.make_module()
-    example = torch.zeros((2, spec.tile_size, spec.tile_size, 3), dtype=torch.uint8)
+    example = torch.zeros((2, spec.side, spec.side, 3), dtype=torch.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:
         staged = Path(tmp) / path.name
@@ -191,10 +206,6 @@ stream that is free, so a stream slowed by the reading thread takes fewer chunks
 holding the others at the end of the batch. Why: docs/benchmarks/indexing.md#openvino-streams."""
 
 
-def _openvino_runner(path: Path, threads: int) -> Runner:
-    return _OpenVINO(path, threads)
-
-
 class _Pending:
     """One batch's chunks in flight: filled by OpenVINO's callbacks, in any order."""
 
@@ -221,12 +232,14 @@ class _Pending:
 
 class _OpenVINO:
     """OpenVINO on `threads` threads: a small batch (a query) on one request using them all,
-    a large one in chunks over one stream a thread. Each is compiled at its first use."""
+    a large one in chunks over one stream a thread. Each is compiled at its first use. An
+    input of `per_input` tiles (a block) counts as that many towards the batch and chunk
+    sizes."""
 
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, path: Path, threads: int, per_input: int = 1) -> None:
         import openvino as ov
 
-        self._ov, self.threads = ov, threads
+        self._ov, self.threads, self.per_input = ov, threads, per_input
         self._core = ov.Core()
         self._model = self._core.read_model(str(path))
         self._one: Any = None
@@ -235,7 +248,7 @@ class _OpenVINO:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
-            if self.threads == 1 or len(batch) < STREAM_MIN_BATCH:
+            if self.threads == 1 or len(batch) * self.per_input < STREAM_MIN_BATCH:
                 return self._single(batch)
             pending = self._submit(batch)
             self._finish(pending)
@@ -276,7 +289,7 @@ class _OpenVINO:
             net = self._core.compile_model(self._model, "CPU", config)
             self._queue = self._ov.AsyncInferQueue(net, self.threads)
             self._queue.set_callback(_collect)
-        step = max(1, min(STREAM_CHUNK, -(-len(batch) // self.threads)))
+        step = max(1, min(STREAM_CHUNK // self.per_input, -(-len(batch) // self.threads)))
         pending = _Pending(-(-len(batch) // step))
         for i, start in enumerate(range(0, len(batch), step)):
             self._queue.start_async({0: np.ascontiguousarray(batch[start:start + step])},
@@ -333,8 +346,13 @@ def tile_module(net: torch.nn.Module, normalise: Callable[[Any], Any]) -> torch.
             self.net = net
 
         def forward(self, tiles: torch.Tensor) -> torch.Tensor:
-            return self.net(normalise(tiles.permute(0, 3, 1, 2).float()))
+            return self.net(scale(tiles.permute(0, 3, 1, 2).float()))
 
+        def normalise(self, x: torch.Tensor) -> torch.Tensor:
+            """The model's input range from uint8-valued float NCHW (for `models.blocks`)."""
+            return scale(x)
+
+    scale = normalise
     return TileInput().eval()
 
 
@@ -344,18 +362,40 @@ class CompiledFingerprinter:
     Thread-safe: ``embed`` may be called from several threads at once (the web app's
     concurrent image searches). The OpenVINO runner runs one batch at a time (its one infer
     request), ONNX Runtime sessions and eval-mode torch modules run calls concurrently.
+
+    A model of a block recipe (`recipes.block_tiles` > 1) has `for_blocks(stride)`: the
+    fingerprinter of its block graph, whose inputs are blocks of `block_tiles` x `block_tiles`
+    tiles (`tile_size` of that fingerprinter is the block's side) and whose ``embed`` gives
+    each block's tiles row by row.
     """
 
     def __init__(
         self, identity: ModelIdentity, runtime: str, runner: Runner, tile_size: int,
-        max_batch: int | None = None, device: str = "cpu",
+        max_batch: int | None = None, device: str = "cpu", *,
+        blocks: Callable[[int], CompiledFingerprinter] | None = None, block_tiles: int = 1,
+        per_input: int = 1,
     ) -> None:
         self.identity = identity
         self.runtime = runtime
         self.tile_size = tile_size
         self.max_batch = max_batch
         self.device = device
+        self.block_tiles = block_tiles if blocks is not None else 1
+        self.per_input = per_input
         self._run = runner
+        self._make_blocks = blocks
+        self._blocks: dict[int, CompiledFingerprinter] = {}
+        self._blocks_lock = threading.Lock()
+
+    def for_blocks(self, stride: int) -> CompiledFingerprinter:
+        """The block graph's fingerprinter for tiles `stride` px apart, compiled at first use.
+        ModelError for a model of a per-tile recipe, or tiles the blocks cannot line up with."""
+        if self._make_blocks is None:
+            raise ModelError(f"recipe {self.identity.recipe} fingerprints tiles one by one")
+        with self._blocks_lock:
+            if stride not in self._blocks:
+                self._blocks[stride] = self._make_blocks(stride)
+            return self._blocks[stride]
 
     def __repr__(self) -> str:
         return (f"<Fingerprinter {self.identity.name} on {self.runtime} ({self.device}), "
@@ -366,7 +406,7 @@ class CompiledFingerprinter:
         tiles = self._check(tiles)
         if len(tiles) == 0:
             return np.zeros((0, self.identity.dim), dtype=np.float32)
-        step = self.max_batch or MAX_BATCH
+        step = max(1, (self.max_batch or MAX_BATCH) // self.per_input)
         parts = [
             self._run(np.ascontiguousarray(tiles[i : i + step]))
             for i in range(0, len(tiles), step)
@@ -389,8 +429,9 @@ class CompiledFingerprinter:
         tiles = np.asarray(tiles)
         size = self.tile_size
         if tiles.ndim != 4 or tiles.shape[1:] != (size, size, 3):
+            what = "blocks" if self.per_input > 1 else "tiles"
             raise ModelError(
-                f"{self.identity.name} expects tiles of shape (N, {size}, {size}, 3), "
+                f"{self.identity.name} expects {what} of shape (N, {size}, {size}, 3), "
                 f"got {tiles.shape}"
             )
         if tiles.dtype != np.uint8:

@@ -182,6 +182,31 @@ class RasterSource:
         valid = self._valid(data, self.info, window=rw, out_shape=shape)
         return _to_rgb8(data, self.info.stretch), valid
 
+    def read_padded(self, window: Window, side: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels (side, side, 3) and validity of the square `window` read at side px a side
+        (resampled as `read_scaled` where it differs); the part past the image's edge is
+        zero and invalid."""
+        info = self.info
+        clip = Window(max(window.col_off, 0), max(window.row_off, 0), 0, 0)
+        clip = Window(clip.col_off, clip.row_off,
+                      min(window.col_end, info.width) - clip.col_off,
+                      min(window.row_end, info.height) - clip.row_off)
+        if clip == window and side == window.width:
+            return self.read_block(window)
+        pixels = np.zeros((side, side, 3), np.uint8)
+        valid = np.zeros((side, side), bool)
+        if clip.width <= 0 or clip.height <= 0:
+            return pixels, valid
+        f = side / window.width
+        c0, c1 = (round((c - window.col_off) * f) for c in (clip.col_off, clip.col_end))
+        r0, r1 = (round((r - window.row_off) * f) for r in (clip.row_off, clip.row_end))
+        if side == window.width:
+            part, ok = self.read_block(clip)
+        else:
+            part, ok = self.read_scaled(clip, c1 - c0, r1 - r0)
+        pixels[r0:r1, c0:c1], valid[r0:r1, c0:c1] = part, ok
+        return pixels, valid
+
     @property
     def overview_factors(self) -> list[int]:
         """Decimation factors of the raster's own overviews (empty when it has none)."""
@@ -211,7 +236,7 @@ class RasterSource:
                     pixels=np.ascontiguousarray(pixels[r:r + w.height, c:c + w.width]),
                     valid=valid[r:r + w.height, c:c + w.width].copy(),
                 ))
-        self._locate(tiles)
+        self.locate(tiles)
         return tiles
 
     def _scaled(self, windows: list[Window], size: int) -> list[Tile]:
@@ -223,7 +248,9 @@ class RasterSource:
             tiles.append(Tile(source=self.path, window=w, pixels=pixels, valid=valid))
         return tiles
 
-    def _locate(self, tiles: list[Tile]) -> None:
+    def locate(self, tiles: list[Tile]) -> None:
+        """Set the map position of `tiles` of this image (InputError when its
+        georeferencing cannot be turned into lon/lat)."""
         try:
             locate_tiles(self.info, tiles)
         except (_rasterio().errors.RasterioError, _gdal_error()) as exc:
