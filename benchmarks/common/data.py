@@ -2,7 +2,7 @@
 what is derived from it once and cached under benchmarks/results/.
 
 - ``ORTHOS``: the real orthomosaics (GeoTIFF); ``real_fingerprints`` indexes them with the
-  default model into ``REAL_STORE`` on first use.
+  default model into ``REAL_STORE`` on first use (``real_store`` for another recipe).
 - ``UCMERCED``: UC Merced Land Use, ``<class>/<image>``; ``ucm_fingerprints`` embeds it with
   the default fingerprinter into ``UCM_CACHE`` on first use.
 """
@@ -37,17 +37,38 @@ def require(folder: Path, what: str = "the real data lives in ../shared/data") -
     return Path(folder)
 
 
-def real_fingerprints() -> np.ndarray:
-    """The default model's fingerprints of every tile of the real orthomosaics (float32),
-    from ``REAL_STORE`` (indexed from ``ORTHOS`` on first use)."""
+def real_store(recipe: str | None = None) -> Path:
+    """The store of the real orthomosaics indexed with the default model and `recipe`
+    (default: its default recipe): ``REAL_STORE``, or ``orthos-<recipe>.tiles`` beside it for
+    another recipe; indexed from ``ORTHOS`` on first use, and again when the cached one was
+    made with another model or recipe."""
+    import shutil
+
     from tilesearch import index
+    from tilesearch.models import DEFAULT_MODEL, default_recipe
     from tilesearch.store import Store
 
-    if not (REAL_STORE / "manifest.json").exists():
-        if not ORTHOS.is_dir():
-            skip(f"no real imagery at {ORTHOS}")
-        index(ORTHOS, REAL_STORE, progress=True)
-    with Store.open(REAL_STORE) as s:
+    want = recipe or default_recipe(DEFAULT_MODEL)
+    path = REAL_STORE if want == default_recipe(DEFAULT_MODEL) else (
+        RESULTS_DIR / f"orthos-{want}.tiles")
+    if (path / "manifest.json").exists():
+        with Store.open(path) as s:
+            made = (s.identity.name, s.identity.recipe)
+        if made == (DEFAULT_MODEL, want):
+            return path
+        shutil.rmtree(path)
+    if not ORTHOS.is_dir():
+        skip(f"no real imagery at {ORTHOS}")
+    index(ORTHOS, path, progress=True, recipe=want)
+    return path
+
+
+def real_fingerprints(recipe: str | None = None) -> np.ndarray:
+    """The default model's fingerprints of every tile of the real orthomosaics (float32),
+    from `real_store(recipe)`."""
+    from tilesearch.store import Store
+
+    with Store.open(real_store(recipe)) as s:
         return np.array(s.vectors(), np.float32)
 
 

@@ -94,11 +94,12 @@ def ceiling(run: Any, batches: list[np.ndarray], tiles: int) -> float:
     return tiles / (time.perf_counter() - start)
 
 
-def end_to_end(image: Path, runtime: str, folder: Path) -> tuple[float, int, dict[str, Any]]:
+def end_to_end(image: Path, runtime: str, folder: Path, recipe: str | None = None
+               ) -> tuple[float, int, dict[str, Any]]:
     """Tiles/s of `tilesearch.api.index` into a new store, from the call to its return."""
     path = folder / f"e2e-{time.monotonic_ns()}.tiles"
     start = time.perf_counter()
-    report = api.index([image], path, runtime=runtime)
+    report = api.index([image], path, runtime=runtime, recipe=recipe)
     seconds = time.perf_counter() - start
     with Store.open(path) as done:
         size = store_size(done)
@@ -113,19 +114,20 @@ def read_ceiling(image: Path, identity: ModelIdentity, folder: Path) -> float:
     return report.tiles_per_second
 
 
-def network_module(blocks: bool = True) -> tuple[Any, int, int]:
-    """The default fingerprint's torch graph as indexing runs it (uint8 NHWC in), the side of
-    its input and the tiles an input holds: the block graph over 2 x 2 blocks for a block
-    recipe (`blocks` False: the per-tile graph, as image queries run), what the MACs count."""
-    from tilesearch.models import DEFAULT_MODEL, DEFAULT_RECIPE, block_tiles
+def network_module(recipe: str | None = None) -> tuple[Any, int, int]:
+    """The default model's torch graph under `recipe` (default: its default) as indexing runs
+    it (uint8 NHWC in), the side of its input and the tiles an input holds: for a block
+    recipe the block graph over 2 x 2 blocks. What the MACs count."""
+    from tilesearch.models import DEFAULT_MODEL, block_tiles, default_recipe
     from tilesearch.models.blocks import block_module, block_side
     from tilesearch.models.recipes import apply_recipe
     from tilesearch.models.registry import _REGISTRY
 
+    recipe = recipe or default_recipe(DEFAULT_MODEL)
     entry = _REGISTRY[DEFAULT_MODEL]
     net = entry.build(entry.locate(None))
-    r = block_tiles(DEFAULT_RECIPE)
-    if r == 1 or not blocks:
-        return apply_recipe(net, DEFAULT_RECIPE), TILE_SIZE, 1
-    return (block_module(net, DEFAULT_RECIPE, TILE_SIZE, STRIDE),
-            block_side(TILE_SIZE, STRIDE, r), r * r)
+    r = block_tiles(recipe)
+    if r == 1:
+        return apply_recipe(net, recipe), TILE_SIZE, 1
+    return (block_module(net, recipe, TILE_SIZE, STRIDE), block_side(TILE_SIZE, STRIDE, r),
+            r * r)

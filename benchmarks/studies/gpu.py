@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     e2e, recall = res["end_to_end_tiles_per_s"], res["recall_at_10_vs_cpu"]
     print(f"{res['device']}: end to end {e2e:.0f} tiles/s (target 5000), model only "
           f"{res['model_only_tiles_per_s']}, recall@10 against the CPU {recall:.4f} "
-          "(target 0.99)")
+          f"(blocks: {res.get('recall_at_10_vs_cpu_blocks', '-')}; target 0.99)")
     from benchmarks.common.results import save
 
     save(res, "gpu.json")

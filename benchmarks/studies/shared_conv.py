@@ -1,7 +1,7 @@
 """Sharing convolutions across overlapping tiles: how far the fingerprints move.
 
     python -m benchmarks.studies.shared_conv [--tiles-per-side 8] [--check 40] [--shared-stages S]
-        [--margin M] [--speed] [--ucm random|same-class [--seed S]]
+        [--margin M] [--speed] [--ucm random|same-class [--seed S]] [--shipped]
 
 At a 128 px stride every pixel lies in four 256 px tiles, so fingerprinting tile by tile
 runs the network over each pixel four times. Running it once over a block of R x R tiles
@@ -20,10 +20,10 @@ network per tile, with its usual padding: fingerprints move less, and the saving
 shared part's share of the network's time (measured here with OpenVINO on 128 px tiles,
 batch 64) times 1 - (R + 1)^2 / (4 R^2).
 
-This measures that change on ../shared/data/orthos with the default model and recipe, in
-torch: block fingerprints (each of the 4 turns of the block, pooled per tile and turned back,
-then averaged, as the recipe averages a tile's turns) against the per-tile fingerprints of
-the cached real store (benchmarks/results/orthos.tiles, as benchmarks.targets.ann makes it). A 1 x 1
+This measures that change on ../shared/data/orthos with the default model and the rot4-128
+recipe, in torch: block fingerprints (each of the 4 turns of the block, pooled per tile and
+turned back, then averaged, as the recipe averages a tile's turns) against the per-tile
+fingerprints of a cached per-tile store (``benchmarks.common.data.real_store("rot4-128")``). A 1 x 1
 block is a tile, so ``--check N`` blocks of R = 1 must agree (cosine 1.000): the check of the
 block code. Prints cosines, and how many of each tile's 10 nearest neighbours stay the same,
 and the label-free check (100 tiles' turned, mirrored, toned, JPEG and 32 px shifted copies,
@@ -39,13 +39,15 @@ scenes as the tiles at even grid positions (16 at R = 8), their neighbours drawn
 (a friendlier one); UC Merced mAP and P@10 from those block fingerprints are printed beside
 the per-tile ones (benchmarks/results/ucm-fingerprints.npz, as benchmarks.targets.codecs
 caches them).
+
+``--shipped`` compares what ships: the orthos indexed by `tilesearch index` with the default
+block recipe (``rot4-128-blocks``) against the same tiles indexed with ``rot4-128``.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -53,9 +55,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common.data import REAL_STORE, UCMERCED, real_fingerprints, ucm_fingerprints
+from benchmarks.common.data import UCMERCED, real_store, ucm_fingerprints
 from benchmarks.common.measure import default_openvino_xml, interleaved, tiles_per_second
 from benchmarks.common.results import RESULTS_DIR, save
+from tilesearch.models.blocks import turn
 from tilesearch.models.runtime import openvino_config
 from tilesearch.raster import open_image
 from tilesearch.store import Store
@@ -86,16 +89,6 @@ def block_network(shared: int | None = None, margin: int = 0) -> Any:
         return np.asarray(module(torch.from_numpy(blocks)).numpy())
 
     return run
-
-
-def _turn(x: Any, k: int) -> Any:
-    """``torch.rot90(x, k, dims=(2, 3))`` from transposes and flips (exportable)."""
-    k %= 4
-    if k == 1:
-        return x.transpose(2, 3).flip(2)
-    if k == 2:
-        return x.flip(2).flip(3)
-    return x.transpose(2, 3).flip(3) if k == 3 else x
 
 
 def block_module(shared: int | None = None, margin: int = 0) -> Any:
@@ -155,7 +148,7 @@ def block_module(shared: int | None = None, margin: int = 0) -> Any:
 
             acc = torch.zeros(())
             for k in range(4):
-                out, *tapped = self.front(_turn(x, k))
+                out, *tapped = self.front(turn(x, k))
                 if cut == len(net._blocks):  # the whole network: pool the block's maps
                     out = F.relu6(net._bn1(net._conv_head(out)))
                 out, tapped = trim(out), [trim(m) for m in tapped]
@@ -169,7 +162,7 @@ def block_module(shared: int | None = None, margin: int = 0) -> Any:
                          F.avg_pool2d(m, STRIDE // (side // int(m.shape[-1])),
                                       STRIDE // 2 // (side // int(m.shape[-1])))
                          for m in maps]
-                turned = [F.normalize(_turn(g, -k), dim=1) for g in grids]
+                turned = [F.normalize(turn(g, -k), dim=1) for g in grids]
                 acc = acc + torch.cat(turned, 1)
             return (acc / 4).permute(0, 2, 3, 1)
 
@@ -419,6 +412,24 @@ def label_free(store: Store, ref: np.ndarray, got: np.ndarray, samples: int = 10
     return out
 
 
+def shipped() -> dict[str, Any]:
+    """The orthos as `tilesearch index` stores them with the default (block) recipe against
+    `rot4-128`, matched tile by tile (image and window)."""
+    from tilesearch.models import DEFAULT_MODEL, default_recipe
+
+    stores = {}
+    for recipe in ("rot4-128", default_recipe(DEFAULT_MODEL)):
+        with Store.open(real_store(recipe)) as s:
+            vecs = np.asarray(s.vectors(), np.float32)
+            stores[recipe] = {(m.source, m.window): vecs[m.tile_id]
+                              for m in s.tiles(range(s.count))}
+    ref, got = stores.values()
+    keys = sorted(ref.keys() & got.keys(), key=lambda k: (k[0], k[1].row_off, k[1].col_off))
+    res = compare(np.stack([ref[k] for k in keys]), np.stack([got[k] for k in keys]))
+    return {"recipe": default_recipe(DEFAULT_MODEL), "only_in_one": len(ref.keys() ^ got.keys()),
+            **res}
+
+
 def _tag(a: argparse.Namespace) -> str:
     """The results file's suffix: shared stages, then R and margin where not the defaults."""
     return ("" if a.shared_stages is None else f"-{a.shared_stages}") + \
@@ -440,7 +451,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ucm", choices=["random", "same-class"],
                     help="only the UC Merced mosaic check of retrieval quality, each scene "
                          "among random scenes or among scenes of its class")
+    ap.add_argument("--shipped", action="store_true",
+                    help="only compare the orthos indexed by tilesearch with the default "
+                         "block recipe and with rot4-128, tile by tile")
     a = ap.parse_args(argv)
+    if a.shipped:
+        res = shipped()
+        print(f"shipped {res['recipe']} against rot4-128 on {res['tiles']} tiles of the orthos: "
+              f"cosine median {res['cosine_median']:.3f}, 5th pct {res['cosine_p5']:.3f}, "
+              f"min {res['cosine_min']:.3f}; same 10 nearest neighbours "
+              f"{res['same_neighbours_at_10']:.3f}; a per-tile fingerprint finds its tile among "
+              f"the block ones at rank 1 {res['per_tile_query_finds_block_tile_at_1']:.3f}")
+        save(res, RESULTS_DIR / "shared_conv_shipped.json")
+        return
     if a.ucm:
         r = a.tiles_per_side
         res = ucm_check(a.shared_stages, a.ucm == "same-class", r, a.margin, a.seed)
@@ -453,10 +476,7 @@ def main(argv: list[str] | None = None) -> None:
               f"P@10 {res['per_tile']['P@10']:.3f}; cosine median {res['cosine_median']:.3f}")
         save(res, RESULTS_DIR / f"shared_conv_ucm-{a.ucm}{_tag(a)}.json")
         return
-    real_fingerprints()  # makes the cached store when missing
-    with Store.open(REAL_STORE) as store:
-        if store.manifest["model"]["recipe"] != "rot4-128":
-            sys.exit(f"{REAL_STORE} was not made with the default recipe; delete it")
+    with Store.open(real_store("rot4-128")) as store:  # per-tile fingerprints, the reference
         ref = np.asarray(store.vectors(), np.float32)
         t0 = time.perf_counter()
         check, _ = block_fingerprints(store, 1, a.check, a.shared_stages)

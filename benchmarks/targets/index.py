@@ -2,6 +2,7 @@
 model-only ceiling, all interleaved in one run.
 
     python -m benchmarks.targets.index [--image ORTHO] [--pairs 3] [--crop PX] [--runtime auto]
+        [--recipe R]
 
 One image (default: the quarry orthomosaic of ../shared/data/orthos) is indexed in rounds:
 the prototype's pipeline as it ran (`benchmarks.common.prototype`: .npy tiles, torch eager,
@@ -43,8 +44,8 @@ from tilesearch import load_fingerprinter
 from tilesearch.options import CPU_BATCH
 
 
-def run(image: Path, pairs: int, runtime: str) -> dict[str, Any]:
-    fp = load_fingerprinter(None, runtime=runtime)  # the configuration api.index loads
+def run(image: Path, pairs: int, runtime: str, recipe: str | None = None) -> dict[str, Any]:
+    fp = load_fingerprinter(None, runtime=runtime, recipe=recipe)  # what api.index loads
     model, batches, tiles = model_batches(image, fp)
     model.embed(batches[0])  # warm-up: first-call allocations and kernel choices
     proto_net = resnet18()
@@ -53,7 +54,7 @@ def run(image: Path, pairs: int, runtime: str) -> dict[str, Any]:
         rounds = []
         for _ in range(pairs):
             proto = run_prototype(image, proto_net)
-            e2e, n, size = end_to_end(image, runtime, Path(tmp))
+            e2e, n, size = end_to_end(image, runtime, Path(tmp), recipe)
             ceilings.append(ceiling(model, batches, tiles))
             rounds.append({"prototype_tiles_per_s": proto.tiles_per_second,
                            "prototype_tiles": proto.tiles, "prototype_cut_s": proto.cut_s,
@@ -65,7 +66,7 @@ def run(image: Path, pairs: int, runtime: str) -> dict[str, Any]:
         r["vs_prototype"] = r["end_to_end_tiles_per_s"] / r["prototype_tiles_per_s"]
         r["vs_ceiling"] = r["end_to_end_tiles_per_s"] / statistics.mean(r["ceiling_around"])
     peak = cpu_peak()
-    graph, side, per_input = network_module()
+    graph, side, per_input = network_module(fp.identity.recipe)
     macs = {"tilesearch": macs_per_tile(graph, side) // per_input,
             "prototype": macs_per_tile(_nhwc(proto_net))}
     med = {k: statistics.median(r[k] for r in rounds) for k in (
@@ -133,13 +134,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=int, default=3, help="rounds of prototype / end to end")
     ap.add_argument("--crop", type=int, default=0, help="index only the central PX x PX")
     ap.add_argument("--runtime", default="auto")
+    ap.add_argument("--recipe", default=None,
+                    help="the default model's recipe [default: its default, rot4-128-blocks]")
     args = ap.parse_args(argv)
     with image_for(args.image, args.crop) as image:
         if image is None:
             return 0
-        res = run(image, args.pairs, args.runtime)
+        res = run(image, args.pairs, args.runtime, args.recipe)
     report(res)
-    save(res, "index.json" if not args.crop else f"index-crop{args.crop}.json")
+    tag = (f"-crop{args.crop}" if args.crop else "") + (f"-{args.recipe}" if args.recipe else "")
+    save(res, f"index{tag}.json")
     return 0
 
 

@@ -10,7 +10,8 @@ fingerprints are turned back and averaged over the 4 turns, as ``rot4-128`` aver
 tile's. A 1 x 1 block is the tile recipe exactly. What changes is what a tile sees at an
 edge it shares with a neighbour in its block: the neighbour's pixels instead of zero padding.
 The trade-off (speed, UC Merced mAP, label-free checks) is measured by
-``benchmarks/studies/shared_conv.py``: docs/benchmarks/indexing.md#shared-convolutions.
+``benchmarks/studies/shared_conv.py``: docs/benchmarks/indexing.md, "Sharing
+convolutions".
 
 The graph takes uint8 NHWC blocks, any batch, and returns (N x per_side^2, dim) fingerprints:
 each block's tiles row by row.
@@ -50,7 +51,7 @@ def check_tiling(recipe: str, tile_size: int, stride: int) -> None:
         check_geometry(recipe, tile_size, stride)
 
 
-def _turn(x: Any, k: int) -> Any:
+def turn(x: Any, k: int) -> Any:
     """``torch.rot90(x, k, dims=(2, 3))`` of an NCHW tensor from transposes and flips (ONNX
     has no rot90)."""
     k %= 4
@@ -93,12 +94,12 @@ def block_module(tile_net: torch.nn.Module, recipe: str, tile_size: int, stride:
                 x = F.avg_pool2d(x, factor)
             acc: torch.Tensor | None = None
             for k in range(4):
-                m = self.net.front(_turn(x, k), cut)
+                m = self.net.front(turn(x, k), cut)
                 crops = torch.cat([m[:, :, i * s:i * s + t, j * s:j * s + t]
                                    for i in range(r) for j in range(r)])
                 f = self.net.back(crops, cut)  # (r * r * N, dim), slot-major
                 dim = int(f.shape[1])
-                grid = _turn(f.reshape(r, r, -1, dim).permute(2, 3, 0, 1), -k)
+                grid = turn(f.reshape(r, r, -1, dim).permute(2, 3, 0, 1), -k)
                 acc = grid if acc is None else acc + grid
             assert acc is not None
             return (acc / 4).permute(0, 2, 3, 1).reshape(-1, int(acc.shape[1]))
