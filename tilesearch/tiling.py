@@ -94,7 +94,8 @@ def block_places(length: int, size: int, stride: int, per_side: int) -> dict[int
 def group_blocks(windows: list[Window], width: int, height: int, size: int, stride: int,
                  per_side: int) -> list[Block]:
     """`windows` (tiles of the `tile_grid` of a width x height image) grouped into blocks of
-    `per_side` x `per_side` tiles, in the order of each block's first tile."""
+    `per_side` x `per_side` tiles, row by row of blocks and each block's tiles by place: the
+    order does not depend on which of a block's tiles are given."""
     cols = block_places(width, size, stride, per_side)
     rows = block_places(height, size, stride, per_side)
     side = size + (per_side - 1) * stride
@@ -102,8 +103,8 @@ def group_blocks(windows: list[Window], width: int, height: int, size: int, stri
     for w in windows:
         (col, j), (row, i) = cols[w.col_off], rows[w.row_off]
         groups.setdefault((col, row), []).append((i * per_side + j, w))
-    return [Block(Window(col, row, side, side), tuple(tiles))
-            for (col, row), tiles in groups.items()]
+    return [Block(Window(col, row, side, side), tuple(sorted(groups[(col, row)])))
+            for col, row in sorted(groups, key=lambda k: (k[1], k[0]))]
 
 
 def batched(windows: list[Window], batch: int) -> Iterator[list[Window]]:

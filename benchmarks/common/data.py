@@ -105,7 +105,7 @@ def real_blocks(data: Path, n: int, per_side: int = 2) -> np.ndarray:
             blocks = [b for b in group_blocks(grid, info.width, info.height, TILE_SIZE, STRIDE,
                                               per_side) if len(b.tiles) == per_side ** 2]
             for b in blocks[:: max(1, len(blocks) // (n // len(files) * 2))]:
-                pixels, valid = src.read_padded(b.window, side)
+                pixels, valid = src.read_padded(b.window.col_off, b.window.row_off, side)
                 if valid.mean() >= 0.99:
                     out.append(pixels)
     rng = np.random.default_rng(0)

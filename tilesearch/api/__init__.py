@@ -35,9 +35,10 @@ from tilesearch.ingest import (
     open_or_create_store,
     record_failures,
 )
-from tilesearch.models import GPU_BATCH, Fingerprinter
+from tilesearch.models import DEFAULT_MODEL, GPU_BATCH, Fingerprinter, default_recipe
 from tilesearch.options import (
     CPU_BATCH,
+    STRIDE,
     TILE_SIZE,
     IndexOptions,
     SearchOptions,
@@ -168,9 +169,11 @@ def _store_defaults(opts: IndexOptions, store: str | Path) -> IndexOptions:
 def _run_index(paths: list[str | Path], store: str | Path, opts: IndexOptions,
                on_ray: bool) -> IndexReport:
     threads = 1 if on_ray and opts.threads is None else opts.threads  # one per Ray worker
+    tile_size = opts.tile_size or TILE_SIZE
+    recipe = opts.recipe or default_recipe(opts.model or DEFAULT_MODEL, tile_size,
+                                           opts.stride or STRIDE)  # per tile if no blocks fit
     load = partial(load_fingerprinter, opts.model, weights=opts.weights, runtime=opts.runtime,
-                   tile_size=opts.tile_size or TILE_SIZE, threads=threads, recipe=opts.recipe,
-                   device=opts.device)
+                   tile_size=tile_size, threads=threads, recipe=recipe, device=opts.device)
     fp = load(device="cpu") if on_ray else load()  # on Ray the driver needs the identity only
     paths, items, stac_errors = expand_stac(paths, opts.asset)
     with open_or_create_store(store, fp, tile_size=opts.tile_size, stride=opts.stride,

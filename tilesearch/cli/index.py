@@ -42,7 +42,8 @@ from tilesearch.raster import read_list
               help="Inference runtime.")
 @click.option("--recipe", default=None,
               help=f"How tiles meet the model: {', '.join(RECIPES)} [default: the store's, "
-                   f"else {DEFAULT_RECIPE} for a model that can be split, else {TILE_RECIPE}].")
+                   f"else {DEFAULT_RECIPE} for a model that can be split where the tiling "
+                   f"fits its blocks, else {TILE_RECIPE}].")
 @click.option("--tile-size", type=click.IntRange(32, 4096), default=None,
               help=f"Tile size in px [default: the store's, else {TILE_SIZE}].")
 @click.option("--stride", type=click.IntRange(min=1), default=None,

@@ -24,7 +24,7 @@ from tilesearch.ingest.plan import (
     record_failures,
 )
 from tilesearch.ingest.reading import Batch, Layout, batches_of, layout_of, model_for, read_batch
-from tilesearch.models import Fingerprinter, check_tiling
+from tilesearch.models import Fingerprinter
 from tilesearch.raster import RasterSource, find_images, open_image
 from tilesearch.records import ImageInfo
 from tilesearch.store import Store
@@ -54,21 +54,22 @@ def index_images(paths: Iterable[str | Path], store: Store, model: Fingerprinter
     for err in bad_paths:
         report.failed.append((err.path, err.reason))
     given = len(report.failed)
-    check_tiling(model.identity.recipe, store.tile_size, store.stride)
+    runner = model_for(model, store.stride)  # a block graph is compiled before any planning
     plans = plan_images(files, store, bands, report, items, scaling)
     tick = progress(sum(len(p.windows) for p in plans)) if progress else None
     for plan in plans:
-        _index_one(plan, store, model, batch_size, tick, report, readers)
+        _index_one(plan, store, model, runner, batch_size, tick, report, readers)
     record_failures(store, report, report.failed[given:])
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _index_one(plan: _Plan, store: Store, model: Fingerprinter, batch_size: int,
-               tick: Progress | None, report: IndexReport, readers: int = 1) -> None:
-    """Index one image into `store`, adding what happened to `report`. The image is
-    registered with its first tiles: one failing before any tile changes nothing."""
-    runner = model_for(model, store.stride)
+def _index_one(plan: _Plan, store: Store, model: Fingerprinter, runner: Fingerprinter,
+               batch_size: int, tick: Progress | None, report: IndexReport,
+               readers: int = 1) -> None:
+    """Index one image into `store` with `runner` (`model_for(model)`), adding what happened
+    to `report`. The image is registered with its first tiles: one failing before any tile
+    changes nothing."""
     info = plan.info
     row = store.image(info.path)
     image_id = None

@@ -73,14 +73,26 @@ def read_batch(src: RasterSource, batch: list[Any], layout: Layout, keep_from: f
     return _read_blocks(src, batch, layout, keep_from)
 
 
+EDGE_FILL = 128
+"""What a block holds past the image's edge (invalid pixels): mid-grey, what the zero padding
+of a tile read alone stands for once normalised, so that a tile at the image's edge sees about
+what it sees alone."""
+
+
 def _read_blocks(src: RasterSource, blocks: list[Block], layout: Layout, keep_from: float
                  ) -> Batch:
+    """Each block read once at the scale of its tiles (`RasterSource.read_padded`: a tile's
+    first pixel and its image edges land where a tile read alone has them; the second tile of
+    a block may move by under an image pixel where the store's scale rounds the stride)."""
     r, size, stride = layout.per_side, layout.size, layout.stride
     kept: list[Tile] = []
     inputs: list[np.ndarray] = []
     take: list[int] = []
     for block in blocks:
-        pixels, valid = src.read_padded(block.window, layout.side)
+        span = block.tiles[0][1].width
+        scale = 1.0 if span == size else size / span
+        pixels, valid = src.read_padded(block.window.col_off, block.window.row_off,
+                                        layout.side, scale, EDGE_FILL)
         mine = []
         for place, w in block.tiles:
             y, x = divmod(place, r)

@@ -36,7 +36,11 @@ class ModelIdentity:
 
 
 class Fingerprinter(Protocol):
-    """Turns batches of RGB uint8 tiles into fingerprints."""
+    """Turns batches of RGB uint8 tiles into fingerprints.
+
+    A model of a block recipe (`recipes.block_tiles` of its recipe > 1) also has
+    ``for_blocks(stride)``: the fingerprinter the indexer hands blocks of tiles to, whose
+    ``embed`` gives each block's tiles row by row (`runtime.CompiledFingerprinter`)."""
 
     identity: ModelIdentity
     runtime: str

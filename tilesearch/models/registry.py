@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 
 from tilesearch.errors import MissingDependencyError, ModelError
 from tilesearch.models.base import Fingerprinter, ModelIdentity
-from tilesearch.options import TILE_SIZE
+from tilesearch.options import STRIDE, TILE_SIZE
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from tilesearch.models.runtime import NetworkSpec
+    from tilesearch.models.runtime import CompiledFingerprinter, NetworkSpec
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,20 @@ def available_models() -> list[str]:
     return list(_REGISTRY)
 
 
-def default_recipe(name: str) -> str:
+def default_recipe(name: str, tile_size: int = TILE_SIZE, stride: int = STRIDE) -> str:
     """The recipe model `name` is loaded with unless told: `DEFAULT_RECIPE` where its network
-    can be split, else `TILE_RECIPE`."""
+    can be split and tiles of `tile_size` at `stride` line up with its blocks, else
+    `TILE_RECIPE`."""
+    from tilesearch.models.blocks import check_tiling
+
     entry = _REGISTRY.get(name)
-    return DEFAULT_RECIPE if entry is not None and entry.splittable else TILE_RECIPE
+    if entry is None or not entry.splittable:
+        return TILE_RECIPE
+    try:
+        check_tiling(DEFAULT_RECIPE, tile_size, stride)
+    except ModelError:
+        return TILE_RECIPE
+    return DEFAULT_RECIPE
 
 
 def available_runtimes() -> list[str]:
@@ -94,19 +103,12 @@ def load_model(
     entry = _REGISTRY.get(name)
     if entry is None:
         raise ModelError(f"unknown model {name!r}; available: {', '.join(available_models())}")
-    recipe = recipe or default_recipe(name)
+    recipe = recipe or default_recipe(name, tile_size)
     check_recipe(recipe)
     if runtime != "auto":
         rt.check_runtime(runtime)
     if tile_size < 32:
         raise ModelError(f"tile size must be at least 32 pixels, got {tile_size}")
-    paths = entry.locate(Path(weights) if weights is not None else None)
-    identity = ModelIdentity(name, _weights_sha256(paths), entry.dim, entry.normalisation,
-                             recipe)
-    tile_net = _memo(lambda: entry.build(paths))
-    spec = rt.NetworkSpec(identity, tile_size,
-                          _memo(lambda: apply_recipe(tile_net(), recipe)),
-                          graph=tile_recipe(recipe))
     sharing = BLOCK_RECIPES.get(recipe)
     if sharing is not None and not entry.splittable:
         splittable = [n for n, e in _REGISTRY.items() if e.splittable]
@@ -116,30 +118,50 @@ def load_model(
     on_gpu = dv.resolve_device(device) == "cuda"
     if on_gpu:
         dv.check_cuda_runtime(runtime)
+    paths = entry.locate(Path(weights) if weights is not None else None)
+    identity = ModelIdentity(name, _weights_sha256(paths), entry.dim, entry.normalisation,
+                             recipe)
+    tile_net = _memo(lambda: entry.build(paths))
+    spec = rt.NetworkSpec(identity, tile_size,
+                          _memo(lambda: apply_recipe(tile_net(), recipe)),
+                          graph=tile_recipe(recipe))
     nthreads = threads or rt.default_threads()
-    choice, runner = _open(spec, "cuda" if on_gpu else runtime, nthreads, 1)
-    blocks = None
-    if sharing is not None:
-        tiles = sharing.per_side ** 2
-
-        def blocks(stride: int) -> rt.CompiledFingerprinter:
-            from tilesearch.models.blocks import block_module, block_side, check_geometry
-
-            check_geometry(recipe, tile_size, stride)
-            side = block_side(tile_size, stride, sharing.per_side)
-            block_spec = rt.NetworkSpec(
-                identity, tile_size, _memo(lambda: block_module(tile_net(), recipe,
-                                                                tile_size, stride)),
-                input_size=side, graph=f"{recipe}-s{stride}")
-            _, block_runner = _open(block_spec, "cuda" if on_gpu else choice, nthreads, tiles)
-            return rt.CompiledFingerprinter(
-                identity, choice, block_runner, side, dv.GPU_BATCH if on_gpu else None,
-                "cuda" if on_gpu else "cpu", per_input=tiles)
-
+    where = "cuda" if on_gpu else runtime
+    choice, runner = _open(spec, where, nthreads, 1)
+    blocks = None if sharing is None else _block_maker(identity, tile_net, tile_size, where,
+                                                        nthreads)
     return rt.CompiledFingerprinter(identity, choice, runner, tile_size,
                                     dv.GPU_BATCH if on_gpu else None,
                                     "cuda" if on_gpu else "cpu", blocks=blocks,
                                     block_tiles=sharing.per_side if sharing else 1)
+
+
+def _block_maker(identity: ModelIdentity, tile_net: Callable[[], torch.nn.Module],
+                 tile_size: int, where: str, threads: int
+                 ) -> Callable[[int], CompiledFingerprinter]:
+    """`CompiledFingerprinter.for_blocks` of a model of a block recipe: its block graph for
+    tiles `stride` px apart, on `where` ("cuda", "auto" or a runtime), as `_open` opens it."""
+    from tilesearch.models import device as dv
+    from tilesearch.models import runtime as rt
+    from tilesearch.models.blocks import block_module, block_side, check_geometry
+    from tilesearch.models.recipes import BLOCK_RECIPES
+
+    recipe = identity.recipe
+    per_side = BLOCK_RECIPES[recipe].per_side
+
+    def make(stride: int) -> CompiledFingerprinter:
+        check_geometry(recipe, tile_size, stride)
+        side = block_side(tile_size, stride, per_side)
+        spec = rt.NetworkSpec(identity, tile_size,
+                              _memo(lambda: block_module(tile_net(), recipe, tile_size, stride)),
+                              input_size=side, graph=f"{recipe}-s{stride}")
+        choice, runner = _open(spec, where, threads, per_side ** 2)
+        on_gpu = where == "cuda"
+        return rt.CompiledFingerprinter(identity, choice, runner, side,
+                                        dv.GPU_BATCH if on_gpu else None,
+                                        "cuda" if on_gpu else "cpu", per_input=per_side ** 2)
+
+    return make
 
 
 def _open(spec: NetworkSpec, runtime: str, threads: int, per_input: int

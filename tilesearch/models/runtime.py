@@ -176,7 +176,7 @@ def _export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path) -> 
         dynamo=False,  # the dynamo exporter needs onnxscript; TorchScript export suffices
         input_names=["tiles"],
         output_names=["features"],
-        dynamic_axes={"tiles": {0: "n"}, "features": {0: "n"}},
+        dynamic_axes={"tiles": {0: "n"}, "features": {0: "m"}},  # m = n x tiles a block
         opset_version=17,
     )
 

@@ -182,30 +182,30 @@ class RasterSource:
         valid = self._valid(data, self.info, window=rw, out_shape=shape)
         return _to_rgb8(data, self.info.stretch), valid
 
-    def read_padded(self, window: Window, side: int) -> tuple[np.ndarray, np.ndarray]:
-        """Pixels (side, side, 3) and validity of the square `window` read at side px a side
-        (resampled as `read_scaled` where it differs); the part past the image's edge is
-        zero and invalid."""
+    def read_padded(self, col: int, row: int, side: int, scale: float = 1.0, fill: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels (side, side, 3) and validity of the square whose top-left image pixel is
+        (`col`, `row`), read at `scale` output px an image px (resampled as `read_scaled` where
+        it is not 1); the part past the image's edge is `fill` and invalid. An image edge
+        lands on the output pixel `scale` puts it at, so a tile of `side` x `scale` image px
+        read this way from its own corner is the tile `read_scaled` gives."""
         info = self.info
-        clip = Window(max(window.col_off, 0), max(window.row_off, 0), 0, 0)
-        clip = Window(clip.col_off, clip.row_off,
-                      min(window.col_end, info.width) - clip.col_off,
-                      min(window.row_end, info.height) - clip.row_off)
-        if clip == window and side == window.width:
-            return self.read_block(window)
-        pixels = np.zeros((side, side, 3), np.uint8)
+        span = side if scale == 1.0 else round(side / scale)  # image px the square covers
+        clip = Window(col, row, min(span, info.width - col), min(span, info.height - row))
+        if clip.width == span and clip.height == span and scale == 1.0:
+            return self.read_block(clip)
+        out = np.full((side, side, 3), fill, np.uint8)
         valid = np.zeros((side, side), bool)
         if clip.width <= 0 or clip.height <= 0:
-            return pixels, valid
-        f = side / window.width
-        c0, c1 = (round((c - window.col_off) * f) for c in (clip.col_off, clip.col_end))
-        r0, r1 = (round((r - window.row_off) * f) for r in (clip.row_off, clip.row_end))
-        if side == window.width:
+            return out, valid
+        w = side if clip.width == span else min(side, round(clip.width * scale))
+        h = side if clip.height == span else min(side, round(clip.height * scale))
+        if scale == 1.0:
             part, ok = self.read_block(clip)
         else:
-            part, ok = self.read_scaled(clip, c1 - c0, r1 - r0)
-        pixels[r0:r1, c0:c1], valid[r0:r1, c0:c1] = part, ok
-        return pixels, valid
+            part, ok = self.read_scaled(clip, w, h)
+        out[:h, :w], valid[:h, :w] = part, ok
+        return out, valid
 
     @property
     def overview_factors(self) -> list[int]:
