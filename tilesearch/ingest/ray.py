@@ -45,6 +45,7 @@ from tilesearch.ingest.plan import (
 )
 from tilesearch.ingest.reading import batches_of, layout_of, model_for, read_batch
 from tilesearch.models import Fingerprinter
+from tilesearch.options import STRIDE
 from tilesearch.raster import RasterSource, find_images, locate_tiles, open_image
 from tilesearch.records import ImageInfo, Tile
 from tilesearch.store import Store
@@ -82,14 +83,14 @@ class Shard:
     number: int
     info: ImageInfo
     windows: list[Window]
-    step: int = 0
+    step: int
     """Image px between the image's tiles (what blocks of tiles are cut by)."""
 
     def to_row(self) -> dict[str, Any]:
         offsets = np.asarray([(w.col_off, w.row_off) for w in self.windows], np.int64)
         return {"shard": self.number, "info": json.dumps(self.info.to_dict()),
                 "offsets": offsets.tobytes(), "span": self.windows[0].width,
-                "step": self.step or self.windows[0].width // 2}
+                "step": self.step}
 
 
 def make_shards(infos_windows: Sequence[tuple[ImageInfo, list[Window]]],
@@ -99,7 +100,9 @@ def make_shards(infos_windows: Sequence[tuple[ImageInfo, list[Window]]],
     image px between an image's tiles (default: half a tile)."""
     shards: list[Shard] = []
     for info, windows in infos_windows:
-        step = step_of(info) if step_of else 0
+        if not windows:
+            continue
+        step = step_of(info) if step_of else windows[0].width // 2
         for i in range(0, len(windows), size):
             shards.append(Shard(len(shards), info, windows[i:i + size], step))
     return shards
@@ -109,7 +112,8 @@ class ShardFingerprinter:
     """The Ray Data callable class: one model per actor, kept warm across shards."""
 
     def __init__(self, make_model: Callable[[], Fingerprinter], identity_dict: dict[str, Any],
-                 tile_size: int, keep_from: float, batch_size: int, stride: int = 128) -> None:
+                 tile_size: int, keep_from: float, batch_size: int, stride: int = STRIDE
+                 ) -> None:
         self.model = make_model()
         if self.model.identity.to_dict() != identity_dict:
             raise ModelError(f"worker model {self.model.identity} differs from the store's "

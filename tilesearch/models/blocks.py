@@ -33,11 +33,10 @@ def block_side(tile_size: int, stride: int, per_side: int) -> int:
     return tile_size + (per_side - 1) * stride
 
 
-def check_geometry(recipe: str, tile_size: int, stride: int, map_stride: int = 8) -> None:
+def check_geometry(recipe: str, tile_size: int, stride: int) -> None:
     """ModelError unless tiles of `tile_size` at `stride` line up with the shared map's cells
-    (`map_stride` px of the reduced tile) and overlap."""
-    factor = RECIPES[recipe][0]
-    cell = factor * map_stride
+    (`BlockSharing.map_stride` px of the reduced tile) and overlap."""
+    cell = RECIPES[recipe][0] * BLOCK_RECIPES[recipe].map_stride
     if tile_size % cell or stride % cell or not 0 < stride < tile_size:
         raise ModelError(f"recipe {recipe} needs a tile size and a stride that are multiples "
                          f"of {cell} px, the stride below the tile size (got tile {tile_size}, "
@@ -77,11 +76,14 @@ def block_module(tile_net: torch.nn.Module, recipe: str, tile_size: int, stride:
         raise ModelError(f"recipe {recipe} needs a model that can be split after its first "
                          f"stages; use --recipe {sharing.tile_recipe}")
     cut = net.cut(sharing.stages)
-    map_stride = 2 * _strides(net.net.stages[:sharing.stages])
-    check_geometry(recipe, tile_size, stride, map_stride)
+    if 2 * _strides(net.net.stages[:sharing.stages]) != sharing.map_stride:
+        raise ModelError(f"recipe {recipe} expects a map stride of {sharing.map_stride} after "
+                         f"{sharing.stages} stages; use --recipe {sharing.tile_recipe}")
+    check_geometry(recipe, tile_size, stride)
     factor = RECIPES[recipe][0]
     r = per_side or sharing.per_side
-    t, s = tile_size // factor // map_stride, stride // factor // map_stride
+    cell = factor * sharing.map_stride
+    t, s = tile_size // cell, stride // cell
 
     class Blocks(torch.nn.Module):
         def __init__(self) -> None:

@@ -35,15 +35,19 @@ RECIPES = {"plain": (1, 1), "rot4-128": (2, 4), "d4-128": (2, 8), "rot4-128-bloc
 @dataclass(frozen=True)
 class BlockSharing:
     """How a recipe shares work over blocks of tiles: `per_side` x `per_side` tiles a block,
-    the stem and the first `stages` stages run once over the block, single tiles (queries)
-    fingerprinted by recipe `tile_recipe`."""
+    the stem and the first `stages` stages run once over the block, their output a map of
+    one cell every `map_stride` px of the reduced tile; single tiles (queries) fingerprinted
+    by recipe `tile_recipe`."""
 
     per_side: int
     stages: int
+    map_stride: int
     tile_recipe: str
 
 
-BLOCK_RECIPES = {"rot4-128-blocks": BlockSharing(per_side=2, stages=3, tile_recipe="rot4-128")}
+BLOCK_RECIPES = {"rot4-128-blocks": BlockSharing(per_side=2, stages=3, map_stride=8,
+                                                 tile_recipe="rot4-128")}
+"""Lite0's stem and stages 1-3 have strides 2, 1, 2 and 2: a map stride of 8."""
 
 
 def block_tiles(recipe: str) -> int:

@@ -132,8 +132,7 @@ def load_model(
                                                         nthreads)
     return rt.CompiledFingerprinter(identity, choice, runner, tile_size,
                                     dv.GPU_BATCH if on_gpu else None,
-                                    "cuda" if on_gpu else "cpu", blocks=blocks,
-                                    block_tiles=sharing.per_side if sharing else 1)
+                                    "cuda" if on_gpu else "cpu", blocks=blocks)
 
 
 def _block_maker(identity: ModelIdentity, tile_net: Callable[[], torch.nn.Module],

@@ -364,23 +364,21 @@ class CompiledFingerprinter:
     request), ONNX Runtime sessions and eval-mode torch modules run calls concurrently.
 
     A model of a block recipe (`recipes.block_tiles` > 1) has `for_blocks(stride)`: the
-    fingerprinter of its block graph, whose inputs are blocks of `block_tiles` x `block_tiles`
-    tiles (`tile_size` of that fingerprinter is the block's side) and whose ``embed`` gives
-    each block's tiles row by row.
+    fingerprinter of its block graph, whose inputs are blocks of tiles (`tile_size` of that
+    fingerprinter is the block's side, `per_input` its tiles) and whose ``embed`` gives each
+    block's tiles row by row.
     """
 
     def __init__(
         self, identity: ModelIdentity, runtime: str, runner: Runner, tile_size: int,
         max_batch: int | None = None, device: str = "cpu", *,
-        blocks: Callable[[int], CompiledFingerprinter] | None = None, block_tiles: int = 1,
-        per_input: int = 1,
+        blocks: Callable[[int], CompiledFingerprinter] | None = None, per_input: int = 1,
     ) -> None:
         self.identity = identity
         self.runtime = runtime
         self.tile_size = tile_size
         self.max_batch = max_batch
         self.device = device
-        self.block_tiles = block_tiles if blocks is not None else 1
         self.per_input = per_input
         self._run = runner
         self._make_blocks = blocks
